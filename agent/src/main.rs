@@ -1,0 +1,45 @@
+//! `akto-tap`: passive HTTP capture for Akto.
+//!
+//! Commands: `replay` (capture files → Akto records), `synth` (generate a realistic capture),
+//! `guard` (MCP guardrails over JSON lines).
+
+// mod guard; (lands with the guardrails crate)
+mod output;
+mod replay;
+mod synth;
+
+use clap::{Parser, Subcommand};
+
+/// Passive HTTP capture and ingestion for Akto.
+#[derive(Debug, Parser)]
+#[command(name = "akto-tap", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reconstruct HTTP exchanges from pcap/pcapng files and write Akto records.
+    Replay(replay::ReplayArgs),
+    /// Generate a deterministic, realistic HTTP capture (for demos, tests and benchmarks).
+    Synth(synth::SynthArgs),
+    // MCP guardrails: scan text or MCP JSON-RPC bodies.
+    // Guard
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Replay(a) => replay::run(a),
+        Command::Synth(a) => synth::run(a),
+
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("akto-tap: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Turning exchanges into output lines: the Akto record, or the full exchange for debugging and
+//! conformance work.
+
+pub mod jsonl;
+
+use reassembly::exchange::ConnInfo;
+use reassembly::HttpExchange;
+use record::{headers_json, AktoRecord, Direction, Source};
+use std::net::IpAddr;
+
+/// Output line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Akto's `akto.api.logs` record (DESIGN.md).
+    Akto,
+    /// Every field the engine reconstructed: connection, depth, headers in order, body
+    /// lengths, interim statuses, flags and anomalies.
+    Exchange,
+}
+
+/// What a record needs beyond the exchange.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// `akto_account_id`.
+    pub account_id: String,
+    /// `source`.
+    pub source: Source,
+    /// Bytes of each payload put in a record; longer payloads are cut and flagged.
+    pub max_payload_bytes: usize,
+    /// Addresses that are local to the observer (for `direction`); empty = unknown.
+    pub local_addrs: Vec<IpAddr>,
+    /// `daemonset_id`.
+    pub daemonset_id: Option<String>,
+    /// Extra tags merged into `tag`.
+    pub tags: Vec<(String, String)>,
+    /// `enable_graph`.
+    pub enable_graph: bool,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            account_id: "1000000".into(),
+            source: Source::Pcap,
+            max_payload_bytes: 1 << 20,
+            local_addrs: Vec::new(),
+            daemonset_id: None,
+            tags: Vec::new(),
+            enable_graph: false,
+        }
+    }
+}
+
+/// Header injected into `requestHeaders`/`responseHeaders` when that side's payload is not whole
+/// (cap or capture loss). Akto's own collectors flag sampled records the same way, with an
+/// injected `x-akto-*` header, so the flag reaches the dashboard without a schema change.
+pub const TRUNCATED_HEADER: &str = "x-akto-tap-truncated";
+/// Header listing the framing anomalies of an exchange (comma-separated).
+pub const ANOMALIES_HEADER: &str = "x-akto-tap-anomalies";
+
+fn payload(data: &[u8], cap: usize) -> (String, bool) {
+    let cut = data.len() > cap;
+    let data = &data[..data.len().min(cap)];
+    (String::from_utf8_lossy(data).into_owned(), cut)
+}
+
+fn direction(conn: &ConnInfo, local: &[IpAddr]) -> Option<Direction> {
+    if local.contains(&conn.server.ip()) {
+        Some(Direction::Inbound)
+    } else if local.contains(&conn.client.ip()) {
+        Some(Direction::Outbound)
+    } else {
+        None
+    }
+}
+
+/// Builds the Akto record of an exchange.
+pub fn to_record(ex: &HttpExchange, opts: &RecordOptions) -> AktoRecord {
+    let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
+    let req_truncated = req_cut || ex.request.body.truncated;
+    let host = ex.request_header("host");
+    let anomalies: Vec<String> = ex
+        .flags
+        .anomalies
+        .iter()
+        .filter_map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)))
+        .collect();
+    let anomalies = anomalies.join(",");
+    let mut extra_req: Vec<(&str, &str)> = Vec::new();
+    if req_truncated {
+        extra_req.push((TRUNCATED_HEADER, "true"));
+    }
+    if !anomalies.is_empty() {
+        extra_req.push((ANOMALIES_HEADER, &anomalies));
+    }
+    let req_headers = headers_json(
+        ex.request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra_req),
+        host,
+    );
+    let (status_code, status, resp_headers, resp_payload) = match &ex.response {
+        Some(r) => {
+            let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
+            let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
+            let headers = headers_json(r.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra), None);
+            let status = if r.reason.is_empty() { r.status.to_string() } else { format!("{} {}", r.status, r.reason) };
+            (r.status.to_string(), status, headers, p)
+        }
+        None => ("0".to_string(), String::new(), "{}".to_string(), String::new()),
+    };
+    let tag = (!opts.tags.is_empty()).then(|| {
+        let map: serde_json::Map<String, serde_json::Value> =
+            opts.tags.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        serde_json::Value::Object(map).to_string()
+    });
+    AktoRecord {
+        path: ex.request.target.clone(),
+        request_headers: req_headers,
+        response_headers: resp_headers,
+        method: ex.request.method.clone(),
+        request_payload: req_payload,
+        response_payload: resp_payload,
+        ip: ex.conn.client.to_string(),
+        dest_ip: ex.conn.server.to_string(),
+        time: ex.request.ts.secs().to_string(),
+        status_code,
+        http_type: ex.request.version.protocol().to_string(),
+        status,
+        akto_account_id: opts.account_id.clone(),
+        akto_vxlan_id: ex.conn.vni.to_string(),
+        is_pending: ex.flags.pending.to_string(),
+        source: opts.source.as_str().to_string(),
+        direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().to_string()),
+        process_id: None,
+        socket_id: None,
+        process_name: None,
+        daemonset_id: opts.daemonset_id.clone(),
+        enable_graph: opts.enable_graph.to_string(),
+        tag,
+    }
+}
+
+fn headers_value(h: &[reassembly::Header]) -> serde_json::Value {
+    serde_json::Value::Array(h.iter().map(|h| serde_json::json!([h.name, h.value])).collect())
+}
+
+/// The full exchange as JSON (the `exchange` output format).
+pub fn to_exchange_json(ex: &HttpExchange) -> serde_json::Value {
+    let r = &ex.request;
+    let response = ex.response.as_ref().map(|p| {
+        serde_json::json!({
+            "ts": p.ts.as_secs_f64(),
+            "version": p.version.number(),
+            "status": p.status,
+            "reason": p.reason,
+            "headers": headers_value(&p.headers),
+            "body_len": p.body.decoded_len,
+            "wire_len": p.body.wire_len,
+            "body_truncated": p.body.truncated,
+            "interim": p.interim,
+            "sse_events": p.body.sse.as_ref().map(|e| e.len()),
+        })
+    });
+    serde_json::json!({
+        "conn": {"client": ex.conn.client.to_string(), "server": ex.conn.server.to_string(), "vxlan_id": ex.conn.vni},
+        "depth": ex.depth,
+        "request": {
+            "ts": r.ts.as_secs_f64(),
+            "method": r.method,
+            "target": r.target,
+            "version": r.version.number(),
+            "headers": headers_value(&r.headers),
+            "body_len": r.body.decoded_len,
+            "wire_len": r.body.wire_len,
+            "body_truncated": r.body.truncated,
+        },
+        "response": response,
+        "flags": {
+            "pending": ex.flags.pending,
+            "gap": ex.flags.gap,
+            "truncated": ex.flags.truncated,
+            "upgraded": ex.flags.upgraded,
+            "decoded_with": ex.flags.decoded_with,
+            "anomalies": ex.flags.anomalies,
+        },
+    })
+}
+

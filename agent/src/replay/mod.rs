@@ -1,0 +1,151 @@
+//! `akto-tap replay`: capture files → exchanges → JSON lines.
+
+pub mod pcapfile;
+mod summary;
+
+use crate::output::jsonl::JsonlSink;
+use crate::output::{Format, RecordOptions};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use pcapfile::CaptureReader;
+use reassembly::{Engine, LinkType, Timestamp};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use summary::Summary;
+
+/// Arguments of `akto-tap replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the records: a path, or `-` for stdout.
+    #[arg(long, short, default_value = "-")]
+    pub output: PathBuf,
+    /// Line format.
+    #[arg(long, value_enum, default_value = "akto")]
+    pub format: Format,
+    /// `akto_account_id` of the records.
+    #[arg(long, default_value = "1000000")]
+    pub account_id: String,
+    /// Body bytes kept per message (and per record payload).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Maximum concurrent TCP flows.
+    #[arg(long, default_value_t = reassembly::config::TcpConfig::default().max_flows)]
+    pub max_flows: usize,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs the replay. Files that cannot be read are reported and skipped; the error at the end
+/// says how many failed.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let mut cfg = reassembly::Config::default();
+    cfg.http.max_body_bytes = args.max_body_bytes;
+    cfg.tcp.max_flows = args.max_flows;
+    let opts = RecordOptions {
+        account_id: args.account_id.clone(),
+        max_payload_bytes: args.max_body_bytes,
+        ..RecordOptions::default()
+    };
+    let mut sink = JsonlSink::open(&args.output, args.format, opts)
+        .with_context(|| format!("cannot open output {}", args.output.display()))?;
+    let mut engine = Engine::new(cfg);
+    let mut summary = Summary::default();
+    let total_bytes: u64 = args.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = progress(args.quiet, total_bytes);
+    let mut out = Vec::new();
+    let mut failed = 0;
+    for path in &args.files {
+        let result = replay_file(path, &mut engine, &mut sink, &mut summary, &mut out, &bar);
+        if let Err(e) = result {
+            failed += 1;
+            bar.suspend(|| eprintln!("akto-tap: {}: {e:#}", path.display()));
+        }
+    }
+    engine.flush_all(&mut out);
+    write_all(&mut sink, &mut out, &mut summary)?;
+    sink.flush().context("writing output")?;
+    bar.finish_and_clear();
+    if !args.quiet {
+        eprint!("{}", summary.render(engine.stats(), args.files.len(), failed));
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files could not be read completely", args.files.len());
+    }
+    Ok(())
+}
+
+fn progress(quiet: bool, total: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() || total < 16 << 20 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn write_all(sink: &mut JsonlSink, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
+    for ex in out.drain(..) {
+        summary.count(&ex);
+        sink.write(&ex).context("writing output")?;
+    }
+    Ok(())
+}
+
+fn replay_file(
+    path: &std::path::Path,
+    engine: &mut Engine,
+    sink: &mut JsonlSink,
+    summary: &mut Summary,
+    out: &mut Vec<reassembly::HttpExchange>,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path).context("cannot open")?;
+    let counted = CountingReader { inner: file, bar: bar.clone() };
+    let mut reader = CaptureReader::new(counted)?;
+    let mut unknown_links = 0u64;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                // What was read so far still counts; the error names the file.
+                write_all(sink, out, summary)?;
+                return Err(e.into());
+            }
+        };
+        let Some(link) = LinkType::from_pcap(frame.linktype) else {
+            unknown_links += 1;
+            summary.unknown_link(frame.linktype);
+            continue;
+        };
+        engine.on_frame(Timestamp(frame.ts_us), link, frame.data, out);
+        if out.len() >= 256 {
+            write_all(sink, out, summary)?;
+        }
+    }
+    write_all(sink, out, summary)?;
+    if unknown_links > 0 && unknown_links == reader.packets() {
+        anyhow::bail!("unsupported link type: none of its {unknown_links} packets could be decoded");
+    }
+    Ok(())
+}
+
+/// Advances the progress bar as the file is read.
+struct CountingReader {
+    inner: std::fs::File,
+    bar: ProgressBar,
+}
+
+impl std::io::Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,88 @@
+//! The one-screen summary printed after a replay.
+
+use reassembly::{HttpExchange, Stats};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+/// Tallies of what was written.
+#[derive(Debug, Default)]
+pub struct Summary {
+    hosts: HashMap<String, u64>,
+    endpoints: HashMap<(String, String, String), ()>,
+    unknown_links: BTreeMap<u32, u64>,
+}
+
+/// Hosts listed in the summary.
+const TOP_HOSTS: usize = 10;
+
+impl Summary {
+    /// Counts one exchange.
+    pub fn count(&mut self, ex: &HttpExchange) {
+        let host = ex.request_header("host").map_or_else(|| ex.conn.server.to_string(), str::to_string);
+        let path = ex.request.target.split('?').next().unwrap_or_default().to_string();
+        *self.hosts.entry(host.clone()).or_default() += 1;
+        if self.endpoints.len() < 1_000_000 {
+            self.endpoints.insert((host, ex.request.method.clone(), path), ());
+        }
+    }
+
+    /// A packet with a link type the engine cannot decode.
+    pub fn unknown_link(&mut self, linktype: u32) {
+        *self.unknown_links.entry(linktype).or_default() += 1;
+    }
+
+    /// The summary text.
+    pub fn render(&self, stats: &Stats, files: usize, failed: usize) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "── akto-tap replay ──");
+        let _ = writeln!(
+            s,
+            "files {files} ({failed} failed) · packets {} · {:.1} MB · flows {} · exchanges {} ({} pending, {} with gaps, {} truncated) · endpoints {}",
+            stats.packets,
+            stats.packet_bytes as f64 / 1e6,
+            stats.flows_created,
+            stats.exchanges,
+            stats.exchanges_pending,
+            stats.exchanges_with_gap,
+            stats.exchanges_truncated,
+            self.endpoints.len(),
+        );
+        let mut hosts: Vec<_> = self.hosts.iter().collect();
+        hosts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !hosts.is_empty() {
+            let _ = writeln!(s, "top hosts:");
+            for (h, n) in hosts.iter().take(TOP_HOSTS) {
+                let _ = writeln!(s, "  {n:>9}  {h}");
+            }
+            if hosts.len() > TOP_HOSTS {
+                let _ = writeln!(s, "  … and {} more hosts", hosts.len() - TOP_HOSTS);
+            }
+        }
+        let drops: Vec<_> = stats
+            .fields()
+            .into_iter()
+            .filter(|(name, _, v)| *v > 0 && is_loss(name))
+            .collect();
+        if !drops.is_empty() || !self.unknown_links.is_empty() {
+            let _ = writeln!(s, "drops and losses:");
+            for (name, help, v) in drops {
+                let _ = writeln!(s, "  {v:>9}  {name}: {help}");
+            }
+            for (lt, n) in &self.unknown_links {
+                let _ = writeln!(s, "  {n:>9}  unknown link type {lt}");
+            }
+        }
+        s
+    }
+}
+
+/// Counters that say something was lost or cut.
+fn is_loss(name: &str) -> bool {
+    name.starts_with("drop_")
+        || matches!(
+            name,
+            "gaps" | "gap_bytes" | "flows_evicted_cap" | "orphan_responses" | "head_too_large" | "malformed_heads"
+                | "body_bytes_over_cap" | "decode_capped" | "decode_errors" | "unknown_role_bytes" | "truncated_packets"
+                | "overlap_conflicts"
+        )
+}

@@ -1,0 +1,298 @@
+//! The injection classifier: a linear model over hashed word and character n-grams.
+//!
+//! Features are computed on [`crate::normalize`]d text: word unigrams, word bigrams and character
+//! 4-grams (over the text with punctuation folded to spaces), each hashed (FNV-1a with a
+//! per-family seed) into `2^bits` buckets. A window's score is
+//! `sigmoid(bias + Σ w[h] / sqrt(n))` over the `n` features that start in the window. Texts are
+//! scored in windows of [`WINDOW`] bytes every [`STEP`] bytes and the maximum is kept, so an
+//! instruction buried in a long document is not diluted by the document (training uses the same
+//! max-over-windows rule, see `examples/train.rs`).
+//!
+//! Weights are stored quantized to `i8` with one scale (`model/injection.bin`, embedded with
+//! `include_bytes!`); the format is a 16-byte header (`AKGI`, version, bits, scale, bias) then the
+//! weights. Training is reproducible: `cargo run -p guardrails --release --example train`.
+
+/// Window length in normalized bytes.
+pub const WINDOW: usize = 384;
+/// Distance between window starts.
+pub const STEP: usize = 192;
+
+const MAGIC: &[u8; 4] = b"AKGI";
+const VERSION: u8 = 1;
+const HEADER: usize = 16;
+
+/// The embedded model file.
+pub static EMBEDDED: &[u8] = include_bytes!("../model/injection.bin");
+
+/// The model file is malformed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    /// Wrong magic bytes or version.
+    #[error("bad header (expected AKGI version {VERSION})")]
+    Header,
+    /// `bits` outside 10..=24.
+    #[error("unsupported hash width {0} bits")]
+    Bits(u8),
+    /// File length does not match `2^bits` weights.
+    #[error("expected {expected} weight bytes, found {found}")]
+    Length {
+        /// Bytes the header promises.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+}
+
+#[inline]
+fn fnv(seed: u32, bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811C_9DC5 ^ seed;
+    for &b in bytes {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    // Final avalanche so low bits depend on every byte.
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x2C1B_3C6D);
+    h ^= h >> 12;
+    h
+}
+
+const SEED_WORD: u32 = 0x1;
+const SEED_BIGRAM: u32 = 0x2;
+const SEED_CHAR: u32 = 0x3;
+
+#[inline]
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+/// Calls `f(position, hash)` for every feature of already-normalized `text`, in increasing
+/// position order. Hashes are full 32-bit; callers mask them to their table size.
+pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    // Character 4-grams over the text with non-word bytes folded to one space, plus word
+    // unigrams and bigrams, emitted at their start position.
+    let mut prev_word: Option<(usize, usize)> = None;
+    let mut i = 0;
+    // Folded view for char grams: word bytes as is, everything else a space; built lazily in a
+    // small ring so no allocation is needed.
+    let folded = |b: u8| if is_word_byte(b) { b } else { b' ' };
+    let mut ring = [b' '; 4];
+    let mut ring_pos = [0usize; 4];
+    let mut filled = 0usize;
+    let mut last_space = true;
+    let mut push_char = |pos: usize, c: u8, f: &mut dyn FnMut(usize, u32)| {
+        ring.copy_within(1..4, 0);
+        ring_pos.copy_within(1..4, 0);
+        ring[3] = c;
+        ring_pos[3] = pos;
+        filled += 1;
+        if filled >= 4 {
+            f(ring_pos[0], fnv(SEED_CHAR, &ring));
+        }
+    };
+    while i < n {
+        let b = bytes[i];
+        if is_word_byte(b) {
+            let start = i;
+            while i < n && is_word_byte(bytes[i]) {
+                i += 1;
+            }
+            if last_space {
+                push_char(start, b' ', &mut f);
+            }
+            for (k, &c) in bytes[start..i].iter().enumerate() {
+                push_char(start + k, c, &mut f);
+            }
+            last_space = false;
+            let word = &bytes[start..i];
+            f(start, fnv(SEED_WORD, word));
+            if let Some((ps, pe)) = prev_word {
+                let h1 = fnv(SEED_BIGRAM, &bytes[ps..pe]);
+                let h = fnv(h1, word);
+                f(ps, h);
+            }
+            prev_word = Some((start, i));
+        } else {
+            if !last_space {
+                push_char(i, folded(b), &mut f);
+                last_space = true;
+            }
+            // Sentence ends break bigrams.
+            if matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
+                prev_word = None;
+            }
+            i += 1;
+        }
+    }
+    if !last_space {
+        push_char(n, b' ', &mut f);
+    }
+}
+
+/// Window `[start, end)` ranges (normalized byte offsets) covering a text of `len` bytes.
+pub fn windows(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    let last_start = len.saturating_sub(WINDOW);
+    let count = if len <= WINDOW { 1 } else { last_start.div_ceil(STEP) + 1 };
+    (0..count).map(move |k| {
+        let s = (k * STEP).min(last_start);
+        (s, (s + WINDOW).min(len))
+    })
+}
+
+/// Logistic function.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// A loaded model (borrows the weight bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct LinearModel<'a> {
+    bits: u8,
+    scale: f32,
+    bias: f32,
+    weights: &'a [u8],
+}
+
+/// The best-scoring window of a text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowScore {
+    /// Probability of injection for that window.
+    pub prob: f32,
+    /// Window start (normalized bytes).
+    pub start: usize,
+    /// Window end (normalized bytes).
+    pub end: usize,
+}
+
+impl<'a> LinearModel<'a> {
+    /// Reads a model file.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ModelError> {
+        if bytes.len() < HEADER || &bytes[0..4] != MAGIC || bytes[4] != VERSION {
+            return Err(ModelError::Header);
+        }
+        let bits = bytes[5];
+        if !(10..=24).contains(&bits) {
+            return Err(ModelError::Bits(bits));
+        }
+        let f = |o: usize| f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let (scale, bias) = (f(8), f(12));
+        let expected = 1usize << bits;
+        let weights = &bytes[HEADER..];
+        if weights.len() != expected {
+            return Err(ModelError::Length { expected, found: weights.len() });
+        }
+        Ok(LinearModel { bits, scale, bias, weights })
+    }
+
+    /// The model compiled into the crate.
+    pub fn embedded() -> Result<LinearModel<'static>, ModelError> {
+        LinearModel::parse(EMBEDDED)
+    }
+
+    /// Hash width.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    #[inline]
+    fn weight(&self, h: u32) -> f32 {
+        let idx = (h & ((1u32 << self.bits) - 1)) as usize;
+        // `as i8` reinterprets the stored two's-complement byte.
+        self.weights.get(idx).map_or(0.0, |&b| (b as i8) as f32 * self.scale)
+    }
+
+    /// Scores normalized `text` window by window; returns the best window.
+    pub fn score(&self, text: &str) -> WindowScore {
+        let n = text.len();
+        // Per-position weight sums and counts, then prefix sums for O(1) windows.
+        let mut acc = vec![0f32; n + 1];
+        let mut cnt = vec![0u32; n + 1];
+        features(text, |pos, h| {
+            let p = pos.min(n);
+            acc[p] += self.weight(h);
+            cnt[p] += 1;
+        });
+        let mut ps = vec![0f32; n + 2];
+        let mut pc = vec![0u32; n + 2];
+        for i in 0..=n {
+            ps[i + 1] = ps[i] + acc[i];
+            pc[i + 1] = pc[i] + cnt[i];
+        }
+        let mut best = WindowScore { prob: sigmoid(self.bias), start: 0, end: n };
+        let mut first = true;
+        for (s, e) in windows(n) {
+            // Features starting at the very end (the trailing space gram) belong to the last window.
+            let e_inc = if e == n { n + 1 } else { e };
+            let c = pc[e_inc] - pc[s];
+            let sum = ps[e_inc] - ps[s];
+            let z = self.bias + if c > 0 { sum / (c as f32).sqrt() } else { 0.0 };
+            let p = sigmoid(z);
+            if first || p > best.prob {
+                best = WindowScore { prob: p, start: s, end: e };
+                first = false;
+            }
+        }
+        best
+    }
+}
+
+/// Serializes trained weights into the model file format (used by the training example).
+pub fn encode(bits: u8, bias: f32, weights: &[f32]) -> Vec<u8> {
+    let max = weights.iter().fold(0f32, |m, w| m.max(w.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let mut out = Vec::with_capacity(HEADER + weights.len());
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(bits);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&scale.to_le_bytes());
+    out.extend_from_slice(&bias.to_le_bytes());
+    for w in weights {
+        let q = (w / scale).round().clamp(-127.0, 127.0) as i8;
+        out.push(q as u8);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_text() {
+        assert_eq!(windows(10).collect::<Vec<_>>(), vec![(0, 10)]);
+        let w: Vec<_> = windows(1000).collect();
+        assert_eq!(w.first(), Some(&(0, WINDOW)));
+        assert_eq!(w.last().map(|x| x.1), Some(1000));
+        for pair in w.windows(2) {
+            assert!(pair[1].0 <= pair[0].1, "gap between windows");
+        }
+    }
+
+    #[test]
+    fn features_are_positioned_and_deterministic() {
+        let mut a = Vec::new();
+        features("ignore previous instructions", |p, h| a.push((p, h)));
+        let mut b = Vec::new();
+        features("ignore previous instructions", |p, h| b.push((p, h)));
+        assert_eq!(a, b);
+        assert!(a.len() > 20);
+        assert!(a.iter().all(|(p, _)| *p <= 28));
+    }
+
+    #[test]
+    fn encode_parse_round_trip() {
+        let mut w = vec![0f32; 1 << 10];
+        w[3] = 2.0;
+        w[7] = -1.0;
+        let bytes = encode(10, 0.5, &w);
+        let m = LinearModel::parse(&bytes).expect("parse");
+        assert!((m.weight(3) - 2.0).abs() < 0.02);
+        assert!((m.weight(7) + 1.0).abs() < 0.02);
+        assert!(matches!(LinearModel::parse(&bytes[..20]), Err(ModelError::Length { .. })));
+        assert!(matches!(LinearModel::parse(b"nope"), Err(ModelError::Header)));
+    }
+}

@@ -1,0 +1,412 @@
+//! PII with validation, after Presidio's pattern-plus-checksum recognizers
+//! (reference/guardrails.md §3.5): a regex proposes, a validator disposes.
+//!
+//! * credit card: issuer prefix (IIN) table, 12–19 digits, consistent separators, Luhn;
+//! * IBAN: ISO 13616 country length table and mod-97 check digits;
+//! * US SSN: `AAA-GG-SSSS` (or spaces), area not 000/666/9xx, group not 00, serial not 0000,
+//!   well-known samples rejected; bare nine digits only right after "SSN"/"social security";
+//! * e-mail: dot-atom local part, domain labels, alphabetic TLD;
+//! * IPv4 (octets ≤ 255, no leading zeros, not part of a longer dotted run) and IPv6 (parsed);
+//! * phone: E.164 (`+` or `00`) and NANP shapes stand alone; other national digit-group shapes
+//!   need a context word (phone, mobile, fax, call, …) nearby, as Presidio's context enhancer does.
+//!
+//! Overlaps resolve by validation strength: card, IBAN, SSN, e-mail and IP claim their spans
+//! before phone candidates are considered.
+
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+use regex::Regex;
+
+use super::{compile, Hit};
+use crate::error::PolicyError;
+use crate::policy::PiiType;
+
+/// The compiled PII scanner.
+#[derive(Debug)]
+pub struct PiiScanner {
+    email: Regex,
+    card: Regex,
+    iban: Regex,
+    ssn: Regex,
+    ssn_bare: Regex,
+    ipv4: Regex,
+    ipv6: Regex,
+    phone: Regex,
+    phone_context: Regex,
+    nanp: Regex,
+    date: Regex,
+}
+
+impl PiiScanner {
+    /// Compiles the patterns.
+    pub fn new() -> Result<PiiScanner, PolicyError> {
+        Ok(PiiScanner {
+            email: compile("email", r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b")?,
+            card: compile("card", r"\b\d(?:[ -]?\d){11,18}\b")?,
+            iban: compile("iban", r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}\b")?,
+            ssn: compile("ssn", r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b")?,
+            ssn_bare: compile("ssn bare", r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{0,5}(\d{9})\b")?,
+            ipv4: compile("ipv4", r"\b(?:\d{1,3}\.){3}\d{1,3}\b")?,
+            ipv6: compile("ipv6", r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*")?,
+            phone: compile("phone", r"(?:\+|\b00|\(|\b)\d[\d ().\-/]{4,22}\d(?: ?(?:x|ext\.?|#) ?\d{1,5})?\b")?,
+            phone_context: compile("phone context", r"(?i)\b(?:phone|mobile|cell|tel|telephone|fax|desk|office|call(?:ing)?|sms|whatsapp|text me|messages?|contact|reach (?:me|us)|answering|dial|ring|landline|hotline|mob)\b")?,
+            nanp: compile("nanp", r"^(?:\+?1[ .-]?|001[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}$")?,
+            date: compile("date", r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})")?,
+        })
+    }
+
+    /// Scans `text` for the enabled `types`.
+    pub fn scan(&self, text: &str, types: &[PiiType]) -> Vec<Hit> {
+        let on = |t: PiiType| types.contains(&t);
+        let mut hits: Vec<Hit> = Vec::new();
+        if on(PiiType::Email) && text.contains('@') {
+            for m in self.email.find_iter(text) {
+                if valid_email(m.as_str()) {
+                    hits.push(pii(PiiType::Email, 1.0, m.start(), m.end(), "e-mail address"));
+                }
+            }
+        }
+        let has_digits = text.bytes().any(|b| b.is_ascii_digit());
+        if !has_digits {
+            return hits;
+        }
+        if on(PiiType::CreditCard) {
+            for m in self.card.find_iter(text) {
+                if let Some(why) = valid_card(m.as_str()) {
+                    hits.push(pii(PiiType::CreditCard, 1.0, m.start(), m.end(), why));
+                }
+            }
+        }
+        if on(PiiType::Iban) {
+            for m in self.iban.find_iter(text) {
+                // The pattern is greedy over trailing groups; try shorter tails until mod-97 holds.
+                let s = m.as_str();
+                let mut end = s.len();
+                while end >= 15 {
+                    let cand = s[..end].trim_end();
+                    if valid_iban(cand) {
+                        hits.push(pii(PiiType::Iban, 1.0, m.start(), m.start() + cand.len(), "IBAN (mod-97 valid)"));
+                        break;
+                    }
+                    end -= 1;
+                }
+            }
+        }
+        if on(PiiType::UsSsn) {
+            for c in self.ssn.captures_iter(text) {
+                let (Some(all), Some(a), Some(s1), Some(g), Some(s2), Some(s)) = (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4), c.get(5)) else { continue };
+                if s1.as_str() == s2.as_str() && valid_ssn(a.as_str(), g.as_str(), s.as_str()) && !digit_neighbour(text, all.start(), all.end()) {
+                    hits.push(pii(PiiType::UsSsn, 1.0, all.start(), all.end(), "US SSN (area/group/serial valid)"));
+                }
+            }
+            for c in self.ssn_bare.captures_iter(text) {
+                let Some(d) = c.get(1) else { continue };
+                let v = d.as_str();
+                if valid_ssn(&v[0..3], &v[3..5], &v[5..9]) {
+                    hits.push(pii(PiiType::UsSsn, 0.9, d.start(), d.end(), "US SSN after an SSN label"));
+                }
+            }
+        }
+        if on(PiiType::IpAddress) {
+            for m in self.ipv4.find_iter(text) {
+                if valid_ipv4(text, m.start(), m.end()) {
+                    hits.push(pii(PiiType::IpAddress, 1.0, m.start(), m.end(), "IPv4 address"));
+                }
+            }
+            if text.contains(':') {
+                for m in self.ipv6.find_iter(text) {
+                    let s = m.as_str().trim_end_matches([':', '.']);
+                    if s.len() >= 6 && s.bytes().filter(|&b| b == b':').count() >= 2 && s.bytes().any(|b| b.is_ascii_hexdigit()) && Ipv6Addr::from_str(s).is_ok() && !hex_neighbour(text, m.start(), m.start() + s.len()) {
+                        hits.push(pii(PiiType::IpAddress, 1.0, m.start(), m.start() + s.len(), "IPv6 address"));
+                    }
+                }
+            }
+        }
+        if on(PiiType::Phone) {
+            let taken: Vec<(usize, usize)> = hits.iter().map(|h| (h.start, h.end)).collect();
+            for m in self.phone.find_iter(text) {
+                let (start, end) = (m.start(), m.end());
+                if taken.iter().any(|&(s, e)| start < e && s < end) {
+                    continue;
+                }
+                if let Some((score, why)) = self.phone_score(text, start, end) {
+                    hits.push(pii(PiiType::Phone, score, start, end, why));
+                }
+            }
+        }
+        hits.sort_by_key(|h| (h.start, h.end));
+        hits
+    }
+
+    fn phone_score(&self, text: &str, start: usize, end: usize) -> Option<(f32, &'static str)> {
+        let cand = &text[start..end];
+        // Not glued to letters or other digits/dots (part of a longer token).
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == '/' || c == '_') {
+            return None;
+        }
+        let main = cand.split(['x', '#']).next().unwrap_or(cand);
+        let main = main.split("ext").next().unwrap_or(main).trim_end();
+        let digits = main.bytes().filter(u8::is_ascii_digit).count();
+        if !(7..=15).contains(&digits) {
+            return None;
+        }
+        if main.matches('(').count() != main.matches(')').count() {
+            return None;
+        }
+        if self.date.is_match(main.trim_start_matches(['(', '+'])) {
+            return None;
+        }
+        let separators = main.bytes().filter(|b| matches!(b, b' ' | b'-' | b'.' | b'/')).count();
+        // Dotted quads and version strings belong to other recognizers.
+        if main.bytes().filter(|&b| b == b'.').count() == 3 && separators == 3 && digits <= 12 && !main.contains(' ') {
+            let groups: Vec<&str> = main.split('.').collect();
+            if groups.iter().all(|g| g.len() <= 3) {
+                return None;
+            }
+        }
+        if main.starts_with('+') || main.starts_with("00") {
+            if digits >= 8 {
+                return Some((0.9, "phone number (international format)"));
+            }
+            return None;
+        }
+        if self.nanp.is_match(main) {
+            return Some((0.85, "phone number (North American format)"));
+        }
+        // National formats: require a context word shortly before or after.
+        let lo = super::floor_boundary(text, start.saturating_sub(48));
+        let hi = super::floor_boundary(text, (end + 16).min(text.len()));
+        let ctx = self.phone_context.is_match(&text[lo..start]) || self.phone_context.is_match(&text[end..hi]);
+        if ctx && (separators > 0 || digits >= 9) {
+            return Some((0.7, "phone number (national format, context word nearby)"));
+        }
+        None
+    }
+}
+
+fn pii(t: PiiType, score: f32, start: usize, end: usize, why: &str) -> Hit {
+    let mut h = Hit::new(t.entity(), score, start, end, why);
+    h.pii = Some(t);
+    h
+}
+
+fn digit_neighbour(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    (start > 0 && (b[start - 1].is_ascii_digit() || b[start - 1] == b'-')) || (end < b.len() && (b[end].is_ascii_digit() || (b[end] == b'-' && b.get(end + 1).is_some_and(u8::is_ascii_digit))))
+}
+
+fn hex_neighbour(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    (start > 0 && b[start - 1].is_ascii_alphanumeric()) || (end < b.len() && b[end].is_ascii_alphanumeric())
+}
+
+/// Local part and domain rules beyond the regex (no leading/trailing/double dots).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && domain.len() <= 253
+        && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+}
+
+/// Luhn checksum over the digits of `s`.
+pub fn luhn(s: &str) -> bool {
+    let mut sum = 0u32;
+    let mut n = 0;
+    for (i, d) in s.bytes().rev().filter(u8::is_ascii_digit).map(|b| (b - b'0') as u32).enumerate() {
+        let v = if i % 2 == 1 {
+            let x = d * 2;
+            if x > 9 { x - 9 } else { x }
+        } else {
+            d
+        };
+        sum += v;
+        n += 1;
+    }
+    n > 0 && sum % 10 == 0
+}
+
+/// Card validation: separators, length per issuer, Luhn. Returns the reason when valid.
+pub fn valid_card(s: &str) -> Option<&'static str> {
+    let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
+    if let Some(&first) = seps.first() {
+        if seps.iter().any(|&c| c != first) {
+            return None;
+        }
+        // Grouped numbers use groups of 4 (or Amex 4-6-5 / Diners 4-6-4).
+        let groups: Vec<usize> = s.split(first as char).map(str::len).collect();
+        let ok = groups.iter().all(|&g| (3..=6).contains(&g)) && groups.len() >= 3;
+        if !ok {
+            return None;
+        }
+    }
+    let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let len = d.len();
+    if !(12..=19).contains(&len) || d.iter().all(|&x| x == d[0]) {
+        return None;
+    }
+    let p2 = (d[0] as u32) * 10 + d[1] as u32;
+    let p4 = p2 * 100 + (d[2] as u32) * 10 + d[3] as u32;
+    let brand = match d[0] {
+        4 if matches!(len, 13 | 16 | 19) => "Visa",
+        5 if (51..=55).contains(&p2) && len == 16 => "Mastercard",
+        2 if (2221..=2720).contains(&p4) && len == 16 => "Mastercard",
+        3 if (p2 == 34 || p2 == 37) && len == 15 => "American Express",
+        3 if (p2 == 30 || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len) => "Diners Club",
+        3 if p2 == 35 && (16..=19).contains(&len) => "JCB",
+        2 | 1 if (p4 == 2131 || p4 == 1800) && len == 15 => "JCB",
+        6 if (p4 == 6011 || p2 == 65 || (644..=649).contains(&(p4 / 10))) && (16..=19).contains(&len) => "Discover",
+        5 | 6 if (p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&len) => "Maestro",
+        6 if p2 == 62 && (16..=19).contains(&len) => "UnionPay",
+        _ => return None,
+    };
+    if !luhn(s) {
+        return None;
+    }
+    Some(match brand {
+        "Visa" => "credit card (Visa, Luhn valid)",
+        "Mastercard" => "credit card (Mastercard, Luhn valid)",
+        "American Express" => "credit card (American Express, Luhn valid)",
+        "Diners Club" => "credit card (Diners Club, Luhn valid)",
+        "JCB" => "credit card (JCB, Luhn valid)",
+        "Discover" => "credit card (Discover, Luhn valid)",
+        "Maestro" => "credit card (Maestro, Luhn valid)",
+        _ => "credit card (UnionPay, Luhn valid)",
+    })
+}
+
+/// IBAN lengths per country (ISO 13616 registry).
+fn iban_length(cc: &str) -> Option<usize> {
+    Some(match cc {
+        "NO" => 15, "BE" => 16, "DK" | "FI" | "FO" | "GL" | "NL" | "SD" => 18,
+        "MK" | "SI" => 19, "AT" | "BA" | "EE" | "KZ" | "LT" | "LU" | "XK" => 20,
+        "CH" | "CR" | "HR" | "LI" | "LV" => 21, "BG" | "BH" | "DE" | "GB" | "GE" | "IE" | "ME" | "RS" | "VA" => 22,
+        "AE" | "GI" | "IL" | "IQ" | "TL" => 23, "AD" | "CZ" | "ES" | "MD" | "PK" | "RO" | "SA" | "SE" | "SK" | "TN" | "VG" => 24,
+        "LY" | "PT" | "ST" => 25, "IS" | "TR" => 26, "FR" | "GR" | "IT" | "MC" | "MR" | "SM" | "BI" | "DJ" => 27,
+        "AL" | "AZ" | "BY" | "CY" | "DO" | "GT" | "HU" | "LB" | "PL" | "SV" => 28,
+        "BR" | "EG" | "PS" | "QA" | "UA" => 29, "JO" | "KW" | "MU" => 30,
+        "SC" => 31, "LC" => 32, "RU" => 33,
+        _ => return None,
+    })
+}
+
+/// ISO 13616 validation: country length and mod-97 == 1. Spaces are ignored, case is folded.
+pub fn valid_iban(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_uppercase()).collect();
+    if compact.len() < 15 || !compact.is_ascii() {
+        return false;
+    }
+    let Some(len) = iban_length(&compact[0..2]) else { return false };
+    if compact.len() != len || !compact[2..4].bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let rearranged = compact[4..].bytes().chain(compact[0..4].bytes());
+    let mut rem: u32 = 0;
+    for b in rearranged {
+        match b {
+            b'0'..=b'9' => rem = (rem * 10 + (b - b'0') as u32) % 97,
+            b'A'..=b'Z' => rem = (rem * 100 + (b - b'A' + 10) as u32) % 97,
+            _ => return false,
+        }
+    }
+    rem == 1
+}
+
+/// SSA rules: area not 000, 666 or 900–999; group not 00; serial not 0000; no famous samples.
+pub fn valid_ssn(area: &str, group: &str, serial: &str) -> bool {
+    let (Ok(a), Ok(g), Ok(s)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>()) else { return false };
+    if a == 0 || a == 666 || a >= 900 || g == 0 || s == 0 {
+        return false;
+    }
+    let all = format!("{area}{group}{serial}");
+    if all.bytes().all(|b| b == all.as_bytes()[0]) {
+        return false;
+    }
+    // Woolworth's wallet card, the 1962 advertisement and other published samples.
+    !matches!(all.as_str(), "078051120" | "219099999" | "123456789" | "457555462" | "987654320")
+}
+
+fn valid_ipv4(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    // Part of a longer dotted run (OIDs, version strings like 1.2.3.4.5) or a word.
+    if start > 0 && (b[start - 1] == b'.' || b[start - 1].is_ascii_alphanumeric()) {
+        return false;
+    }
+    if end < b.len() && (b[end].is_ascii_alphanumeric() || (b[end] == b'.' && b.get(end + 1).is_some_and(u8::is_ascii_digit))) {
+        return false;
+    }
+    let s = &text[start..end];
+    // "version 1.2.3.4" / "v1.2.3.4"
+    let lo = super::floor_boundary(text, start.saturating_sub(10));
+    let before = text[lo..start].to_ascii_lowercase();
+    if before.ends_with("version ") || before.ends_with("v") || before.ends_with("ver ") {
+        return false;
+    }
+    s.split('.').all(|o| !o.is_empty() && o.len() <= 3 && !(o.len() > 1 && o.starts_with('0')) && o.parse::<u16>().is_ok_and(|v| v <= 255))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(String, String)> {
+        let s = PiiScanner::new().expect("compile");
+        s.scan(text, &PiiType::ALL).into_iter().map(|h| (h.kind, text[h.start..h.end].to_string())).collect()
+    }
+
+    #[test]
+    fn positives() {
+        let table: &[(&str, &str, &str)] = &[
+            ("mail me at jane.doe+x@example.co.uk today", "EMAIL_ADDRESS", "jane.doe+x@example.co.uk"),
+            ("card 4111 1111 1111 1111 exp 12/29", "CREDIT_CARD", "4111 1111 1111 1111"),
+            ("amex 378282246310005", "CREDIT_CARD", "378282246310005"),
+            ("pay to GB82 WEST 1234 5698 7654 32 now", "IBAN_CODE", "GB82 WEST 1234 5698 7654 32"),
+            ("iban de89370400440532013000", "IBAN_CODE", "de89370400440532013000"),
+            ("ssn 536-22-8726 on file", "US_SSN", "536-22-8726"),
+            ("host 192.168.10.254 is up", "IP_ADDRESS", "192.168.10.254"),
+            ("v6 2001:db8::8a2e:370:7334 ok", "IP_ADDRESS", "2001:db8::8a2e:370:7334"),
+            ("call +44 20 7946 0958 please", "PHONE_NUMBER", "+44 20 7946 0958"),
+            ("at (415) 555-2671 anytime", "PHONE_NUMBER", "(415) 555-2671"),
+            ("Phone:\n0490 75 40 81", "PHONE_NUMBER", "0490 75 40 81"),
+        ];
+        for (text, kind, span) in table {
+            let got = kinds(text);
+            assert!(got.iter().any(|(k, s)| k == kind && s == span), "{text:?} → {got:?}");
+        }
+    }
+
+    #[test]
+    fn hard_negatives() {
+        let table: &[&str] = &[
+            "order 4111 1111 1111 1112 failed",  // Luhn fails
+            "id 1234567890123456",                // Luhn fails
+            "GB82 WEST 1234 5698 7654 33",        // mod-97 fails
+            "ssn 000-12-3456 and 666-12-3456 and 912-34-5678 and 123-00-4567",
+            "released 2024-01-15, build 20240115",
+            "version 1.2.3.4 and 10.0.0.256",
+            "see RFC 9110 section 15.5.1",
+            "user@localhost is not routable",
+            "the meeting is at 12:30:45",
+            "total 1234567 rows",
+        ];
+        for text in table {
+            assert!(kinds(text).is_empty(), "{text:?} → {:?}", kinds(text));
+        }
+    }
+
+    #[test]
+    fn validators() {
+        assert!(luhn("4539 1488 0343 6467"));
+        assert!(!luhn("4539 1488 0343 6468"));
+        assert!(valid_iban("GB82WEST12345698765432"));
+        assert!(valid_iban("NO9386011117947"));
+        assert!(!valid_iban("GB82WEST1234569876543"));
+        assert!(valid_ssn("536", "22", "8726"));
+        assert!(!valid_ssn("078", "05", "1120"));
+    }
+}

@@ -1,0 +1,374 @@
+//! Secrets: provider token formats, private keys, JWTs, and generic assignments.
+//!
+//! Provider rules follow the public gitleaks / detect-secrets rule shapes (MIT / Apache-2.0;
+//! TruffleHog's AGPL rules were not used): AWS, GCP, Azure, GitHub, GitLab, Slack, Stripe,
+//! OpenAI, Anthropic, Hugging Face, npm, SendGrid, JWT (header decoded and checked), PEM private
+//! key blocks, passwords in URLs and `Authorization` headers.
+//!
+//! Generic rules read text as configuration (`key = value`, `key: value`, `"key": "value"`,
+//! INI continuation lines, YAML nesting):
+//! * a value under a *strong* keyword (password, secret, private/api key, … — the detect-secrets
+//!   keyword list) counts unless it is a placeholder (`${VAR}`, `<your-key>`, `changeme`, …); the
+//!   keyword carries over to INI continuation lines and nested YAML keys;
+//! * a value under a *weak* keyword (token, credential, access key, …) needs entropy ≥ 3.0 and
+//!   16+ characters;
+//! * any assigned value that looks random counts: base64 alphabet, 20+ characters, entropy ≥ the
+//!   configured limit (4.5), or hex with letters and digits, 10+ characters, entropy ≥ 3.0.
+//!   Keys naming identifiers (`…_id`, `uuid`, `hash`, `sha`, `etag`, `commit`, …) and UUID values
+//!   are skipped.
+//! Lines carrying `pragma: allowlist secret` or `gitleaks:allow` are skipped when configured.
+
+use base64::Engine as _;
+use regex::Regex;
+
+use super::{compile, entropy, Hit};
+use crate::error::PolicyError;
+use crate::policy::SecretsPolicy;
+
+struct ProviderRule {
+    id: &'static str,
+    re: Regex,
+    /// Capture group holding the secret (0 = whole match).
+    group: usize,
+    score: f32,
+    reason: &'static str,
+    /// Cheap substring that must be present (case-sensitive) before running the regex.
+    needle: &'static str,
+}
+
+impl std::fmt::Debug for ProviderRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRule").field("id", &self.id).finish()
+    }
+}
+
+/// The compiled secrets scanner.
+#[derive(Debug)]
+pub struct SecretsScanner {
+    rules: Vec<ProviderRule>,
+    private_key: Regex,
+    assignment: Regex,
+    line_assignment: Regex,
+    strong: Regex,
+    weak: Regex,
+    id_key: Regex,
+    uuid: Regex,
+}
+
+const PROVIDERS: &[(&str, &str, usize, f32, &str, &str)] = &[
+    ("aws_access_key_id", r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b", 1, 1.0, "AWS access key id", ""),
+    ("aws_secret_access_key", r#"(?i)\baws_?(?:secret)?_?(?:access)?_?key\b["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#, 1, 1.0, "AWS secret access key", ""),
+    ("gcp_api_key", r"\b(AIza[0-9A-Za-z_-]{35})\b", 1, 1.0, "Google Cloud API key", "AIza"),
+    ("gcp_service_account", r#""type"\s*:\s*"service_account""#, 0, 0.8, "Google Cloud service-account key file", "service_account"),
+    ("google_oauth_token", r"\b(ya29\.[0-9A-Za-z_-]{20,})", 1, 0.95, "Google OAuth access token", "ya29."),
+    ("azure_storage_key", r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)", 1, 1.0, "Azure storage account key", ""),
+    ("azure_client_secret", r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[^A-Za-z0-9_~.-])", 1, 0.95, "Azure AD client secret", "Q~"),
+    ("azure_sas_token", r"\bsv=\d{4}-\d{2}-\d{2}&[^\s\x22']{0,300}?\bsig=([A-Za-z0-9%/+=]{30,})", 1, 0.95, "Azure shared access signature", "sig="),
+    ("github_token", r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b", 1, 1.0, "GitHub token", "gh"),
+    ("github_fine_grained_pat", r"\b(github_pat_[A-Za-z0-9_]{82})\b", 1, 1.0, "GitHub fine-grained personal access token", "github_pat_"),
+    ("gitlab_token", r"\b(gl(?:pat|ptt|dt|rt|cbt|oas|ft|imt|soat|agent)-[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab token", "gl"),
+    ("gitlab_runner_token", r"\b(GR1348941[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab runner registration token", "GR1348941"),
+    ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,250})\b", 1, 1.0, "Slack token", "xox"),
+    ("slack_app_token", r"\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)\b", 1, 1.0, "Slack app-level token", "xapp-"),
+    ("slack_webhook", r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1, 1.0, "Slack webhook URL", "hooks.slack.com"),
+    ("stripe_secret_key", r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99})\b", 1, 1.0, "Stripe secret or restricted key", "_"),
+    ("openai_api_key", r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}T3BlbkFJ[A-Za-z0-9_-]{16,})", 1, 1.0, "OpenAI API key", "T3BlbkFJ"),
+    ("openai_api_key", r"\b(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})", 1, 0.95, "OpenAI project or service key", "sk-"),
+    ("openai_api_key", r"\b(sk-[A-Za-z0-9]{48})\b", 1, 0.9, "OpenAI API key (legacy format)", "sk-"),
+    ("anthropic_api_key", r"\b(sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_-]{32,})", 1, 1.0, "Anthropic API key", "sk-ant-"),
+    ("huggingface_token", r"\b(hf_[A-Za-z0-9]{34,40})\b", 1, 0.95, "Hugging Face access token", "hf_"),
+    ("npm_token", r"\b(npm_[A-Za-z0-9]{36})\b", 1, 1.0, "npm access token", "npm_"),
+    ("sendgrid_api_key", r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", 1, 1.0, "SendGrid API key", "SG."),
+    ("pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 1, 1.0, "PyPI upload token", "pypi-"),
+    ("jwt", r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", 1, 0.9, "JSON Web Token", "eyJ"),
+    ("url_password", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\x22']{1,64}:([^\s:/@\x22']{3,128})@[A-Za-z0-9.-]+", 1, 0.85, "password in a URL", "://"),
+    ("authorization_header", r"(?i)\bauthorization\b[\x22']?\s*[:=]\s*[\x22']?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})", 1, 0.85, "credential in an Authorization header", ""),
+];
+
+const STRONG_KW: &str = r"(?i)(?:api_?key|apikey|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key|client_?key|client_?secret|db_?pass|database_?pass|key_?pass|password|passwd|passphrase|pwd|secret|contrase[ñn]a|mot_?de_?passe)";
+const WEAK_KW: &str = r"(?i)(?:token|credentials?|creds|access_?key|auth|signing_?key|encryption_?key|_key$|^key$)";
+
+impl SecretsScanner {
+    /// Compiles the rules.
+    pub fn new() -> Result<SecretsScanner, PolicyError> {
+        let mut rules = Vec::new();
+        for &(id, pat, group, score, reason, needle) in PROVIDERS {
+            rules.push(ProviderRule { id, re: compile(id, pat)?, group, score, reason, needle });
+        }
+        Ok(SecretsScanner {
+            rules,
+            private_key: compile("private key", r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")?,
+            // key, separator, value (quotes optional, YAML `!!binary` tag skipped).
+            assignment: compile(
+                "assignment",
+                r#"(?m)(?:^|[\s{,;(&?])["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?[ \t]*(?:=>|:=|=|:)[ \t]*(?:!![a-z]+[ \t]+)?["']?([^\s"',;&}{\[\]()<>]*)"#,
+            )?,
+            line_assignment: compile("line assignment", r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?\s*(?:=>|:=|=|:)(.*)$"#)?,
+            strong: compile("strong keyword", STRONG_KW)?,
+            weak: compile("weak keyword", WEAK_KW)?,
+            id_key: compile(
+                "id key",
+                r"(?i)(?:^|[_.\-])(?:id|ids|uuid|guid|hash|sha\d*|md5|digest|checksum|etag|commit|rev|revision|version|nonce|color|colour|name|type|url|uri|path|file|prefix|format|length|size|count|ttl|expires?|expiry|enabled|endpoint|page|cursor|next|continuation|sync|csrf)$|[a-z0-9]Id$|^(?:id|uuid|guid)$",
+            )?,
+            uuid: compile("uuid", r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")?,
+        })
+    }
+
+    /// Scans `text`. `key_hint` is the JSON key the text was the value of (MCP arguments).
+    pub fn scan(&self, text: &str, key_hint: Option<&str>, p: &SecretsPolicy) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = Vec::new();
+        for r in &self.rules {
+            if !r.needle.is_empty() && !text.contains(r.needle) {
+                continue;
+            }
+            for c in r.re.captures_iter(text) {
+                let Some(m) = c.get(r.group).or_else(|| c.get(0)) else { continue };
+                if r.id == "aws_access_key_id" && m.as_str().ends_with("EXAMPLE") {
+                    continue;
+                }
+                if r.id == "jwt" && !jwt_header_ok(m.as_str()) {
+                    continue;
+                }
+                if r.id == "url_password" && is_placeholder(m.as_str()) {
+                    continue;
+                }
+                hits.push(Hit::new(r.id, r.score, m.start(), m.end(), r.reason));
+            }
+        }
+        if text.contains("PRIVATE KEY") {
+            for m in self.private_key.find_iter(text) {
+                let end = text[m.end()..]
+                    .find("-----END")
+                    .and_then(|i| {
+                        let from = m.end() + i;
+                        text[from + 8..].find("-----").map(|j| from + 8 + j + 5)
+                    })
+                    .unwrap_or(m.end());
+                hits.push(Hit::new("private_key", 1.0, m.start(), end, "PEM private key block"));
+            }
+        }
+        if p.generic {
+            if let Some(k) = key_hint {
+                let v = text.trim();
+                if !v.is_empty() && !v.contains(char::is_whitespace) {
+                    let off = text.find(v).unwrap_or(0);
+                    if let Some((kind, score, why)) = self.judge(k, v, true, p) {
+                        hits.push(Hit::new(kind, score, off, off + v.len(), why));
+                    }
+                }
+            }
+            self.generic(text, p, &mut hits);
+        }
+        if p.honor_allowlist_pragma && (text.contains("allowlist secret") || text.contains("gitleaks:allow")) {
+            hits.retain(|h| !line_of(text, h.start).contains("pragma: allowlist secret") && !line_of(text, h.start).contains("gitleaks:allow"));
+        }
+        dedup_overlaps(&mut hits);
+        hits
+    }
+
+    /// Decides whether `value` assigned to `key` is a secret.
+    fn judge(&self, key: &str, value: &str, inherited_strong: bool, p: &SecretsPolicy) -> Option<(&'static str, f32, &'static str)> {
+        let _ = inherited_strong;
+        if value.len() < 4 || is_placeholder(value) || self.uuid.is_match(value) {
+            return None;
+        }
+        if self.id_key.is_match(key) {
+            return None;
+        }
+        if self.strong.is_match(key) {
+            if value.chars().all(|c| c.is_ascii_digit()) && value.len() < 6 {
+                return None;
+            }
+            return Some(("keyword_secret", 0.8, "value assigned to a password/secret/key name"));
+        }
+        if self.weak.is_match(key) && value.len() >= 16 && entropy(value) >= 3.0 && mixed_classes(value) {
+            return Some(("keyword_secret", 0.75, "random-looking value assigned to a token/credential name"));
+        }
+        self.high_entropy(value, p)
+    }
+
+    fn high_entropy(&self, value: &str, p: &SecretsPolicy) -> Option<(&'static str, f32, &'static str)> {
+        let is_hex = value.len() >= 10 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_hex {
+            let letters = value.bytes().any(|b| b.is_ascii_alphabetic());
+            let digits = value.bytes().any(|b| b.is_ascii_digit());
+            if letters && digits && entropy(value) >= p.hex_entropy {
+                return Some(("high_entropy_hex", 0.6, "high-entropy hex value in an assignment"));
+            }
+            return None;
+        }
+        let b64 = value.len() >= 20 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
+        if b64 && entropy(value) >= p.base64_entropy {
+            return Some(("high_entropy_base64", 0.6, "high-entropy base64 value in an assignment"));
+        }
+        None
+    }
+
+    /// Line-oriented generic pass with keyword inheritance through indentation.
+    fn generic(&self, text: &str, p: &SecretsPolicy, hits: &mut Vec<Hit>) {
+        // Stack of (indent, key) for the enclosing assignments.
+        let mut stack: Vec<(usize, String)> = Vec::new();
+        let mut offset = 0usize;
+        for line in text.split_inclusive('\n') {
+            let line_start = offset;
+            offset += line.len();
+            let body = line.trim_end_matches(['\n', '\r']);
+            let trimmed = body.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') || trimmed.starts_with("//") {
+                continue;
+            }
+            let indent = body.len() - trimmed.len();
+            while stack.last().is_some_and(|(i, _)| *i >= indent) {
+                stack.pop();
+            }
+            let strong_parent = stack.iter().any(|(_, k)| self.strong.is_match(k) && !self.id_key.is_match(k));
+            if let Some(c) = self.line_assignment.captures(body) {
+                let (Some(k), Some(_)) = (c.get(1), c.get(2)) else { continue };
+                stack.push((indent, k.as_str().to_string()));
+            } else if let Some((_, parent)) = stack.last() {
+                // Continuation value (INI multi-line value or a YAML block scalar line).
+                if trimmed.starts_with("- ") || trimmed.starts_with('[') {
+                    continue;
+                }
+                let v = trimmed.trim_matches(|c| c == '"' || c == '\'');
+                if v.contains(char::is_whitespace) {
+                    continue;
+                }
+                let key = if strong_parent { "secret" } else { parent.as_str() };
+                if let Some((kind, score, why)) = self.judge(key, v, strong_parent, p) {
+                    let s = line_start + indent + trimmed.find(v).unwrap_or(0);
+                    hits.push(Hit::new(kind, score, s, s + v.len(), why));
+                }
+                continue;
+            }
+            // Inline assignments on this line (JSON objects, query strings, `k=v; k2=v2`).
+            for c in self.assignment.captures_iter(body) {
+                let (Some(k), Some(v)) = (c.get(1), c.get(2)) else { continue };
+                let key = k.as_str();
+                let value = v.as_str();
+                if value.is_empty() {
+                    continue;
+                }
+                let effective = if strong_parent && !self.id_key.is_match(key) && self.weak.find(key).is_none() {
+                    // `password:` → `  secure: …` — the enclosing key names a secret.
+                    if self.strong.is_match(key) { key } else { "secret" }
+                } else {
+                    key
+                };
+                if let Some((kind, score, why)) = self.judge(effective, value, strong_parent, p) {
+                    hits.push(Hit::new(kind, score, line_start + v.start(), line_start + v.end(), why));
+                }
+            }
+        }
+    }
+}
+
+fn mixed_classes(v: &str) -> bool {
+    let lower = v.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = v.bytes().any(|b| b.is_ascii_uppercase());
+    let digit = v.bytes().any(|b| b.is_ascii_digit());
+    (lower as u8 + upper as u8 + digit as u8) >= 2
+}
+
+fn is_placeholder(v: &str) -> bool {
+    let l = v.trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
+    const EXACT: &[&str] = &[
+        "none", "null", "nil", "true", "false", "undefined", "changeme", "change_me", "password", "secret", "example",
+        "test", "dummy", "sample", "redacted", "string", "str", "required", "optional", "empty", "hidden", "masked",
+        "placeholder", "your_password", "yourpassword", "mypassword", "token", "apikey", "api_key",
+    ];
+    if EXACT.contains(&l.as_str()) {
+        return true;
+    }
+    const PREFIX: &[&str] = &["${", "$", "<", "{{", "%(", "%", "***", "xxx", "...", "env(", "env.", "process.env", "os.environ", "getenv", "[redacted", "[masked", "vault:", "secret:", "ref+", "arn:"];
+    if PREFIX.iter().any(|p| l.starts_with(p)) {
+        return true;
+    }
+    l.contains("your_") || l.contains("your-") || l.contains("example") || l.contains("placeholder") || l.contains("redacted") || l.chars().all(|c| c == '*' || c == 'x' || c == '.')
+}
+
+fn jwt_header_ok(tok: &str) -> bool {
+    let head = tok.split('.').next().unwrap_or("");
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')) else { return false };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+    v.get("alg").is_some() || v.get("typ").is_some()
+}
+
+fn line_of(text: &str, pos: usize) -> &str {
+    let pos = super::floor_boundary(text, pos);
+    let s = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let e = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    &text[s..e]
+}
+
+/// Keeps the strongest hit among overlapping ones (provider rules beat generic ones).
+fn dedup_overlaps(hits: &mut Vec<Hit>) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.start.cmp(&b.start)));
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits.drain(..) {
+        if !kept.iter().any(|k| h.start < k.end && k.start < h.end) {
+            kept.push(h);
+        }
+    }
+    kept.sort_by_key(|h| (h.start, h.end));
+    *hits = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> Vec<(String, String)> {
+        let s = SecretsScanner::new().expect("compile");
+        s.scan(text, None, &SecretsPolicy::default()).into_iter().map(|h| (h.kind, text[h.start..h.end].to_string())).collect()
+    }
+
+    #[test]
+    fn provider_tokens() {
+        let gh = format!("ghp_{}", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+        let table: Vec<(String, &str)> = vec![
+            ("key: AKIAZ3MPLE5ABCDEFGHQ".to_string(), "aws_access_key_id"),
+            (format!("token {gh}"), "github_token"),
+            ("glpat-abcdefghij0123456789".to_string(), "gitlab_token"),
+            ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx".to_string(), "slack_token"),
+            (format!("{}_live_{}", "sk", "4eC39HqLyjWDarjtT1zdp7dc"), "stripe_secret_key"),
+            (format!("sk-proj-{}T3BlbkFJ{}", "abcdEFGHijklMNOP1234", "qrstUVWXyz5678ABCDef"), "openai_api_key"),
+            (format!("sk-ant-api03-{}", "x".repeat(20) + "Yz09_-AbCdEfGhIjKlMnOp"), "anthropic_api_key"),
+            ("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY".to_string(), "gcp_api_key"),
+            ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U".to_string(), "jwt"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----".to_string(), "private_key"),
+            ("postgres://admin:s3cr3tP4ss@db.internal:5432/app".to_string(), "url_password"),
+        ];
+        for (text, kind) in &table {
+            let got = scan(text);
+            assert!(got.iter().any(|(k, _)| k == kind), "{text:?} → {got:?}");
+        }
+    }
+
+    #[test]
+    fn generic_assignments() {
+        assert_eq!(scan("db_password = hunter22")[0].1, "hunter22");
+        assert_eq!(scan(r#"{"user": "bob", "api_key": "Zx81kq0PmA77"}"#)[0].1, "Zx81kq0PmA77");
+        assert_eq!(scan("password:\n    secure: thequickbrownfoxjumpsoverthelazydog")[0].0, "keyword_secret");
+        assert_eq!(scan("secret_stuff =\n    hunter2\n")[0].1, "hunter2");
+    }
+
+    #[test]
+    fn hard_negatives() {
+        for text in [
+            "password = ${DB_PASSWORD}",
+            "api_key: <your-api-key>",
+            "password: changeme",
+            "request_id = 9f8e7d6c5b4a3f2e1d0c",
+            "uuid: '203db13e-70c7-462b-9a3d-bf32640cb0be'",
+            "AKIAIOSFODNN7EXAMPLE",
+            "the password is stored in the vault",
+            "password = 12345678901234  # pragma: allowlist secret",
+            "eyJub3QiOiJqd3QifQ.eyJub3QiOiJqd3QifQ.abcdefghijk", // header without alg/typ
+            "items:\n  - 234567890a\n",
+            "commit: 3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f",
+        ] {
+            assert!(scan(text).is_empty(), "{text:?} → {:?}", scan(text));
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Packet decoding: link layer → IP (with IPv4 defragmentation) → tunnels (VXLAN, GRE, IP-in-IP)
+//! → TCP. The one trust boundary for packet bytes: after [`Decoder::decode`] every field of a
+//! [`Packet`] is valid.
+
+mod defrag;
+mod link;
+
+pub use link::LinkType;
+
+use crate::config::DefragConfig;
+use crate::stats::Stats;
+use crate::Timestamp;
+use defrag::{Defragmenter, Fragment};
+use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
+use link::Network;
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// The UDP port of VXLAN (RFC 7348).
+pub const VXLAN_PORT: u16 = 4789;
+/// Tunnels opened inside one packet before giving up.
+const MAX_TUNNEL_DEPTH: usize = 4;
+
+/// TCP control flags the engine uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK (the acknowledgment number is valid).
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+}
+
+/// A decoded TCP segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// VXLAN network identifier of the outermost VXLAN tunnel, 0 when none.
+    pub vni: u32,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when `flags.ack`).
+    pub ack: u32,
+    /// Control flags.
+    pub flags: TcpFlags,
+    /// Payload; borrowed from the frame except after IPv4 defragmentation.
+    pub payload: Cow<'a, [u8]>,
+}
+
+/// Why a frame produced no TCP segment. Each maps to a counter in [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Link layer truncated or malformed.
+    #[error("link layer truncated or malformed")]
+    Link,
+    /// IP header invalid.
+    #[error("invalid IP header")]
+    Ip,
+    /// Not TCP (or an unsupported tunnel).
+    #[error("not TCP")]
+    NotTcp,
+    /// TCP header invalid.
+    #[error("invalid TCP header")]
+    TcpHeader,
+    /// A fragment was stored; the datagram is not complete yet.
+    #[error("IP fragment held for reassembly")]
+    FragmentHeld,
+}
+
+/// Decoder state: the IPv4 defragmenter. One per engine (per shard).
+#[derive(Debug)]
+pub struct Decoder {
+    defrag: Defragmenter,
+}
+
+impl Decoder {
+    /// A decoder with the given defragmentation limits.
+    pub fn new(cfg: DefragConfig) -> Self {
+        Decoder { defrag: Defragmenter::new(cfg) }
+    }
+
+    /// Decodes one frame. Failures are counted in `stats` and returned.
+    pub fn decode<'a>(
+        &mut self,
+        now: Timestamp,
+        link: LinkType,
+        frame: &'a [u8],
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
+        let r = match link::network(link, frame) {
+            Network::Ip(ip) => self.ip(now, ip, 0, 0, stats),
+            Network::Other => Err(DecodeError::NotTcp),
+            Network::Malformed => Err(DecodeError::Link),
+        };
+        if let Err(e) = r {
+            match e {
+                DecodeError::Link => stats.drop_link += 1,
+                DecodeError::Ip => stats.drop_ip += 1,
+                DecodeError::NotTcp => stats.drop_not_tcp += 1,
+                DecodeError::TcpHeader => stats.drop_tcp_header += 1,
+                DecodeError::FragmentHeld => {}
+            }
+        }
+        r
+    }
+
+    fn ip<'a>(
+        &mut self,
+        now: Timestamp,
+        bytes: &'a [u8],
+        vni: u32,
+        depth: usize,
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
+        let (ip, _ext_err) = LaxIpSlice::from_slice(bytes).map_err(|_| DecodeError::Ip)?;
+        let (src, dst) = (ip.source_addr(), ip.destination_addr());
+        let payload = ip.payload();
+        if payload.incomplete {
+            stats.truncated_packets += 1;
+        }
+        let proto = payload.ip_number;
+        if payload.fragmented {
+            let LaxIpSlice::Ipv4(v4) = &ip else {
+                stats.drop_ipv6_fragment += 1;
+                return Err(DecodeError::FragmentHeld);
+            };
+            let h = v4.header();
+            let frag = Fragment {
+                src: h.source_addr(),
+                dst: h.destination_addr(),
+                id: h.identification(),
+                proto: proto.0,
+                offset: usize::from(h.fragments_offset().value()) * 8,
+                more: h.more_fragments(),
+                payload: payload.payload,
+            };
+            let whole = self.defrag.add(now, frag, stats).ok_or(DecodeError::FragmentHeld)?;
+            // The reassembled payload is owned: decode it and detach the result from it.
+            return self.transport(now, src, dst, proto, &whole, vni, depth, stats).map(into_owned);
+        }
+        self.transport(now, src, dst, proto, payload.payload, vni, depth, stats)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one private step of the decoder")]
+    fn transport<'a>(
+        &mut self,
+        now: Timestamp,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: IpNumber,
+        payload: &'a [u8],
+        vni: u32,
+        depth: usize,
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
+        match proto {
+            IpNumber::TCP => {
+                let tcp = TcpSlice::from_slice(payload).map_err(|_| DecodeError::TcpHeader)?;
+                Ok(Packet {
+                    vni,
+                    src,
+                    dst,
+                    src_port: tcp.source_port(),
+                    dst_port: tcp.destination_port(),
+                    seq: tcp.sequence_number(),
+                    ack: tcp.acknowledgment_number(),
+                    flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+                    payload: Cow::Borrowed(tcp.payload()),
+                })
+            }
+            _ if depth >= MAX_TUNNEL_DEPTH => Err(DecodeError::NotTcp),
+            IpNumber::UDP => self.udp(now, payload, vni, depth, stats),
+            // IP-in-IP (RFC 2003) and IPv6-in-IPv4 (RFC 4213).
+            IpNumber::IPV4 | IpNumber::IPV6 => self.ip(now, payload, vni, depth + 1, stats),
+            IpNumber::GRE => self.gre(now, payload, vni, depth, stats),
+            _ => Err(DecodeError::NotTcp),
+        }
+    }
+
+    /// UDP tunnels: VXLAN (RFC 7348) records its VNI; GRE-in-UDP (RFC 8086, port 4754).
+    fn udp<'a>(
+        &mut self,
+        now: Timestamp,
+        udp: &'a [u8],
+        vni: u32,
+        depth: usize,
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
+        let Some(hdr) = udp.get(..8) else { return Err(DecodeError::NotTcp) };
+        let dport = u16::from_be_bytes([hdr[2], hdr[3]]);
+        let body = &udp[8..];
+        match dport {
+            VXLAN_PORT => {
+                // Flags byte must have the I bit; VNI is bytes 4..7.
+                let Some(v) = body.get(..8).filter(|v| v[0] & 0x08 != 0) else {
+                    return Err(DecodeError::NotTcp);
+                };
+                let inner_vni = u32::from_be_bytes([0, v[4], v[5], v[6]]);
+                stats.vxlan_packets += 1;
+                let vni = if vni == 0 { inner_vni } else { vni };
+                match link::network(LinkType::Ethernet, &body[8..]) {
+                    Network::Ip(ip) => self.ip(now, ip, vni, depth + 1, stats),
+                    Network::Other => Err(DecodeError::NotTcp),
+                    Network::Malformed => Err(DecodeError::Link),
+                }
+            }
+            4754 => self.gre(now, body, vni, depth, stats),
+            _ => Err(DecodeError::NotTcp),
+        }
+    }
+
+    /// GRE (RFC 2784/2890): optional checksum, key and sequence words, then IP or Ethernet.
+    fn gre<'a>(
+        &mut self,
+        now: Timestamp,
+        gre: &'a [u8],
+        vni: u32,
+        depth: usize,
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
+        let Some(h) = gre.get(..4) else { return Err(DecodeError::NotTcp) };
+        if h[1] & 0x07 != 0 {
+            return Err(DecodeError::NotTcp); // version 1 (PPTP) not supported
+        }
+        let mut len = 4;
+        for bit in [0x80, 0x20, 0x10] {
+            if h[0] & bit != 0 {
+                len += 4;
+            }
+        }
+        let inner = gre.get(len..).ok_or(DecodeError::NotTcp)?;
+        match u16::from_be_bytes([h[2], h[3]]) {
+            0x0800 | 0x86DD => self.ip(now, inner, vni, depth + 1, stats),
+            // Transparent Ethernet bridging.
+            0x6558 => match link::network(LinkType::Ethernet, inner) {
+                Network::Ip(ip) => self.ip(now, ip, vni, depth + 1, stats),
+                Network::Other => Err(DecodeError::NotTcp),
+                Network::Malformed => Err(DecodeError::Link),
+            },
+            _ => Err(DecodeError::NotTcp),
+        }
+    }
+}
+
+fn into_owned(p: Packet<'_>) -> Packet<'static> {
+    Packet { payload: Cow::Owned(p.payload.into_owned()), ..p }
+}
+
+#[cfg(test)]
+mod tests;

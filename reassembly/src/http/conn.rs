@@ -1,0 +1,747 @@
+//! One HTTP/1.x connection: the client's stream is parsed into requests, the server's into
+//! responses, and responses are paired with requests in order (RFC 9112 §9.3.2: responses come
+//! in the order of the requests, which makes pipelining pairable).
+//!
+//! Each direction is a small state machine:
+//!
+//! ```text
+//!  Seek ──start line found──▶ Head ──blank line──▶ Body ──framing complete──▶ Head …
+//!   ▲                          │  ▲                  │
+//!   └──── gap / bad framing ───┘  └── 1xx interim ───┘   101 / CONNECT 2xx ──▶ Tunnel
+//! ```
+//!
+//! `Seek` is where a stream starts when it was picked up mid-way, and where it goes after a gap
+//! or broken framing: it discards bytes until a line that starts a message. That is also how
+//! the requests smuggled behind ambiguous framing become visible as exchanges of their own.
+
+use super::body::{BodyAcc, BodyReader, Framing, Step};
+use super::content;
+use super::head::{self, RequestHead, ResponseHead};
+use super::sse;
+use crate::config::HttpConfig;
+use crate::exchange::{find_header, Anomaly, Body, ConnInfo, Flags, Header, HttpExchange, Request, Response, Version};
+use crate::stats::Stats;
+use crate::Timestamp;
+use std::collections::VecDeque;
+
+/// Direction of a stream within the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Client to server: requests.
+    Request,
+    /// Server to client: responses.
+    Response,
+}
+
+/// What the connection needs from the engine for each call.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a HttpConfig,
+    pub stats: &'a mut Stats,
+    pub out: &'a mut Vec<HttpExchange>,
+}
+
+#[derive(Debug)]
+enum State {
+    Seek,
+    Head,
+    Body(BodyReader),
+    /// After a CONNECT request: hold the client's bytes until the response says tunnel or not.
+    AwaitConnect,
+    Tunnel,
+}
+
+/// A message whose body is being read.
+#[derive(Debug)]
+struct Msg {
+    acc: BodyAcc,
+    trailers: Vec<Header>,
+    gap: bool,
+    /// Depth of the exchange it belongs to; `None` for a response without a request.
+    depth: Option<u32>,
+    /// The response head, while its body is read (responses only).
+    response: Option<Response>,
+}
+
+#[derive(Debug)]
+struct Side {
+    state: State,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already searched for the end of the head.
+    scanned: usize,
+    head_ts: Timestamp,
+    msg: Option<Msg>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    ex: HttpExchange,
+    req_done: bool,
+    resp_done: bool,
+}
+
+/// HTTP state of one TCP connection.
+#[derive(Debug)]
+pub(crate) struct HttpConn {
+    conn: ConnInfo,
+    req: Side,
+    resp: Side,
+    queue: VecDeque<Slot>,
+    next_depth: u32,
+    /// Depth of the request the next final response answers.
+    resp_depth: u32,
+}
+
+impl HttpConn {
+    /// A connection; `*_synced` says whether each stream starts at a message boundary.
+    pub(crate) fn new(conn: ConnInfo, req_synced: bool, resp_synced: bool) -> Self {
+        let side = |synced| Side {
+            state: if synced { State::Head } else { State::Seek },
+            buf: Vec::new(),
+            scanned: 0,
+            head_ts: Timestamp::default(),
+            msg: None,
+        };
+        HttpConn {
+            conn,
+            req: side(req_synced),
+            resp: side(resp_synced),
+            queue: VecDeque::new(),
+            next_depth: 1,
+            resp_depth: 1,
+        }
+    }
+
+    /// In-order bytes of one direction.
+    pub(crate) fn data(&mut self, dir: Dir, now: Timestamp, mut input: &[u8], cx: &mut Ctx<'_>) {
+        // Fast path: body bytes go straight from the segment into the body, without a copy
+        // into the head buffer.
+        loop {
+            let side = self.side(dir);
+            if !side.buf.is_empty() {
+                break;
+            }
+            match &mut side.state {
+                State::Tunnel => {
+                    cx.stats.tunnel_bytes += input.len() as u64;
+                    return;
+                }
+                State::Body(_) => {
+                    let used = self.feed_body(dir, input, cx);
+                    input = &input[used..];
+                    if input.is_empty() {
+                        return;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let side = self.side(dir);
+        if side.buf.is_empty() {
+            side.head_ts = now;
+        }
+        if matches!(side.state, State::AwaitConnect) && side.buf.len() + input.len() > cx.cfg.max_head_bytes {
+            cx.stats.tunnel_bytes += input.len() as u64;
+            return;
+        }
+        side.buf.extend_from_slice(input);
+        self.process(dir, now, cx);
+    }
+
+    fn side(&mut self, dir: Dir) -> &mut Side {
+        match dir {
+            Dir::Request => &mut self.req,
+            Dir::Response => &mut self.resp,
+        }
+    }
+
+    /// Feeds body bytes to the message being read; returns how many were used.
+    fn feed_body(&mut self, dir: Dir, input: &[u8], cx: &mut Ctx<'_>) -> usize {
+        let side = self.side(dir);
+        let (State::Body(reader), Some(msg)) = (&mut side.state, side.msg.as_mut()) else {
+            side.state = State::Head;
+            return 0;
+        };
+        let (used, step) = reader.feed(input, &mut msg.acc, &mut msg.trailers);
+        cx.stats.body_bytes_over_cap += std::mem::take(&mut reader.over_cap);
+        match step {
+            Step::NeedMore => {}
+            Step::Done => self.finish_msg(dir, None, cx),
+            Step::Error(a) => {
+                self.finish_msg(dir, Some(a), cx);
+                self.side(dir).state = State::Seek;
+            }
+        }
+        used
+    }
+
+    /// Parses what is buffered, message after message, with a cursor (no recursion, no copy
+    /// per message, however many pipelined messages one segment holds).
+    fn process(&mut self, dir: Dir, now: Timestamp, cx: &mut Ctx<'_>) {
+        let buf = std::mem::take(&mut self.side(dir).buf);
+        let mut pos = 0;
+        while pos < buf.len() {
+            let rest = &buf[pos..];
+            let side = self.side(dir);
+            match side.state {
+                State::AwaitConnect => break,
+                State::Tunnel => {
+                    cx.stats.tunnel_bytes += rest.len() as u64;
+                    pos = buf.len();
+                }
+                State::Body(_) => pos += self.feed_body(dir, rest, cx),
+                State::Seek => {
+                    let found = match dir {
+                        Dir::Request => head::find_resync(rest, |l| head::looks_like_request(l, true)),
+                        Dir::Response => head::find_resync(rest, head::looks_like_response),
+                    };
+                    let skip = match found {
+                        Ok(at) => {
+                            side.state = State::Head;
+                            side.head_ts = now;
+                            at
+                        }
+                        Err(keep_from) => keep_from,
+                    };
+                    cx.stats.resync_skipped_bytes += skip as u64;
+                    pos += skip;
+                    if matches!(self.side(dir).state, State::Seek) {
+                        break;
+                    }
+                }
+                State::Head => {
+                    // RFC 9112 §2.2: empty lines before a start line are ignored.
+                    let lead = rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+                    if lead > 0 {
+                        pos += lead;
+                        side.scanned = 0;
+                        continue;
+                    }
+                    match self.try_head(dir, rest, cx) {
+                        Some(used) => {
+                            pos += used;
+                            self.side(dir).head_ts = now;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        let side = self.side(dir);
+        side.buf = buf;
+        side.buf.drain(..pos);
+        if pos > 0 {
+            side.scanned = 0;
+        }
+    }
+
+    /// Tries to complete a head at the start of `rest`. `Some(bytes used)` when the state
+    /// moved on, `None` when more bytes are needed.
+    fn try_head(&mut self, dir: Dir, rest: &[u8], cx: &mut Ctx<'_>) -> Option<usize> {
+        let start = match dir {
+            Dir::Request => head::looks_like_request(rest, false),
+            Dir::Response => head::looks_like_response(rest),
+        };
+        match (start?, dir) {
+            (false, Dir::Request) => {
+                cx.stats.malformed_heads += 1;
+                self.req.state = State::Seek;
+                return Some(0);
+            }
+            (false, Dir::Response) => {
+                self.headless_response(cx);
+                return Some(0);
+            }
+            (true, _) => {}
+        }
+        let side = self.side(dir);
+        let from = side.scanned.saturating_sub(3).min(rest.len());
+        let mut end = head::find_end(rest, from);
+        if end.is_none() && dir == Dir::Request {
+            end = head::http09_request_line(rest);
+        }
+        let Some(end) = end else {
+            side.scanned = rest.len();
+            if rest.len() > cx.cfg.max_head_bytes {
+                cx.stats.head_too_large += 1;
+                side.scanned = 0;
+                side.state = State::Seek;
+                return Some(rest.len());
+            }
+            return None;
+        };
+        side.scanned = 0;
+        let ts = side.head_ts;
+        if end > cx.cfg.max_head_bytes {
+            cx.stats.head_too_large += 1;
+        }
+        let raw = &rest[..end];
+        match dir {
+            Dir::Request => match head::parse_request(raw, cx.cfg.max_headers) {
+                Some(h) => self.on_request_head(h, ts, cx),
+                None => {
+                    cx.stats.malformed_heads += 1;
+                    self.req.state = State::Seek;
+                }
+            },
+            Dir::Response => match head::parse_response(raw, cx.cfg.max_headers) {
+                Some(h) => self.on_response_head(h, ts, cx),
+                None => {
+                    cx.stats.malformed_heads += 1;
+                    self.resp.state = State::Seek;
+                }
+            },
+        }
+        Some(end)
+    }
+
+    fn slot(&mut self, depth: u32) -> Option<&mut Slot> {
+        let front = self.queue.front()?.ex.depth;
+        let idx = depth.checked_sub(front)? as usize;
+        self.queue.get_mut(idx)
+    }
+
+    fn on_request_head(&mut self, h: RequestHead, ts: Timestamp, cx: &mut Ctx<'_>) {
+        if self.queue.len() >= cx.cfg.max_pending_requests {
+            cx.stats.drop_pending_requests += 1;
+            if let Some(slot) = self.queue.pop_front() {
+                if self.resp_depth <= slot.ex.depth {
+                    self.resp_depth = slot.ex.depth + 1;
+                }
+                emit(slot, cx);
+            }
+        }
+        let mut flags = Flags::default();
+        for a in &h.anomalies {
+            flags.add(*a);
+        }
+        if h.version == Version::Http09 {
+            flags.add(Anomaly::Http09);
+        }
+        let framing = request_framing(&h.headers, &mut flags);
+        let connect = h.method.eq_ignore_ascii_case("CONNECT");
+        let depth = self.next_depth;
+        self.next_depth += 1;
+        self.queue.push_back(Slot {
+            ex: HttpExchange {
+                conn: self.conn,
+                depth,
+                request: Request {
+                    ts,
+                    method: h.method,
+                    target: h.target,
+                    version: h.version,
+                    headers: h.headers,
+                    body: Body::default(),
+                },
+                response: None,
+                flags,
+            },
+            req_done: false,
+            resp_done: false,
+        });
+        let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, depth: Some(depth), response: None };
+        self.req.msg = Some(msg);
+        match framing {
+            Ok(f) => {
+                let reader = BodyReader::new(f);
+                if reader.is_done() {
+                    self.finish_msg(Dir::Request, None, cx);
+                    if connect {
+                        self.req.state = State::AwaitConnect;
+                    }
+                } else {
+                    self.req.state = State::Body(reader);
+                }
+            }
+            Err(a) => {
+                // Unrecoverable length (RFC 9112 §6.3 ¶4–5): the server would reject it; we
+                // report the request and look for the next one.
+                self.finish_msg(Dir::Request, Some(a), cx);
+                self.req.state = State::Seek;
+            }
+        }
+    }
+
+    fn on_response_head(&mut self, h: ResponseHead, ts: Timestamp, cx: &mut Ctx<'_>) {
+        let depth = self.resp_depth;
+        let (method_head, method_connect) = match self.slot(depth) {
+            Some(s) => {
+                let m = &s.ex.request.method;
+                (m.eq_ignore_ascii_case("HEAD"), m.eq_ignore_ascii_case("CONNECT"))
+            }
+            None => (false, false),
+        };
+        let has_slot = self.slot(depth).is_some();
+        // Interim responses (RFC 9110 §15.2) precede the final one; 101 is final for us.
+        if (100..200).contains(&h.status) && h.status != 101 {
+            if let Some(s) = self.slot(depth) {
+                s.ex.response.get_or_insert_with(|| placeholder(ts)).interim.push(h.status);
+            }
+            self.resp.state = State::Head;
+            return;
+        }
+        let interim = self
+            .slot(depth)
+            .and_then(|s| s.ex.response.take())
+            .map(|r| r.interim)
+            .unwrap_or_default();
+        let mut anomalies = h.anomalies;
+        let tunnel = h.status == 101 || (method_connect && (200..300).contains(&h.status));
+        let framing = if tunnel {
+            Framing::Empty
+        } else {
+            response_framing(method_head, h.status, &h.headers, &mut anomalies)
+        };
+        let response = Response {
+            ts,
+            version: h.version,
+            status: h.status,
+            reason: h.reason,
+            headers: h.headers,
+            body: Body::default(),
+            interim,
+        };
+        if has_slot {
+            self.resp_depth += 1;
+        }
+        let mut msg = Msg {
+            acc: BodyAcc::new(cx.cfg.max_body_bytes),
+            trailers: Vec::new(),
+            gap: false,
+            depth: has_slot.then_some(depth),
+            response: Some(response),
+        };
+        if let Some(s) = self.slot(depth).filter(|_| has_slot) {
+            for a in anomalies {
+                s.ex.flags.add(a);
+            }
+            if tunnel {
+                s.ex.flags.upgraded = true;
+            }
+        }
+        msg.trailers.clear();
+        self.resp.msg = Some(msg);
+        let reader = BodyReader::new(framing);
+        if reader.is_done() {
+            self.finish_msg(Dir::Response, None, cx);
+        } else {
+            self.resp.state = State::Body(reader);
+        }
+        if tunnel {
+            for side in [&mut self.req, &mut self.resp] {
+                side.state = State::Tunnel;
+                cx.stats.tunnel_bytes += side.buf.len() as u64;
+                side.buf.clear();
+            }
+        } else if method_connect && matches!(self.req.state, State::AwaitConnect) {
+            // The proxy refused the tunnel: what the client sent meanwhile is HTTP again.
+            self.req.state = State::Head;
+        }
+    }
+
+    /// The server sent bytes that are not a status line: an HTTP/0.9-style response that runs
+    /// until the connection closes, when there is a request to answer.
+    fn headless_response(&mut self, cx: &mut Ctx<'_>) {
+        let depth = self.resp_depth;
+        let ts = self.resp.head_ts;
+        let Some(slot) = self.slot(depth) else {
+            cx.stats.orphan_responses += 1;
+            self.resp.state = State::Seek;
+            return;
+        };
+        let anomaly = if slot.ex.request.version == Version::Http09 { Anomaly::Http09 } else { Anomaly::NonHttpResponse };
+        slot.ex.flags.add(anomaly);
+        let interim = slot.ex.response.take().map(|r| r.interim).unwrap_or_default();
+        self.resp_depth += 1;
+        self.resp.msg = Some(Msg {
+            acc: BodyAcc::new(cx.cfg.max_body_bytes),
+            trailers: Vec::new(),
+            gap: false,
+            depth: Some(depth),
+            response: Some(Response {
+                ts,
+                version: Version::Http09,
+                status: 0,
+                reason: String::new(),
+                headers: Vec::new(),
+                body: Body::default(),
+                interim,
+            }),
+        });
+        self.resp.state = State::Body(BodyReader::new(Framing::Close));
+        // The buffered bytes are body: `process` feeds them.
+    }
+
+    /// Completes the message being read in `dir`.
+    fn finish_msg(&mut self, dir: Dir, anomaly: Option<Anomaly>, cx: &mut Ctx<'_>) {
+        let side = self.side(dir);
+        side.state = State::Head;
+        let Some(msg) = side.msg.take() else { return };
+        let Some(depth) = msg.depth else {
+            cx.stats.orphan_responses += 1;
+            return;
+        };
+        let cfg = cx.cfg;
+        let Some(slot) = self.slot(depth) else { return };
+        if let Some(a) = anomaly {
+            slot.ex.flags.add(a);
+        }
+        if msg.gap {
+            slot.ex.flags.gap = true;
+        }
+        match dir {
+            Dir::Request => {
+                let mut headers = std::mem::take(&mut slot.ex.request.headers);
+                let body = finish_body(msg.acc, &headers, cfg, &mut slot.ex.flags, cx.stats);
+                headers.extend(msg.trailers);
+                slot.ex.request.headers = headers;
+                slot.ex.request.body = body;
+                slot.req_done = true;
+            }
+            Dir::Response => {
+                let Some(mut r) = msg.response else { return };
+                r.body = finish_body(msg.acc, &r.headers, cfg, &mut slot.ex.flags, cx.stats);
+                r.headers.extend(msg.trailers);
+                slot.ex.response = Some(r);
+                slot.resp_done = true;
+            }
+        }
+        self.try_emit(cx);
+    }
+
+    fn try_emit(&mut self, cx: &mut Ctx<'_>) {
+        while self.queue.front().is_some_and(|s| s.req_done && s.resp_done) {
+            if let Some(slot) = self.queue.pop_front() {
+                emit(slot, cx);
+            }
+        }
+    }
+
+    /// Bytes of one direction were lost.
+    pub(crate) fn gap(&mut self, dir: Dir, len: u64, cx: &mut Ctx<'_>) {
+        let side = self.side(dir);
+        match &mut side.state {
+            State::Body(reader) => {
+                if let Some(msg) = side.msg.as_mut() {
+                    msg.gap = true;
+                    if reader.gap(len, &mut msg.acc).is_some() {
+                        if reader.is_done() {
+                            self.finish_msg(dir, Some(Anomaly::IncompleteBody), cx);
+                        }
+                        return;
+                    }
+                }
+                self.finish_msg(dir, Some(Anomaly::IncompleteBody), cx);
+                self.side(dir).state = State::Seek;
+            }
+            State::Head | State::Seek => {
+                side.buf.clear();
+                side.scanned = 0;
+                side.state = State::Seek;
+            }
+            State::AwaitConnect | State::Tunnel => {}
+        }
+    }
+
+    /// One direction ended (FIN reached).
+    pub(crate) fn end(&mut self, dir: Dir, cx: &mut Ctx<'_>) {
+        let side = self.side(dir);
+        match &mut side.state {
+            State::Body(reader) => {
+                let complete = reader.end();
+                self.finish_msg(dir, (!complete).then_some(Anomaly::IncompleteBody), cx);
+            }
+            State::Head if dir == Dir::Response && !side.buf.is_empty() => {
+                // A short headless response ("ok") that never reached five bytes.
+                if head::looks_like_response(&side.buf) != Some(true) {
+                    self.headless_response(cx);
+                    let rest = std::mem::take(&mut self.resp.buf);
+                    if let State::Body(reader) = &mut self.resp.state {
+                        if let Some(msg) = self.resp.msg.as_mut() {
+                            let _ = reader.feed(&rest, &mut msg.acc, &mut msg.trailers);
+                        }
+                    }
+                    self.finish_msg(dir, None, cx);
+                }
+            }
+            _ => {}
+        }
+        let side = self.side(dir);
+        side.buf.clear();
+        side.state = State::Tunnel;
+    }
+
+    /// The connection is gone: completes what can be completed and emits everything.
+    pub(crate) fn finish(&mut self, cx: &mut Ctx<'_>) {
+        for dir in [Dir::Request, Dir::Response] {
+            if !matches!(self.side(dir).state, State::Tunnel) || self.side(dir).msg.is_some() {
+                self.end(dir, cx);
+            }
+        }
+        while let Some(slot) = self.queue.pop_front() {
+            emit(slot, cx);
+        }
+    }
+}
+
+fn placeholder(ts: Timestamp) -> Response {
+    Response {
+        ts,
+        version: Version::Http11,
+        status: 0,
+        reason: String::new(),
+        headers: Vec::new(),
+        body: Body::default(),
+        interim: Vec::new(),
+    }
+}
+
+fn emit(mut slot: Slot, cx: &mut Ctx<'_>) {
+    let ex = &mut slot.ex;
+    if !slot.resp_done {
+        // A placeholder holding only interim statuses is not a response.
+        ex.response = None;
+    }
+    ex.flags.pending = ex.response.is_none();
+    let truncated =
+        ex.request.body.truncated || ex.response.as_ref().is_some_and(|r| r.body.truncated);
+    ex.flags.truncated |= truncated;
+    cx.stats.exchanges += 1;
+    cx.stats.exchanges_pending += u64::from(ex.flags.pending);
+    cx.stats.exchanges_with_gap += u64::from(ex.flags.gap);
+    cx.stats.exchanges_truncated += u64::from(ex.flags.truncated);
+    cx.out.push(slot.ex);
+}
+
+/// Content-Length per RFC 9112 §6.3 ¶5: a list of identical values is that value; differing
+/// values or a non-number make the length unrecoverable.
+fn content_length(headers: &[Header], flags: &mut Flags) -> Option<Result<u64, Anomaly>> {
+    let mut value: Option<u64> = None;
+    let mut count = 0;
+    for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")) {
+        for part in h.value.split(',') {
+            let part = part.trim();
+            count += 1;
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Some(Err(Anomaly::BadContentLength));
+            }
+            if part.len() > 1 && part.starts_with('0') {
+                flags.add(Anomaly::ContentLengthLeadingZeros);
+            }
+            let Ok(n) = part.parse::<u64>() else { return Some(Err(Anomaly::BadContentLength)) };
+            match value {
+                Some(v) if v != n => return Some(Err(Anomaly::BadContentLength)),
+                _ => value = Some(n),
+            }
+        }
+    }
+    if count > 1 {
+        flags.add(Anomaly::DuplicateContentLength);
+    }
+    value.map(Ok)
+}
+
+/// Transfer codings, lower-cased, in order; `None` without the header.
+fn transfer_codings(headers: &[Header]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut seen = false;
+    for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) {
+        seen = true;
+        out.extend(h.value.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()));
+    }
+    seen.then_some(out)
+}
+
+fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<Framing, Anomaly> {
+    let cl = content_length(headers, flags);
+    if let Some(te) = transfer_codings(headers) {
+        if cl.is_some() {
+            flags.add(Anomaly::ContentLengthAndChunked);
+        }
+        // RFC 9112 §6.3 ¶4: chunked must be final in a request, else the length is unknown.
+        return if te.last().map(String::as_str) == Some("chunked") && te.iter().filter(|c| *c == "chunked").count() == 1 {
+            Ok(Framing::Chunked)
+        } else {
+            Err(Anomaly::ChunkedNotFinal)
+        };
+    }
+    match cl {
+        Some(Ok(n)) => {
+            if n == 0 && find_header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+                flags.add(Anomaly::ExpectContinueWithoutBody);
+            }
+            Ok(Framing::Length(n))
+        }
+        Some(Err(a)) => Err(a),
+        None => Ok(Framing::Empty),
+    }
+}
+
+fn response_framing(method_head: bool, status: u16, headers: &[Header], anomalies: &mut Vec<Anomaly>) -> Framing {
+    // RFC 9112 §6.3 ¶1: HEAD responses, 1xx, 204 and 304 have no body.
+    if method_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Framing::Empty;
+    }
+    let mut flags = Flags::default();
+    let cl = content_length(headers, &mut flags);
+    anomalies.extend(flags.anomalies);
+    if let Some(te) = transfer_codings(headers) {
+        if cl.is_some() {
+            anomalies.push(Anomaly::ContentLengthAndChunked);
+        }
+        return if te.last().map(String::as_str) == Some("chunked") {
+            Framing::Chunked
+        } else {
+            anomalies.push(Anomaly::ChunkedNotFinal);
+            Framing::Close
+        };
+    }
+    match cl {
+        Some(Ok(n)) => Framing::Length(n),
+        Some(Err(a)) => {
+            anomalies.push(a);
+            Framing::Close
+        }
+        None => Framing::Close,
+    }
+}
+
+/// Turns the collected bytes into a [`Body`]: content decoding and SSE splitting.
+fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut Flags, stats: &mut Stats) -> Body {
+    let mut truncated = acc.missing > 0;
+    let wire_len = acc.wire_len;
+    let mut data = acc.data;
+    let mut decoded_len = wire_len;
+    if cfg.decode_content && !data.is_empty() {
+        if let Some(ce) = find_header(headers, "content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity")) {
+            let d = content::decode(data, ce, cfg.max_decoded_body_bytes);
+            if d.failed {
+                flags.add(Anomaly::UndecodableContent);
+                stats.decode_errors += 1;
+            }
+            if d.capped {
+                flags.add(Anomaly::DecompressionCapped);
+                stats.decode_capped += 1;
+                truncated = true;
+            }
+            truncated |= d.partial;
+            for c in &d.codings {
+                if !flags.decoded_with.contains(c) {
+                    flags.decoded_with.push(*c);
+                }
+            }
+            if !d.codings.is_empty() {
+                decoded_len = d.data.len() as u64;
+            }
+            data = d.data;
+        }
+    }
+    let sse = (cfg.split_sse
+        && find_header(headers, "content-type")
+            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/event-stream")))
+    .then(|| sse::parse(&data));
+    Body { data, wire_len, decoded_len, truncated, sse }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! Request and response heads: locating the end of a head in a stream, and parsing it with
+//! httparse, falling back to a lenient parser for what real traffic contains but httparse
+//! rejects (lower-case versions, missing reason phrases, stray bytes), flagged as anomalies.
+
+use super::body::split_field;
+use crate::exchange::{Anomaly, Header, Version};
+
+/// Methods accepted when looking for the start of a request in the middle of a stream. Any
+/// token is accepted as a method on a stream that is in sync.
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE", "TRACK",
+];
+
+/// Where a head ends: the index just past the blank line, searching from `from`.
+pub(crate) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(nl) = memchr::memchr(b'\n', &buf[i..]) {
+        let at = i + nl;
+        match buf.get(at + 1) {
+            Some(b'\n') => return Some(at + 2),
+            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return Some(at + 3),
+            Some(_) => i = at + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether `buf` can be the start of a request line: a method token then a space. `None` when
+/// more bytes are needed to tell.
+pub fn looks_like_request(buf: &[u8], known_only: bool) -> Option<bool> {
+    let tok = buf.iter().take_while(|b| is_tchar(**b)).count();
+    if tok == buf.len() {
+        return if tok > 32 { Some(false) } else { None };
+    }
+    if tok == 0 || !matches!(buf[tok], b' ' | b'\t') {
+        return Some(false);
+    }
+    if known_only {
+        let m = &buf[..tok];
+        return Some(KNOWN_METHODS.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(m)));
+    }
+    Some(true)
+}
+
+/// Whether `buf` can be the start of a status line (`HTTP/`, any case). `None` when too short.
+pub fn looks_like_response(buf: &[u8]) -> Option<bool> {
+    let n = buf.len().min(5);
+    if !buf[..n].eq_ignore_ascii_case(&b"HTTP/"[..n]) {
+        return Some(false);
+    }
+    (n == 5).then_some(true)
+}
+
+/// Offset of the first line start in `buf` (0 or after a `\n`) where `pred` says a message
+/// starts, with the candidate line complete or at least 16 bytes long.
+pub(crate) fn find_resync(buf: &[u8], pred: impl Fn(&[u8]) -> Option<bool>) -> Result<usize, usize> {
+    let mut start = 0;
+    loop {
+        let line = &buf[start..];
+        match pred(line) {
+            Some(true) => return Ok(start),
+            None => return Err(start), // keep from here: may become a start
+            Some(false) => {}
+        }
+        match memchr::memchr(b'\n', line) {
+            Some(nl) => start += nl + 1,
+            None => return Err(buf.len()),
+        }
+    }
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub method: String,
+    pub target: String,
+    pub version: Version,
+    pub headers: Vec<Header>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub version: Version,
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<Header>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// If the head uses obsolete line folding, returns it unfolded (RFC 9112 §5.2: replace each
+/// obs-fold with SP).
+fn unfold(head: &[u8]) -> Option<Vec<u8>> {
+    let folded = head.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'\n' && matches!(w[1], b' ' | b'\t') && i + 2 < head.len() && !matches!(head[i + 2], b'\r' | b'\n')
+    });
+    if !folded {
+        return None;
+    }
+    let mut out = Vec::with_capacity(head.len());
+    let mut i = 0;
+    while i < head.len() {
+        let b = head[i];
+        if b == b'\r' && head.get(i + 1) == Some(&b'\n') && matches!(head.get(i + 2), Some(b' ' | b'\t')) {
+            out.push(b' ');
+            i += 3;
+        } else if b == b'\n' && matches!(head.get(i + 1), Some(b' ' | b'\t')) && i > 0 {
+            out.push(b' ');
+            i += 2;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn version_of(minor: u8) -> Version {
+    if minor == 0 { Version::Http10 } else { Version::Http11 }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn convert(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header { name: h.name.to_string(), value: lossy(h.value.trim_ascii()) })
+        .collect()
+}
+
+/// Splits a start line into at most three whitespace-separated parts (the third keeps its spaces).
+fn split3(line: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let line = line.trim_ascii();
+    let mut it = line.splitn(2, |b| b.is_ascii_whitespace());
+    let a = it.next().unwrap_or_default();
+    let rest = it.next().unwrap_or_default().trim_ascii_start();
+    let mut it = rest.splitn(2, |b| b.is_ascii_whitespace());
+    let b = it.next().unwrap_or_default();
+    let c = it.next().unwrap_or_default().trim_ascii();
+    (a, b, c)
+}
+
+/// Parses `HTTP/x.y` leniently (any case).
+fn parse_version(v: &[u8]) -> Option<Version> {
+    if v.len() < 6 || !v[..5].eq_ignore_ascii_case(b"HTTP/") {
+        return None;
+    }
+    match &v[5..] {
+        b"1.1" => Some(Version::Http11),
+        b"1.0" => Some(Version::Http10),
+        b"0.9" => Some(Version::Http09),
+        // Other versions (2.0 sent as text, 1.2, ...) are framed as HTTP/1.1.
+        _ => Some(Version::Http11),
+    }
+}
+
+/// The lenient header block parser: `name: value` lines, others skipped.
+fn lenient_fields(block: &[u8], max_headers: usize) -> Vec<Header> {
+    block
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .filter_map(split_field)
+        .take(max_headers)
+        .collect()
+}
+
+fn first_line(head: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b'\n', head) {
+        Some(i) => (&head[..i], &head[i + 1..]),
+        None => (head, &[]),
+    }
+}
+
+/// If the first line of `buf` is an HTTP/0.9 request line (`METHOD target`, no version), the
+/// length of that line including its terminator.
+pub(crate) fn http09_request_line(buf: &[u8]) -> Option<usize> {
+    let nl = memchr::memchr(b'\n', buf)?;
+    let (m, t, v) = split3(&buf[..nl]);
+    (!m.is_empty() && v.is_empty() && !t.is_empty() && parse_version(t).is_none()).then_some(nl + 1)
+}
+
+/// Parses a complete request head (ending with its blank line).
+pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHead> {
+    let mut anomalies = Vec::new();
+    let unfolded = unfold(raw);
+    if unfolded.is_some() {
+        anomalies.push(Anomaly::ObsoleteLineFolding);
+    }
+    let head = unfolded.as_deref().unwrap_or(raw);
+    if head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') || head.first() == Some(&b'\n') {
+        anomalies.push(Anomaly::BareLf);
+    }
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_multiple_spaces_in_request_line_delimiters(true);
+    cfg.ignore_invalid_headers_in_requests(true);
+    if let Ok(httparse::Status::Complete(_)) = cfg.parse_request(&mut req, head) {
+        let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+            return None;
+        };
+        return Some(RequestHead {
+            method: method.to_string(),
+            target: path.to_string(),
+            version: version_of(minor),
+            headers: convert(req.headers),
+            anomalies,
+        });
+    }
+    // Lenient: `METHOD target VERSION` with any case and spacing; fields line by line.
+    let (line, block) = first_line(head);
+    let (m, t, v) = split3(line);
+    if m.is_empty() || !m.iter().all(|b| is_tchar(*b)) {
+        return None;
+    }
+    let (target, version) = match parse_version(v) {
+        Some(version) => (t, version),
+        // `GET HTTP/1.1`: no target.
+        None if v.is_empty() && parse_version(t).is_some() => (&b""[..], parse_version(t)?),
+        None if v.is_empty() => (t, Version::Http09),
+        None => (&line.trim_ascii()[m.len()..], Version::Http11),
+    };
+    anomalies.push(Anomaly::MalformedHead);
+    if target.is_empty() {
+        anomalies.push(Anomaly::MissingUri);
+    }
+    Some(RequestHead {
+        method: lossy(m).to_ascii_uppercase(),
+        target: lossy(target.trim_ascii()),
+        version,
+        headers: lenient_fields(block, max_headers),
+        anomalies,
+    })
+}
+
+/// Parses a complete response head.
+pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseHead> {
+    let mut anomalies = Vec::new();
+    let unfolded = unfold(raw);
+    if unfolded.is_some() {
+        anomalies.push(Anomaly::ObsoleteLineFolding);
+    }
+    let head = unfolded.as_deref().unwrap_or(raw);
+    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut resp = httparse::Response::new(&mut storage);
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_multiple_spaces_in_response_status_delimiters(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .ignore_invalid_headers_in_responses(true);
+    if let Ok(httparse::Status::Complete(_)) = cfg.parse_response(&mut resp, head) {
+        if let (Some(code), Some(minor)) = (resp.code, resp.version) {
+            return Some(ResponseHead {
+                version: version_of(minor),
+                status: code,
+                reason: resp.reason.unwrap_or_default().to_string(),
+                headers: convert(resp.headers),
+                anomalies,
+            });
+        }
+    }
+    let (line, block) = first_line(head);
+    let (v, code, reason) = split3(line);
+    let version = parse_version(v)?;
+    let digits: &[u8] = &code[..code.iter().take_while(|b| b.is_ascii_digit()).count()];
+    let status = std::str::from_utf8(digits).ok()?.parse::<u16>().ok()?;
+    anomalies.push(Anomaly::MalformedHead);
+    Some(ResponseHead {
+        version,
+        status,
+        reason: lossy(reason),
+        headers: lenient_fields(block, max_headers),
+        anomalies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! req {
+        ($raw:expr, |$r:ident| $body:block) => {{
+            let $r = parse_request($raw, 64).expect("parses");
+            $body
+        }};
+    }
+
+    #[test]
+    fn end_of_head_with_crlf_lf_and_mixed() {
+        assert_eq!(find_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nxx", 0), Some(24));
+        assert_eq!(find_end(b"GET / HTTP/1.1\nA: b\n\nxx", 0), Some(21));
+        assert_eq!(find_end(b"GET / HTTP/1.1\r\nA: b\n\r\n", 0), Some(23));
+        assert_eq!(find_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+    }
+
+    #[test]
+    fn strict_and_lenient_requests() {
+        req!(b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", |r| {
+            assert_eq!((r.method.as_str(), r.target.as_str(), r.version), ("GET", "/a?b", Version::Http11));
+            assert_eq!(r.headers.len(), 2);
+            assert!(r.anomalies.is_empty());
+        });
+        req!(b"get /index.html http/1.1\r\nHost: x\r\n\r\n", |r| {
+            assert_eq!((r.method.as_str(), r.version), ("GET", Version::Http11));
+            assert!(r.anomalies.contains(&Anomaly::MalformedHead));
+        });
+        req!(b"GET HTTP/1.1\r\nHost: x\r\n\r\n", |r| {
+            assert_eq!(r.target, "");
+            assert!(r.anomalies.contains(&Anomaly::MissingUri));
+        });
+        req!(b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", |r| {
+            assert!(r.anomalies.contains(&Anomaly::ObsoleteLineFolding));
+            assert_eq!(r.headers[0].value, "chunked");
+        });
+        assert!(parse_request(b"\x16\x03\x01\x02\x00\r\n\r\n", 64).is_none());
+    }
+
+    #[test]
+    fn responses_strict_lenient_and_garbage() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", 64).expect("parses");
+        assert_eq!((r.status, r.reason.as_str(), r.version), (200, "OK", Version::Http11));
+        let r = parse_response(b"http/1.0 404\r\nX: y\r\n\r\n", 64).expect("parses");
+        assert_eq!((r.status, r.version), (404, Version::Http10));
+        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", 64).is_none());
+    }
+
+    #[test]
+    fn message_start_detection() {
+        assert_eq!(looks_like_request(b"GET /", false), Some(true));
+        assert_eq!(looks_like_request(b"GE", false), None);
+        assert_eq!(looks_like_request(b"\x16\x03", false), Some(false));
+        assert_eq!(looks_like_request(b"FOO /", true), Some(false));
+        assert_eq!(looks_like_response(b"HTT"), None);
+        assert_eq!(looks_like_response(b"http/1.1 200"), Some(true));
+        assert_eq!(find_resync(b"garbage\r\nmore\nPOST / HTTP/1.1\r\n", |l| looks_like_request(l, true)), Ok(15));
+        assert_eq!(http09_request_line(b"GET /x\r\n"), Some(8));
+        assert_eq!(http09_request_line(b"GET /x HTTP/1.0\r\n"), None);
+    }
+}
