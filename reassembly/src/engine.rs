@@ -247,7 +247,9 @@ impl Flow {
             match &c {
                 Chunk::Data(d) => {
                     if self.sniff[side].is_empty() && !self.sniff_unsynced[side] {
-                        if http::looks_like_request(d, false) == Some(true) {
+                        // Only a known method counts here: mid-stream, any "word " looks like a
+                        // request line.
+                        if http::looks_like_request(d, true) == Some(true) {
                             self.starts_clean[side] = true;
                             self.set_client(key, side, env);
                         } else if http::looks_like_response(d) == Some(true) {
@@ -299,7 +301,9 @@ impl Flow {
                 true => http::looks_like_request(&f.sniff[s], false) == Some(true),
                 false => http::looks_like_response(&f.sniff[s]) == Some(true),
             };
-            !f.sniff_unsynced[s] && (f.syn_seen[s] || f.starts_clean[s] || sniff_ok)
+            // With the handshake seen, a side that has sent nothing yet starts at its beginning.
+            let fresh = f.syn_seen[1 - s] && !f.asm[s].started();
+            !f.sniff_unsynced[s] && (f.syn_seen[s] || fresh || f.starts_clean[s] || sniff_ok)
         };
         let mut h = HttpConn::new(info, synced(client, self), synced(server, self));
         let mut cx = http_cx(env);

@@ -27,6 +27,8 @@ pub mod http;
 pub mod stats;
 pub mod tcp;
 mod time;
+#[cfg(test)]
+mod testutil;
 
 pub use config::Config;
 pub use decode::{LinkType, Packet};

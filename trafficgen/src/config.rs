@@ -53,10 +53,12 @@ pub struct GenConfig {
     pub ipv6_fraction: f64,
     /// Fraction of connections whose frames carry an 802.1Q VLAN tag. Default 0.02.
     pub vlan_fraction: f64,
-    /// Capture start, microseconds since the Unix epoch. Default 2024-06-03T09:00:00Z.
+    /// Capture start, microseconds since the Unix epoch; at most 4·10^15 (year 2096), so
+    /// that pcap's 32-bit seconds do not overflow. Default 2024-06-03T09:00:00Z.
     pub start_time_us: u64,
     /// Record one [`ExchangeTruth`](crate::ExchangeTruth) per exchange in the summary. Memory
-    /// grows with the capture (about 100 bytes per exchange), so it is off by default.
+    /// grows with the capture (about 200 bytes per exchange, some 70 MB for a 1 GB capture),
+    /// so it is off by default.
     pub record_truth: bool,
 }
 
@@ -138,9 +140,18 @@ impl GenConfig {
                 return Err(invalid(format!("{name} must be in {lo}..={hi}, got {v}")));
             }
         }
+        if self.start_time_us > MAX_START_US {
+            return Err(invalid(format!(
+                "start_time_us must be at most {MAX_START_US}, got {}",
+                self.start_time_us
+            )));
+        }
         Ok(())
     }
 }
+
+/// Leaves pcap's unsigned 32-bit seconds about ten years of capture time.
+const MAX_START_US: u64 = 4_000_000_000_000_000;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)

@@ -30,6 +30,17 @@
 //! status, body lengths after de-chunking and decompression, delivery) to compare a
 //! reassembler's output with.
 //!
+//! ```
+//! use trafficgen::{generate, GenConfig};
+//!
+//! let cfg = GenConfig { seed: 7, target_bytes: 256 * 1024, record_truth: true, ..GenConfig::default() };
+//! let mut pcap = Vec::new();
+//! let summary = generate(&cfg, &mut pcap)?;
+//! assert_eq!(summary.bytes_written, pcap.len() as u64);
+//! assert_eq!(summary.truth.len() as u64, summary.exchanges);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Determinism
 //!
 //! The output is a pure function of the [`GenConfig`]: no clock, no OS randomness, no hash-map
@@ -43,7 +54,7 @@
 //!
 //! Packets are streamed to the writer in pieces of about 256 KiB; memory is the open
 //! connections' current exchanges (at most a few MB) plus a pool of ~2 MB of precomputed large
-//! bodies (gzipped once, on first use). The truth list, when asked for, grows by about 100
+//! bodies (gzipped once, on first use). The truth list, when asked for, grows by about 200
 //! bytes per exchange. Nothing in this crate panics on any [`GenConfig`] that passes
 //! [`GenConfig::validate`], which [`generate`] calls first.
 

@@ -166,7 +166,13 @@ impl PiiScanner {
                 return None;
             }
         }
-        if main.starts_with('+') || main.starts_with("00") {
+        // SSN-shaped numbers are not phone numbers (the SSN recognizer decides about them).
+        let b = main.as_bytes();
+        if b.len() == 11 && b[3] == b'-' && b[6] == b'-' && digits == 9 {
+            return None;
+        }
+        let intl_00 = main.starts_with("00") && main.as_bytes().get(2).is_some_and(|c| (b'1'..=b'9').contains(c));
+        if main.starts_with('+') || intl_00 {
             if digits >= 8 {
                 return Some((0.9, "phone number (international format)"));
             }

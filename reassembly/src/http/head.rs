@@ -108,12 +108,17 @@ fn unfold(head: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < head.len() {
         let b = head[i];
-        if b == b'\r' && head.get(i + 1) == Some(&b'\n') && matches!(head.get(i + 2), Some(b' ' | b'\t')) {
+        let fold = if b == b'\r' && head.get(i + 1) == Some(&b'\n') { 2 } else { usize::from(b == b'\n') };
+        if fold > 0 && i > 0 && matches!(head.get(i + fold), Some(b' ' | b'\t')) {
+            // The fold and the whitespace around it become one SP.
+            while out.last().is_some_and(|c| matches!(c, b' ' | b'\t')) {
+                out.pop();
+            }
             out.push(b' ');
-            i += 3;
-        } else if b == b'\n' && matches!(head.get(i + 1), Some(b' ' | b'\t')) && i > 0 {
-            out.push(b' ');
-            i += 2;
+            i += fold;
+            while matches!(head.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
         } else {
             out.push(b);
             i += 1;
@@ -342,7 +347,7 @@ mod tests {
         assert_eq!(looks_like_request(b"FOO /", true), Some(false));
         assert_eq!(looks_like_response(b"HTT"), None);
         assert_eq!(looks_like_response(b"http/1.1 200"), Some(true));
-        assert_eq!(find_resync(b"garbage\r\nmore\nPOST / HTTP/1.1\r\n", |l| looks_like_request(l, true)), Ok(15));
+        assert_eq!(find_resync(b"garbage\r\nmore\nPOST / HTTP/1.1\r\n", |l| looks_like_request(l, true)), Ok(14));
         assert_eq!(http09_request_line(b"GET /x\r\n"), Some(8));
         assert_eq!(http09_request_line(b"GET /x HTTP/1.0\r\n"), None);
     }

@@ -150,7 +150,7 @@ fn status(rng: &mut Rng, method: &str, ep: Ep) -> u16 {
 pub(super) fn exchange(
     c: &mut Content,
     rng: &mut Rng,
-    peers: &mut Peers,
+    peers: &Peers,
     ctx: ExchangeCtx,
     c2s: &mut Stream,
     s2c: &mut Stream,

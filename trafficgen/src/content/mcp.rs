@@ -111,14 +111,12 @@ fn tools_list_result(b: &mut Vec<u8>) {
 pub(super) fn exchange(
     c: &mut Content,
     rng: &mut Rng,
-    peers: &mut Peers,
+    peers: &Peers,
+    session: &mut McpSession,
     ctx: ExchangeCtx,
     c2s: &mut Stream,
     s2c: &mut Stream,
 ) -> Written {
-    let Some(session) = peers.mcp.as_mut() else {
-        unreachable!("mcp::exchange is only called for MCP sessions")
-    };
     let step = session.step;
     session.step += 1;
     let id = session.next_id;
@@ -188,7 +186,7 @@ pub(super) fn exchange(
 
     // The response: a JSON-RPC message, as JSON or as SSE events.
     c.extra.clear();
-    if let (0, Some(session)) = (step, peers.mcp.as_ref()) {
+    if step == 0 {
         c.extra.extend_from_slice(b"Mcp-Session-Id: ");
         c.extra.extend_from_slice(&session.session_id);
         c.extra.extend_from_slice(b"\r\n");

@@ -142,8 +142,12 @@ impl Content {
         c2s: &mut Stream,
         s2c: &mut Stream,
     ) -> Written {
-        if peers.mcp.is_some() {
-            mcp::exchange(self, rng, peers, ctx, c2s, s2c)
+        // The session is taken out for the exchange so that it can change while the rest of
+        // `peers` is read.
+        if let Some(mut session) = peers.mcp.take() {
+            let w = mcp::exchange(self, rng, peers, &mut session, ctx, c2s, s2c);
+            peers.mcp = Some(session);
+            w
         } else {
             api::exchange(self, rng, peers, ctx, c2s, s2c)
         }

@@ -65,7 +65,7 @@ fn overlap_keeps_first_copy_and_counts_conflict() {
     run(&mut a, 5, b"AAAA", false, &mut b, &mut s, &mut o);
     run(&mut a, 3, b"BBBBBB", false, &mut b, &mut s, &mut o);
     run(&mut a, 1, b"xx", false, &mut b, &mut s, &mut o);
-    assert_eq!(o.data, b"xxBBAAAAB");
+    assert_eq!(o.data, b"xxBBAAAA");
     assert_eq!(s.overlap_conflicts, 1);
 }
 
