@@ -18,6 +18,10 @@ use std::net::IpAddr;
 
 /// The UDP port of VXLAN (RFC 7348).
 pub const VXLAN_PORT: u16 = 4789;
+/// The UDP port of Teredo.
+pub const TEREDO_PORT: u16 = 3544;
+/// The UDP port of AYIYA.
+pub const AYIYA_PORT: u16 = 5072;
 /// Tunnels opened inside one packet before giving up.
 const MAX_TUNNEL_DEPTH: usize = 4;
 
@@ -187,7 +191,8 @@ impl Decoder {
         }
     }
 
-    /// UDP tunnels: VXLAN (RFC 7348) records its VNI; GRE-in-UDP (RFC 8086, port 4754).
+    /// UDP tunnels: VXLAN (RFC 7348) records its VNI; GRE-in-UDP (RFC 8086, port 4754), Teredo,
+    /// AYIYA.
     fn udp<'a>(
         &mut self,
         now: Timestamp,
@@ -215,6 +220,33 @@ impl Decoder {
                 }
             }
             4754 => self.gre(now, body, vni, depth, stats),
+            // Teredo (RFC 4380): IPv6 in UDP, optionally behind authentication (type 1) and
+            // origin-indication (type 0) headers.
+            TEREDO_PORT => {
+                let mut inner = body;
+                if inner.len() >= 4 && inner[..2] == [0, 1] {
+                    let skip = 4 + usize::from(inner[2]) + usize::from(inner[3]) + 9;
+                    inner = inner.get(skip..).ok_or(DecodeError::NotTcp)?;
+                }
+                if inner.len() >= 8 && inner[..2] == [0, 0] {
+                    inner = &inner[8..];
+                }
+                if inner.first().map(|b| b >> 4) != Some(6) {
+                    return Err(DecodeError::NotTcp);
+                }
+                self.ip(now, inner, vni, depth + 1, stats)
+            }
+            // AYIYA: identity and signature lengths in the header, then IPv4 or IPv6.
+            AYIYA_PORT => {
+                let Some(h) = body.get(..8) else { return Err(DecodeError::NotTcp) };
+                let id_len = 1usize << (h[0] >> 4);
+                let sig_len = usize::from(h[1] >> 4) * 4;
+                if h[2] & 0x0f != 1 || !matches!(h[3], 4 | 41) {
+                    return Err(DecodeError::NotTcp); // not a forward packet, or not IP
+                }
+                let inner = body.get(8 + id_len + sig_len..).ok_or(DecodeError::NotTcp)?;
+                self.ip(now, inner, vni, depth + 1, stats)
+            }
             _ => Err(DecodeError::NotTcp),
         }
     }

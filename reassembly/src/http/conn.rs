@@ -743,5 +743,3 @@ fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut F
     Body { data, wire_len, decoded_len, truncated, sse }
 }
 
-#[cfg(test)]
-mod tests;

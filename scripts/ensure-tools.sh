@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the project's commands need, idempotently: each step is skipped when its tool
+# is already present. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+ensure_rust() {
+  if ! have cargo; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! have cargo; then
+    echo "ensure-tools: installing Rust with rustup (stable)" >&2
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >&2
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+}
+
+# cargo-fuzz and a nightly toolchain, for the fuzz smoke runs.
+ensure_fuzz() {
+  ensure_rust
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal >&2 || return 1
+  fi
+  if ! have cargo-fuzz; then
+    echo "ensure-tools: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked >&2 || return 1
+  fi
+}

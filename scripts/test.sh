@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and integration tests of every crate (including the
+# conformance suite over ../shared/corpus and the guardrails evaluation over ../shared/datasets,
+# which say "skipped" when those folders are absent), then a short run of every fuzz target.
+# Installs what it needs, idempotently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-tools.sh
+ensure_rust
+
+mkdir -p target
+echo "== cargo test (workspace)"
+cargo test --workspace --release 2>&1 | tee target/test-output.txt
+
+echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
+if ensure_fuzz; then
+  for dir in $(find . -path ./target -prune -o -name Cargo.toml -path '*/fuzz/Cargo.toml' -print | xargs -n1 dirname); do
+    for target in $(cd "$dir" && cargo +nightly fuzz list); do
+      echo "-- $dir: $target"
+      (cd "$dir/.." && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 2>&1 | tail -n 3)
+    done
+  done
+else
+  echo "fuzz smoke: skipped (nightly toolchain or cargo-fuzz could not be installed)"
+fi
+echo "== all tests passed"
