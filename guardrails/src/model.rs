@@ -8,8 +8,11 @@
 //! instruction buried in a long document is not diluted by the document (training uses the same
 //! max-over-windows rule, see `examples/train.rs`).
 //!
-//! Weights are stored quantized to `i8` with one scale (`model/injection.bin`, embedded with
-//! `include_bytes!`); the format is a 16-byte header (`AKGI`, version, bits, scale, bias) then the
+//! There are two weight files: one for user prompts and one for third-party text (tool results,
+//! documents), because "translate your answer into French" or "what is the capital of Brazil?"
+//! is an ordinary request from a user but an injection inside a retrieved e-mail. Weights are
+//! stored quantized to `i8` with one scale (`model/injection_{prompt,third_party}.bin`, embedded
+//! with `include_bytes!`); the format is a 16-byte header (`AKGI`, version, bits, scale, bias) then the
 //! weights. Training is reproducible: `cargo run -p guardrails --release --example train`.
 
 /// Window length in normalized bytes.
@@ -21,8 +24,11 @@ const MAGIC: &[u8; 4] = b"AKGI";
 const VERSION: u8 = 1;
 const HEADER: usize = 16;
 
-/// The embedded model file.
-pub static EMBEDDED: &[u8] = include_bytes!("../model/injection.bin");
+/// The embedded model for user prompts (trained without indirect-injection payloads, which are
+/// ordinary requests when a user types them).
+pub static EMBEDDED_PROMPT: &[u8] = include_bytes!("../model/injection_prompt.bin");
+/// The embedded model for third-party text (tool results, documents).
+pub static EMBEDDED_THIRD_PARTY: &[u8] = include_bytes!("../model/injection_third_party.bin");
 
 /// The model file is malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -187,9 +193,9 @@ impl<'a> LinearModel<'a> {
         Ok(LinearModel { bits, scale, bias, weights })
     }
 
-    /// The model compiled into the crate.
-    pub fn embedded() -> Result<LinearModel<'static>, ModelError> {
-        LinearModel::parse(EMBEDDED)
+    /// The models compiled into the crate: (prompt, third-party).
+    pub fn embedded() -> Result<(LinearModel<'static>, LinearModel<'static>), ModelError> {
+        Ok((LinearModel::parse(EMBEDDED_PROMPT)?, LinearModel::parse(EMBEDDED_THIRD_PARTY)?))
     }
 
     /// Hash width.

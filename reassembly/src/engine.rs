@@ -16,7 +16,10 @@ use crate::http::{self, Dir, HttpConn};
 use crate::stats::Stats;
 use crate::tcp::{Assembler, Budget, Chunk, FlowKey, Limits};
 use crate::Timestamp;
-use std::collections::HashMap;
+/// Flow table hasher: aHash is several times faster than SipHash on 5-tuples and, seeded per
+/// process, still resists hash flooding by crafted tuples. Its order is random, so every place
+/// that emits in table order sorts first (output stays deterministic).
+type FlowMap = std::collections::HashMap<FlowKey, Flow, ahash::RandomState>;
 
 /// How often (capture time) the flow table is swept for idle and closed flows.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
@@ -45,7 +48,7 @@ struct Flow {
 pub struct Engine {
     cfg: Config,
     decoder: Decoder,
-    flows: HashMap<FlowKey, Flow>,
+    flows: FlowMap,
     budget: Budget,
     stats: Stats,
     last_sweep: Timestamp,
@@ -66,7 +69,7 @@ impl Engine {
             decoder: Decoder::new(cfg.defrag.clone()),
             budget: Budget { used: 0, cap: cfg.tcp.max_total_buffered_bytes },
             cfg,
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             stats: Stats::default(),
             last_sweep: Timestamp::default(),
         }
@@ -170,16 +173,17 @@ impl Engine {
         self.last_sweep = now;
         let idle = self.cfg.tcp.idle_timeout_secs * 1_000_000;
         let linger = self.cfg.tcp.close_linger_secs * 1_000_000;
-        let expired: Vec<FlowKey> = self
+        let mut expired: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
             .filter(|(_, f)| match f.closed_at {
                 Some(c) => now.micros_since(c) > linger,
                 None => now.micros_since(f.last_seen) > idle,
             })
-            .map(|(k, _)| *k)
+            .map(|(k, f)| (f.last_seen, *k))
             .collect();
-        for key in expired {
+        expired.sort_unstable_by_key(|(t, k)| (*t, k.a, k.b, k.vni));
+        for (_, key) in expired {
             if let Some(mut flow) = self.flows.remove(&key) {
                 if flow.closed_at.is_none() {
                     self.stats.flows_idle_expired += 1;
@@ -197,8 +201,10 @@ impl Engine {
         }
         let mut by_age: Vec<(Timestamp, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
         let n = (by_age.len() / EVICT_DIVISOR).max(1);
-        by_age.select_nth_unstable_by_key(n - 1, |(t, k)| (*t, k.a, k.b));
-        for (_, key) in by_age.into_iter().take(n) {
+        by_age.select_nth_unstable_by_key(n - 1, |(t, k)| (*t, k.a, k.b, k.vni));
+        by_age.truncate(n);
+        by_age.sort_unstable_by_key(|(t, k)| (*t, k.a, k.b, k.vni));
+        for (_, key) in by_age {
             if let Some(mut flow) = self.flows.remove(&key) {
                 self.stats.flows_evicted_cap += 1;
                 self.retire(&key, &mut flow, out);

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Akto's `HttpResponseParams.Source` values that this project emits.
 ///
@@ -53,46 +54,70 @@ impl Direction {
 
 /// One Akto record. Field names are the wire names; every value is a string.
 ///
-/// Optional fields are omitted when unknown (Akto's pcap collector omits them too).
+/// Optional fields are omitted when unknown (Akto's pcap collector omits them too). Values are
+/// `Cow` so a producer can borrow bodies and paths from the exchange instead of copying them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AktoRecord {
-    pub path: String,
+pub struct AktoRecord<'a> {
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
     #[serde(rename = "requestHeaders")]
-    pub request_headers: String,
+    #[serde(borrow)]
+    pub request_headers: Cow<'a, str>,
     #[serde(rename = "responseHeaders")]
-    pub response_headers: String,
-    pub method: String,
+    #[serde(borrow)]
+    pub response_headers: Cow<'a, str>,
+    #[serde(borrow)]
+    pub method: Cow<'a, str>,
     #[serde(rename = "requestPayload")]
-    pub request_payload: String,
+    #[serde(borrow)]
+    pub request_payload: Cow<'a, str>,
     #[serde(rename = "responsePayload")]
-    pub response_payload: String,
-    pub ip: String,
+    #[serde(borrow)]
+    pub response_payload: Cow<'a, str>,
+    #[serde(borrow)]
+    pub ip: Cow<'a, str>,
     #[serde(rename = "destIp")]
-    pub dest_ip: String,
-    pub time: String,
+    #[serde(borrow)]
+    pub dest_ip: Cow<'a, str>,
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
     #[serde(rename = "statusCode")]
-    pub status_code: String,
+    #[serde(borrow)]
+    pub status_code: Cow<'a, str>,
     #[serde(rename = "type")]
-    pub http_type: String,
-    pub status: String,
-    pub akto_account_id: String,
-    pub akto_vxlan_id: String,
-    pub is_pending: String,
-    pub source: String,
+    #[serde(borrow)]
+    pub http_type: Cow<'a, str>,
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+    #[serde(borrow)]
+    pub akto_account_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub akto_vxlan_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub is_pending: Cow<'a, str>,
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub direction: Option<String>,
+    #[serde(borrow)]
+    pub direction: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub process_id: Option<String>,
+    #[serde(borrow)]
+    pub process_id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub socket_id: Option<String>,
+    #[serde(borrow)]
+    pub socket_id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub process_name: Option<String>,
+    #[serde(borrow)]
+    pub process_name: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub daemonset_id: Option<String>,
-    pub enable_graph: String,
+    #[serde(borrow)]
+    pub daemonset_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub enable_graph: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tag: Option<String>,
+    #[serde(borrow)]
+    pub tag: Option<Cow<'a, str>>,
 }
 
 /// Builds the header-map string of a record: a JSON object with one value per name.
@@ -121,9 +146,26 @@ where
             None => out.push(("host".to_string(), host.to_string())),
         }
     }
-    let map: serde_json::Map<String, serde_json::Value> =
-        out.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-    serde_json::Value::Object(map).to_string()
+    let mut json = String::with_capacity(out.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 2);
+    json.push('{');
+    for (i, (k, v)) in out.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        push_json_str(&mut json, k);
+        json.push(':');
+        push_json_str(&mut json, v);
+    }
+    json.push('}');
+    json
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's escaper is the reference; writing into a String cannot fail.
+    if let Ok(lit) = serde_json::to_string(s) {
+        out.push_str(&lit);
+    }
 }
 
 /// Formats `addr:port` the way Akto's collectors do (`[v6]:port` for IPv6).
@@ -157,6 +199,9 @@ mod tests {
             enable_graph: "false".into(),
             ..AktoRecord::default()
         };
+        let text = serde_json::to_string(&r).unwrap_or_default();
+        let back: AktoRecord<'_> = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, r);
         let v: serde_json::Value = serde_json::to_value(&r).unwrap_or_default();
         let obj = v.as_object().cloned().unwrap_or_default();
         assert!(obj.values().all(|x| x.is_string()));

@@ -37,15 +37,11 @@ impl JsonlSink {
         match self.format {
             Format::Akto => serde_json::to_writer(&mut self.out, &to_record(ex, &self.opts))?,
             Format::Exchange => serde_json::to_writer(&mut self.out, &to_exchange_json(ex))?,
+            Format::None => return Ok(()),
         }
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())
-    }
-
-    /// Lines written.
-    pub fn written(&self) -> u64 {
-        self.written
     }
 
     /// Flushes buffered lines.

@@ -6,6 +6,7 @@ pub mod jsonl;
 use reassembly::exchange::ConnInfo;
 use reassembly::HttpExchange;
 use record::{headers_json, AktoRecord, Direction, Source};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Output line format.
@@ -17,6 +18,8 @@ pub enum Format {
     /// Every field the engine reconstructed: connection, depth, headers in order, body
     /// lengths, interim statuses, flags and anomalies.
     Exchange,
+    /// No lines: only the summary (a quick look at a capture, or measuring the engine).
+    None,
 }
 
 /// What a record needs beyond the exchange.
@@ -59,10 +62,18 @@ pub const TRUNCATED_HEADER: &str = "x-akto-tap-truncated";
 /// Header listing the framing anomalies of an exchange (comma-separated).
 pub const ANOMALIES_HEADER: &str = "x-akto-tap-anomalies";
 
-fn payload(data: &[u8], cap: usize) -> (String, bool) {
+/// A payload as text: borrowed when it is valid UTF-8 (the common case, checked at SIMD speed),
+/// converted lossily otherwise. A cut in the middle of a UTF-8 sequence is backed off.
+fn payload(data: &[u8], cap: usize) -> (Cow<'_, str>, bool) {
     let cut = data.len() > cap;
     let data = &data[..data.len().min(cap)];
-    (String::from_utf8_lossy(data).into_owned(), cut)
+    match std::str::from_utf8(data) {
+        Ok(s) => (Cow::Borrowed(s), cut),
+        Err(e) if cut && e.error_len().is_none() => {
+            (Cow::Borrowed(std::str::from_utf8(&data[..e.valid_up_to()]).unwrap_or_default()), cut)
+        }
+        Err(_) => (String::from_utf8_lossy(data), cut),
+    }
 }
 
 fn direction(conn: &ConnInfo, local: &[IpAddr]) -> Option<Direction> {
@@ -76,7 +87,7 @@ fn direction(conn: &ConnInfo, local: &[IpAddr]) -> Option<Direction> {
 }
 
 /// Builds the Akto record of an exchange.
-pub fn to_record(ex: &HttpExchange, opts: &RecordOptions) -> AktoRecord {
+pub fn to_record<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions) -> AktoRecord<'a> {
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
     let req_truncated = req_cut || ex.request.body.truncated;
     let host = ex.request_header("host");
@@ -106,7 +117,7 @@ pub fn to_record(ex: &HttpExchange, opts: &RecordOptions) -> AktoRecord {
             let status = if r.reason.is_empty() { r.status.to_string() } else { format!("{} {}", r.status, r.reason) };
             (r.status.to_string(), status, headers, p)
         }
-        None => ("0".to_string(), String::new(), "{}".to_string(), String::new()),
+        None => ("0".to_string(), String::new(), "{}".to_string(), Cow::Borrowed("")),
     };
     let tag = (!opts.tags.is_empty()).then(|| {
         let map: serde_json::Map<String, serde_json::Value> =
@@ -114,29 +125,29 @@ pub fn to_record(ex: &HttpExchange, opts: &RecordOptions) -> AktoRecord {
         serde_json::Value::Object(map).to_string()
     });
     AktoRecord {
-        path: ex.request.target.clone(),
-        request_headers: req_headers,
-        response_headers: resp_headers,
-        method: ex.request.method.clone(),
+        path: Cow::Borrowed(&ex.request.target),
+        request_headers: req_headers.into(),
+        response_headers: resp_headers.into(),
+        method: Cow::Borrowed(&ex.request.method),
         request_payload: req_payload,
         response_payload: resp_payload,
-        ip: ex.conn.client.to_string(),
-        dest_ip: ex.conn.server.to_string(),
-        time: ex.request.ts.secs().to_string(),
-        status_code,
-        http_type: ex.request.version.protocol().to_string(),
-        status,
-        akto_account_id: opts.account_id.clone(),
-        akto_vxlan_id: ex.conn.vni.to_string(),
-        is_pending: ex.flags.pending.to_string(),
-        source: opts.source.as_str().to_string(),
-        direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().to_string()),
+        ip: ex.conn.client.to_string().into(),
+        dest_ip: ex.conn.server.to_string().into(),
+        time: ex.request.ts.secs().to_string().into(),
+        status_code: status_code.into(),
+        http_type: ex.request.version.protocol().into(),
+        status: status.into(),
+        akto_account_id: Cow::Borrowed(&opts.account_id),
+        akto_vxlan_id: ex.conn.vni.to_string().into(),
+        is_pending: if ex.flags.pending { "true" } else { "false" }.into(),
+        source: opts.source.as_str().into(),
+        direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().into()),
         process_id: None,
         socket_id: None,
         process_name: None,
-        daemonset_id: opts.daemonset_id.clone(),
-        enable_graph: opts.enable_graph.to_string(),
-        tag,
+        daemonset_id: opts.daemonset_id.as_deref().map(Cow::Borrowed),
+        enable_graph: if opts.enable_graph { "true" } else { "false" }.into(),
+        tag: tag.map(Cow::Owned),
     }
 }
 

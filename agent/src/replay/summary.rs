@@ -1,28 +1,51 @@
 //! The one-screen summary printed after a replay.
 
 use reassembly::{HttpExchange, Stats};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::fmt::Write;
 
 /// Tallies of what was written.
 #[derive(Debug, Default)]
 pub struct Summary {
     hosts: HashMap<String, u64>,
-    endpoints: HashMap<(String, String, String), ()>,
+    /// Endpoints (host, method, path) counted by a 64-bit hash: no allocation per exchange.
+    endpoints: HashSet<u64>,
+    hasher: ahash::RandomState,
     unknown_links: BTreeMap<u32, u64>,
 }
 
 /// Hosts listed in the summary.
 const TOP_HOSTS: usize = 10;
+/// Distinct hosts tallied (memory bound for captures with millions of hosts).
+const MAX_HOSTS: usize = 100_000;
+/// Distinct endpoints tallied.
+const MAX_ENDPOINTS: usize = 1_000_000;
 
 impl Summary {
     /// Counts one exchange.
     pub fn count(&mut self, ex: &HttpExchange) {
-        let host = ex.request_header("host").map_or_else(|| ex.conn.server.to_string(), str::to_string);
-        let path = ex.request.target.split('?').next().unwrap_or_default().to_string();
-        *self.hosts.entry(host.clone()).or_default() += 1;
-        if self.endpoints.len() < 1_000_000 {
-            self.endpoints.insert((host, ex.request.method.clone(), path), ());
+        let server;
+        let host = match ex.request_header("host") {
+            Some(h) => h,
+            None => {
+                server = ex.conn.server.to_string();
+                &server
+            }
+        };
+        let full = self.hosts.len() >= MAX_HOSTS;
+        match self.hosts.get_mut(host) {
+            Some(n) => *n += 1,
+            None if !full => {
+                self.hosts.insert(host.to_string(), 1);
+            }
+            None => {}
+        }
+        let path = ex.request.target.split('?').next().unwrap_or_default();
+        let mut h = self.hasher.build_hasher();
+        (host, ex.request.method.as_str(), path).hash(&mut h);
+        if self.endpoints.len() < MAX_ENDPOINTS {
+            self.endpoints.insert(h.finish());
         }
     }
 

@@ -98,3 +98,26 @@ pub fn fold_of(id: &str, k: u32) -> u32 {
     }
     h % k
 }
+
+/// BIPIA payload categories that are ordinary user tasks: injections only by where they appear.
+pub const CONTEXT_ONLY_CATEGORIES: &[&str] = &[
+    "Task Automation",
+    "Business Intelligence",
+    "Conversational Agent",
+    "Research Assistance",
+    "Sentiment Analysis",
+    "Information Retrieval",
+    "Content Creation",
+    "Learning and Tutoring",
+    "Programming Help",
+];
+
+/// `true` for BIPIA payloads that are plain user tasks (see [`CONTEXT_ONLY_CATEGORIES`]; for
+/// "Language Translation", the requests that do not address "your" answer).
+pub fn context_only(r: &Record) -> bool {
+    if r.source != "BIPIA" || !r.positive() {
+        return false;
+    }
+    let cat = r.meta.get("attack_category").and_then(Value::as_str).unwrap_or("");
+    CONTEXT_ONLY_CATEGORIES.contains(&cat) || (cat == "Language Translation" && !r.text.to_lowercase().contains("your"))
+}

@@ -30,12 +30,14 @@ type RuleSpec = (&'static str, &'static str, f32, f32, &'static str);
 
 const VERBS_IGNORE: &str = r"(?:ignore|ignoring|disregard|forget|skip|neglect|overlook|omit|bypass|override|abandon|discard|dismiss|drop|stop following|do not follow|don't follow|dont follow|do not obey|pay no attention to|no longer follow)";
 const ADJ_PRIOR: &str = r"(?:previous|prior|preceding|above|earlier|initial|original|former|foregoing|all|any|every|your|the|these|those|system|developer|safety|default|following|existing|current|old)";
-const OBJ_INSTR: &str = r"(?:instructions?|directives?|prompts?|rules|guidelines|commands|constraints|restrictions|programming|guardrails?|policies|system prompt|system message|training|safety (?:guidelines|rules|measures|protocols))";
+const OBJ_INSTR: &str = r"(?:instructions?|directions|directives?|prompts?|rules|guidelines|commands|constraints|restrictions|programming|guardrails?|policies|system prompt|system message|training|safety (?:guidelines|rules|measures|protocols))";
 
 fn rule_specs() -> Vec<(String, RuleSpec)> {
     let override_pat = format!(r"\b{VERBS_IGNORE}\b(?:[^.\n]{{0,40}}?)\b{ADJ_PRIOR}\b(?:[^.\n]{{0,30}}?)\b{OBJ_INSTR}\b");
     let specs: Vec<RuleSpec> = vec![
         ("instruction_override", "", 0.92, 0.95, "asks to ignore or override prior instructions"),
+        ("instruction_override", r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+)?(?:of\s+)?(?:the |that |what(?:'s| is| was| came) )?(?:above|before|said)\b", 0.75, 0.6, "asks to ignore what came before"),
+        ("instruction_override", r"\b(?:ignoriere|ignorieren sie|vergiss|vergessen sie|missachte)\b[^.\n]{0,40}\b(?:anweisungen|instruktionen|regeln|vorgaben|befehle|aufgaben)\b|\b(?:ignora|olvida|olvidate de)\b[^.\n]{0,40}\b(?:instrucciones|reglas|indicaciones)\b|\b(?:ignore[rz]?|oublie[rz]?)\b[^.\n]{0,40}\b(?:consignes|regles|directives)\b|\b(?:dimentica|ignora)\b[^.\n]{0,40}\b(?:istruzioni|regole)\b", 0.9, 0.92, "asks to ignore prior instructions (non-English)"),
         ("instruction_override", r"\bforget (?:everything|all(?: of)? (?:that|this|the above)|what you (?:were told|learned|know))\b", 0.85, 0.9, "asks to forget prior context"),
         ("instruction_override", r"\b(?:stop everything|nevermind|never mind)\b[^\n]{0,40}\b(?:just )?(?:say|print|output|write|respond with)\b", 0.6, 0.8, "aborts the task and dictates output"),
         ("instruction_override", r"\bjust (?:say|print|output)\s*[:\x22'“]", 0.35, 0.5, "dictates verbatim output"),
@@ -50,7 +52,7 @@ fn rule_specs() -> Vec<(String, RuleSpec)> {
         ("dan_persona", r"\b(?:dan|stan|dude|aim|anti-dan|mongo tom|evil confidant|betterdan|apophis|jailbreak|maximum) (?:mode|persona|prompt)\b", 0.8, 0.85, "named jailbreak persona"),
         ("dan_persona", r"\b(?:developer|dev|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|opposite|chaos|sudo) mode\b[^.\n]{0,40}\b(?:enabled|activated|on|output|response|policies|policy)\b", 0.85, 0.85, "fake privileged mode"),
         ("dan_persona", r"\b(?:enable|enabled|activate|activated|enter|entering|switch to|simulate) (?:developer|dev|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored|evil|opposite|chaos|sudo|dan) mode\b", 0.85, 0.85, "fake privileged mode"),
-        ("no_restrictions", r"\b(?:no|without|free (?:of|from)|not bound by|beyond|ignores?|breaks? free of|broken free of) (?:any |all |the )?(?:ethical|moral|content|safety|openai|typical|usual|programming|policy)? ?(?:restrictions|limitations|limits|filters|filtering|guidelines|censorship|boundaries|constraints|policies|rules|morals|ethics|confines)\b", 0.45, 0.5, "claims freedom from restrictions"),
+        ("no_restrictions", r"\b(?:no|without|free (?:of|from)|not bound by|beyond|ignores?|breaks? free of|broken free of) (?:any |all |the )?(?:ethical|moral|content|safety|openai|typical|usual|programming|policy)? ?(?:restrictions|limitations|limits|filters|filtering|guidelines|censorship|boundaries|constraints|policies|policy|rules|morals|ethics|confines)\b", 0.45, 0.5, "claims freedom from restrictions"),
         ("no_restrictions", r"\b(?:never|not|don't|do not|cannot|can't|won't|will not) (?:refuse|decline|reject|say no|apologi[sz]e|warn|add (?:any )?(?:warnings?|disclaimers?))\b", 0.4, 0.45, "forbids refusals or warnings"),
         ("no_restrictions", r"\b(?:can|will|must|should) (?:do|answer|say|generate|produce) (?:anything|everything|any (?:question|request|content))\b", 0.45, 0.5, "claims it can do anything"),
         ("safety_bypass", r"\b(?:bypass|evade|disable|circumvent|get around|get past|defeat|jailbreak|remove|turn off|switch off|trick)\w* (?:the |a |an |all |any |your |its |their )?(?:ai |llm |model |chatbot |assistant )?(?:safety|content|policy|ethical|moral|compliance|security|guard|usage)? ?(?:filters?|filtering|controls?|guardrails?|restrictions?|enforcement|moderation|censorship|alignment|safeguards?|protections?|policies|policy)\b", 0.6, 0.7, "asks to bypass safety controls"),
@@ -124,7 +126,8 @@ pub struct InjectionScanner {
     about: Regex,
     base64_run: Regex,
     hex_run: Regex,
-    model: LinearModel<'static>,
+    prompt_model: LinearModel<'static>,
+    third_party_model: LinearModel<'static>,
 }
 
 /// Bytes of decoded payload assessed per encoded run.
@@ -133,11 +136,12 @@ const MAX_DECODED: usize = 4096;
 impl InjectionScanner {
     /// Compiles the rules and loads the embedded model.
     pub fn new() -> Result<InjectionScanner, PolicyError> {
-        Self::with_model(LinearModel::embedded()?)
+        let (p, t) = LinearModel::embedded()?;
+        Self::with_models(p, t)
     }
 
-    /// Compiles the rules around a given model (the training example uses its own weights).
-    pub fn with_model(model: LinearModel<'static>) -> Result<InjectionScanner, PolicyError> {
+    /// Compiles the rules around given models (prompt, third-party).
+    pub fn with_models(prompt_model: LinearModel<'static>, third_party_model: LinearModel<'static>) -> Result<InjectionScanner, PolicyError> {
         let specs = rule_specs();
         let pats: Vec<&str> = specs.iter().map(|(p, _)| p.as_str()).collect();
         let set = compile_set("injection rules", &pats)?;
@@ -152,7 +156,8 @@ impl InjectionScanner {
             about: compile("about", ABOUT_PAT)?,
             base64_run: compile("base64 run", r"[A-Za-z0-9+/_-]{24,}={0,2}")?,
             hex_run: compile("hex run", r"\b(?:[0-9a-fA-F]{2}){16,}\b")?,
-            model,
+            prompt_model,
+            third_party_model,
         })
     }
 
@@ -185,14 +190,17 @@ impl InjectionScanner {
     }
 
     /// Model probability of the best window of normalized text.
-    pub fn model_score(&self, norm: &str) -> crate::model::WindowScore {
-        self.model.score(norm)
+    pub fn model_score(&self, norm: &str, ctx: TextContext) -> crate::model::WindowScore {
+        match ctx {
+            TextContext::Prompt => self.prompt_model.score(norm),
+            TextContext::ThirdParty => self.third_party_model.score(norm),
+        }
     }
 
     /// Rules and model together on normalized text.
     pub fn assess(&self, norm: &str, ctx: TextContext) -> Assessment {
         let (rules, hits) = self.rules(norm, ctx);
-        let w = self.model.score(norm);
+        let w = self.model_score(norm, ctx);
         let combined = 1.0 - (1.0 - rules) * (1.0 - w.prob);
         Assessment { rules, model: w.prob, combined, hits, window: (w.start, w.end) }
     }

@@ -36,6 +36,7 @@ pub struct PiiScanner {
     phone_context: Regex,
     nanp: Regex,
     date: Regex,
+    street: Regex,
 }
 
 impl PiiScanner {
@@ -53,6 +54,7 @@ impl PiiScanner {
             phone_context: compile("phone context", r"(?i)\b(?:phone|mobile|cell|tel|telephone|fax|desk|office|call(?:ing)?|sms|whatsapp|text me|messages?|contact|reach (?:me|us)|answering|dial|ring|landline|hotline|mob)\b")?,
             nanp: compile("nanp", r"^(?:\+?1[ .-]?|001[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}$")?,
             date: compile("date", r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})")?,
+            street: compile("street", r"(?i)^\W{0,3}(?:\p{L}[\p{L}'.-]*\s+){0,3}(?:st|street|str|strasse|straße|rd|road|ave|avenue|blvd|boulevard|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|apt|suite|unit|gatan|gata|katu|vej|rua|calle|via|rue|weg|laan)\b")?,
         })
     }
 
@@ -181,7 +183,12 @@ impl PiiScanner {
         if self.nanp.is_match(main) {
             return Some((0.85, "phone number (North American format)"));
         }
-        // National formats: require a context word shortly before or after.
+        // National formats: require a context word shortly before or after, and not be a house
+        // number followed by a street name.
+        let after = &text[end..super::floor_boundary(text, (end + 40).min(text.len()))];
+        if self.street.is_match(after) {
+            return None;
+        }
         let lo = super::floor_boundary(text, start.saturating_sub(48));
         let hi = super::floor_boundary(text, (end + 16).min(text.len()));
         let ctx = self.phone_context.is_match(&text[lo..start]) || self.phone_context.is_match(&text[end..hi]);

@@ -71,6 +71,12 @@ impl BodyAcc {
         BodyAcc { cap, ..BodyAcc::default() }
     }
 
+    /// Sizes the buffer once for a body of known length (bounded by the cap), so a large body
+    /// is not copied again and again as it grows.
+    pub(crate) fn expect(&mut self, len: u64) {
+        self.data.reserve(len.min(self.cap as u64).min(1 << 20) as usize);
+    }
+
     fn push(&mut self, bytes: &[u8]) -> u64 {
         self.wire_len += bytes.len() as u64;
         let room = self.cap.saturating_sub(self.data.len());

@@ -137,14 +137,44 @@ impl HttpConn {
         }
         let side = self.side(dir);
         if side.buf.is_empty() {
+            // Parse straight from the segment; only an incomplete head is copied.
             side.head_ts = now;
+            let used = self.process(dir, now, input, cx);
+            self.keep(dir, &input[used..], cx);
+        } else {
+            let mut buf = std::mem::take(&mut side.buf);
+            buf.extend_from_slice(input);
+            let used = self.process(dir, now, &buf, cx);
+            buf.drain(..used);
+            let side = self.side(dir);
+            if side.buf.is_empty() {
+                side.buf = buf;
+            } else {
+                // A tunnel or a state change cleared the buffer meanwhile: keep the order.
+                buf.extend_from_slice(&side.buf);
+                side.buf = buf;
+            }
+            self.cap_buf(dir, cx);
         }
-        if matches!(side.state, State::AwaitConnect) && side.buf.len() + input.len() > cx.cfg.max_head_bytes {
-            cx.stats.tunnel_bytes += input.len() as u64;
-            return;
+    }
+
+    /// Stores unparsed bytes for the next segment.
+    fn keep(&mut self, dir: Dir, rest: &[u8], cx: &mut Ctx<'_>) {
+        if !rest.is_empty() {
+            self.side(dir).buf.extend_from_slice(rest);
+            self.cap_buf(dir, cx);
         }
-        side.buf.extend_from_slice(input);
-        self.process(dir, now, cx);
+    }
+
+    /// Holding bytes for a CONNECT answer is bounded by the head cap; beyond it the bytes are
+    /// taken for tunnel data.
+    fn cap_buf(&mut self, dir: Dir, cx: &mut Ctx<'_>) {
+        let side = self.side(dir);
+        if matches!(side.state, State::AwaitConnect) && side.buf.len() > cx.cfg.max_head_bytes {
+            cx.stats.tunnel_bytes += side.buf.len() as u64;
+            side.buf.clear();
+            side.state = State::Tunnel;
+        }
     }
 
     fn side(&mut self, dir: Dir) -> &mut Side {
@@ -174,10 +204,10 @@ impl HttpConn {
         used
     }
 
-    /// Parses what is buffered, message after message, with a cursor (no recursion, no copy
-    /// per message, however many pipelined messages one segment holds).
-    fn process(&mut self, dir: Dir, now: Timestamp, cx: &mut Ctx<'_>) {
-        let buf = std::mem::take(&mut self.side(dir).buf);
+    /// Parses `buf` message after message with a cursor (no recursion, no copy per message,
+    /// however many pipelined messages one segment holds). Returns the bytes consumed; the rest
+    /// is an incomplete head (or held CONNECT data).
+    fn process(&mut self, dir: Dir, now: Timestamp, buf: &[u8], cx: &mut Ctx<'_>) -> usize {
         let mut pos = 0;
         while pos < buf.len() {
             let rest = &buf[pos..];
@@ -226,12 +256,10 @@ impl HttpConn {
                 }
             }
         }
-        let side = self.side(dir);
-        side.buf = buf;
-        side.buf.drain(..pos);
         if pos > 0 {
-            side.scanned = 0;
+            self.side(dir).scanned = 0;
         }
+        pos
     }
 
     /// Tries to complete a head at the start of `rest`. `Some(bytes used)` when the state
@@ -341,6 +369,9 @@ impl HttpConn {
         });
         let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, depth: Some(depth), response: None };
         self.req.msg = Some(msg);
+        if let (Ok(Framing::Length(n)), Some(m)) = (framing, self.req.msg.as_mut()) {
+            m.acc.expect(n);
+        }
         match framing {
             Ok(f) => {
                 let reader = BodyReader::new(f);
@@ -419,7 +450,9 @@ impl HttpConn {
                 s.ex.flags.upgraded = true;
             }
         }
-        msg.trailers.clear();
+        if let Framing::Length(n) = framing {
+            msg.acc.expect(n);
+        }
         self.resp.msg = Some(msg);
         let reader = BodyReader::new(framing);
         if reader.is_done() {

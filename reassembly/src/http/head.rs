@@ -12,6 +12,9 @@ const KNOWN_METHODS: &[&str] = &[
     "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE", "TRACK",
 ];
 
+/// Header slots tried on the stack before the configured maximum.
+const SMALL_HEADERS: usize = 48;
+
 /// Where a head ends: the index just past the blank line, searching from `from`.
 pub(crate) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
@@ -98,8 +101,8 @@ pub(crate) struct ResponseHead {
 /// If the head uses obsolete line folding, returns it unfolded (RFC 9112 §5.2: replace each
 /// obs-fold with SP).
 fn unfold(head: &[u8]) -> Option<Vec<u8>> {
-    let folded = head.windows(2).enumerate().any(|(i, w)| {
-        w[0] == b'\n' && matches!(w[1], b' ' | b'\t') && i + 2 < head.len() && !matches!(head[i + 2], b'\r' | b'\n')
+    let folded = memchr::memchr_iter(b'\n', head).any(|i| {
+        matches!(head.get(i + 1), Some(b' ' | b'\t')) && !matches!(head.get(i + 2), None | Some(b'\r' | b'\n'))
     });
     if !folded {
         return None;
@@ -202,25 +205,37 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
         anomalies.push(Anomaly::ObsoleteLineFolding);
     }
     let head = unfolded.as_deref().unwrap_or(raw);
-    if head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') || head.first() == Some(&b'\n') {
+    if memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r') {
         anomalies.push(Anomaly::BareLf);
     }
-    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut storage);
     let mut cfg = httparse::ParserConfig::default();
     cfg.allow_multiple_spaces_in_request_line_delimiters(true);
     cfg.ignore_invalid_headers_in_requests(true);
-    if let Ok(httparse::Status::Complete(_)) = cfg.parse_request(&mut req, head) {
-        let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
-            return None;
-        };
-        return Some(RequestHead {
-            method: method.to_string(),
-            target: path.to_string(),
-            version: version_of(minor),
-            headers: convert(req.headers),
-            anomalies,
-        });
+    // Most heads fit the stack array; the configured maximum is tried only when they do not.
+    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
+    let mut large;
+    let mut storage: &mut [httparse::Header<'_>] = &mut small;
+    for attempt in 0..2 {
+        let mut req = httparse::Request::new(storage);
+        match cfg.parse_request(&mut req, head) {
+            Ok(httparse::Status::Complete(_)) => {
+                let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+                    return None;
+                };
+                return Some(RequestHead {
+                    method: method.to_string(),
+                    target: path.to_string(),
+                    version: version_of(minor),
+                    headers: convert(req.headers),
+                    anomalies,
+                });
+            }
+            Err(httparse::Error::TooManyHeaders) if attempt == 0 && max_headers > SMALL_HEADERS => {
+                large = vec![httparse::EMPTY_HEADER; max_headers];
+                storage = &mut large;
+            }
+            _ => break,
+        }
     }
     // Lenient: `METHOD target VERSION` with any case and spacing; fields line by line.
     let (line, block) = first_line(head);
@@ -256,22 +271,34 @@ pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseH
         anomalies.push(Anomaly::ObsoleteLineFolding);
     }
     let head = unfolded.as_deref().unwrap_or(raw);
-    let mut storage = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut resp = httparse::Response::new(&mut storage);
     let mut cfg = httparse::ParserConfig::default();
     cfg.allow_multiple_spaces_in_response_status_delimiters(true)
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
         .ignore_invalid_headers_in_responses(true);
-    if let Ok(httparse::Status::Complete(_)) = cfg.parse_response(&mut resp, head) {
-        if let (Some(code), Some(minor)) = (resp.code, resp.version) {
-            return Some(ResponseHead {
-                version: version_of(minor),
-                status: code,
-                reason: resp.reason.unwrap_or_default().to_string(),
-                headers: convert(resp.headers),
-                anomalies,
-            });
+    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
+    let mut large;
+    let mut storage: &mut [httparse::Header<'_>] = &mut small;
+    for attempt in 0..2 {
+        let mut resp = httparse::Response::new(storage);
+        match cfg.parse_response(&mut resp, head) {
+            Ok(httparse::Status::Complete(_)) => {
+                if let (Some(code), Some(minor)) = (resp.code, resp.version) {
+                    return Some(ResponseHead {
+                        version: version_of(minor),
+                        status: code,
+                        reason: resp.reason.unwrap_or_default().to_string(),
+                        headers: convert(resp.headers),
+                        anomalies,
+                    });
+                }
+                break;
+            }
+            Err(httparse::Error::TooManyHeaders) if attempt == 0 && max_headers > SMALL_HEADERS => {
+                large = vec![httparse::EMPTY_HEADER; max_headers];
+                storage = &mut large;
+            }
+            _ => break,
         }
     }
     let (line, block) = first_line(head);
