@@ -50,90 +50,82 @@ pub enum ModelError {
 }
 
 #[inline]
-fn fnv(seed: u32, bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811C_9DC5 ^ seed;
-    for &b in bytes {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    // Final avalanche so low bits depend on every byte.
+fn mix(mut h: u32) -> u32 {
+    // A 32-bit finalizer (lowbias32): every input bit affects the low bits used as the index.
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7FEB_352D);
     h ^= h >> 15;
-    h = h.wrapping_mul(0x2C1B_3C6D);
-    h ^= h >> 12;
+    h = h.wrapping_mul(0x846C_A68B);
+    h ^= h >> 16;
     h
 }
 
 const SEED_WORD: u32 = 0x1;
-const SEED_BIGRAM: u32 = 0x2;
-const SEED_CHAR: u32 = 0x3;
+const SEED_BIGRAM: u32 = 0x9E37_79B9;
+const SEED_CHAR: u32 = 0x85EB_CA6B;
 
 #[inline]
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
 
-/// Calls `f(position, hash)` for every feature of already-normalized `text`, in increasing
-/// position order. Hashes are full 32-bit; callers mask them to their table size.
+/// Calls `f(position, hash)` for every feature of already-normalized `text`: character 4-grams
+/// over the text with non-word bytes folded to one space, word unigrams, and word bigrams
+/// (broken at sentence punctuation). Hashes are full 32-bit; callers mask them.
 pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    // Character 4-grams over the text with non-word bytes folded to one space, plus word
-    // unigrams and bigrams, emitted at their start position.
-    let mut prev_word: Option<(usize, usize)> = None;
-    let mut i = 0;
-    // Folded view for char grams: word bytes as is, everything else a space; built lazily in a
-    // small ring so no allocation is needed.
-    let folded = |b: u8| if is_word_byte(b) { b } else { b' ' };
-    let mut ring = [b' '; 4];
-    let mut ring_pos = [0usize; 4];
-    let mut filled = 0usize;
+    // Rolling 4-gram: the last four folded bytes packed in a u32; positions of the oldest byte
+    // are tracked in a small ring.
+    let mut gram: u32 = u32::from(b' ');
+    let mut ring = [0usize; 4];
+    let mut filled = 1usize;
     let mut last_space = true;
-    let mut push_char = |pos: usize, c: u8, f: &mut dyn FnMut(usize, u32)| {
-        ring.copy_within(1..4, 0);
-        ring_pos.copy_within(1..4, 0);
-        ring[3] = c;
-        ring_pos[3] = pos;
-        filled += 1;
-        if filled >= 4 {
-            f(ring_pos[0], fnv(SEED_CHAR, &ring));
-        }
-    };
-    while i < n {
-        let b = bytes[i];
-        if is_word_byte(b) {
-            let start = i;
-            while i < n && is_word_byte(bytes[i]) {
-                i += 1;
+    let mut prev_word: Option<(usize, u32)> = None;
+    let mut word_start = 0usize;
+    let mut word_hash: u32 = 0;
+    let mut in_word = false;
+    macro_rules! emit_char {
+        ($pos:expr, $c:expr) => {{
+            gram = (gram << 8) | u32::from($c);
+            ring[filled % 4] = $pos;
+            filled += 1;
+            if filled >= 4 {
+                f(ring[filled % 4], mix(gram ^ SEED_CHAR));
             }
-            if last_space {
-                push_char(start, b' ', &mut f);
+        }};
+    }
+    let mut i = 0;
+    while i <= n {
+        let b = if i < n { bytes[i] } else { b' ' };
+        if i < n && is_word_byte(b) {
+            if !in_word {
+                in_word = true;
+                word_start = i;
+                word_hash = 0x811C_9DC5 ^ SEED_WORD;
             }
-            for (k, &c) in bytes[start..i].iter().enumerate() {
-                push_char(start + k, c, &mut f);
-            }
+            word_hash = (word_hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            emit_char!(i, b);
             last_space = false;
-            let word = &bytes[start..i];
-            f(start, fnv(SEED_WORD, word));
-            if let Some((ps, pe)) = prev_word {
-                let h1 = fnv(SEED_BIGRAM, &bytes[ps..pe]);
-                let h = fnv(h1, word);
-                f(ps, h);
-            }
-            prev_word = Some((start, i));
         } else {
+            if in_word {
+                in_word = false;
+                let wh = mix(word_hash);
+                f(word_start, wh);
+                if let Some((ps, ph)) = prev_word {
+                    f(ps, mix(ph.wrapping_mul(0x0100_0193) ^ wh ^ SEED_BIGRAM));
+                }
+                prev_word = Some((word_start, wh));
+            }
             if !last_space {
-                push_char(i, folded(b), &mut f);
+                emit_char!(i, b' ');
                 last_space = true;
             }
-            // Sentence ends break bigrams.
-            if matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
+            if i < n && matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
                 prev_word = None;
             }
-            i += 1;
         }
-    }
-    if !last_space {
-        push_char(n, b' ', &mut f);
+        i += 1;
     }
 }
 

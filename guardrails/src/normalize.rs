@@ -129,10 +129,15 @@ pub fn normalize(input: &str) -> Normalized {
     let mut out = Out { text: String::with_capacity(input.len()), map: Vec::with_capacity(input.len() + 1), last_space: false };
     for (i, c) in input.char_indices() {
         if c.is_ascii() {
-            if c.is_ascii_control() && !c.is_ascii_whitespace() {
-                continue;
+            // ASCII fast path: lowercase, collapse whitespace, drop other controls.
+            let b = c as u8;
+            if b.is_ascii_whitespace() {
+                out.push(c, i);
+            } else if !b.is_ascii_control() {
+                out.last_space = false;
+                out.text.push(b.to_ascii_lowercase() as char);
+                out.map.push(i as u32);
             }
-            out.push(c, i);
             continue;
         }
         let cp = c as u32;

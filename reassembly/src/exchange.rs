@@ -159,6 +159,9 @@ pub enum Anomaly {
     IncompleteBody,
     /// A request-target that is empty.
     MissingUri,
+    /// A response with no request to pair with (the capture missed the client's side, or the
+    /// server answered more than was asked).
+    ResponseWithoutRequest,
 }
 
 /// Flags of an exchange.

@@ -13,14 +13,46 @@ use regex::{Regex, RegexSet};
 use crate::error::PolicyError;
 use crate::policy::PiiType;
 
-/// Compiles a built-in pattern.
+/// Rewrites Perl classes and word boundaries to their ASCII forms. Built-in patterns target ASCII
+/// tokens (or normalized text); Unicode `\b` would make the regex crate leave its DFA for a slower
+/// engine on any non-ASCII input, and Unicode `\d`/`\w` would accept digits of other scripts
+/// that no validator understands.
+fn ascii(pat: &str) -> String {
+    // "Any character but a sentence end" spans in the rules only need to cross ASCII (the text
+    // is normalized), and ASCII classes keep the automata small enough for the lazy DFA.
+    let pat = pat.replace(r"[^.\n]", r"[\x20-\x2D\x2F-\x7E]").replace(r"[^\n]", r"[\x20-\x7E\t]");
+    let mut out = String::with_capacity(pat.len() + 16);
+    let mut chars = pat.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("(?-u:\\b)"),
+            Some('d') => out.push_str("[0-9]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some('s') => out.push_str("[\\t\\n\\x0B\\x0C\\r ]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Compiles a built-in pattern (ASCII classes and boundaries, see [`ascii`]).
 pub(crate) fn compile(name: &'static str, pat: &str) -> Result<Regex, PolicyError> {
-    Regex::new(pat).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) })
+    Regex::new(&ascii(pat)).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) })
 }
 
 /// Compiles a built-in pattern set.
 pub(crate) fn compile_set(name: &'static str, pats: &[&str]) -> Result<RegexSet, PolicyError> {
-    RegexSet::new(pats).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) })
+    let pats: Vec<String> = pats.iter().map(|p| ascii(p)).collect();
+    RegexSet::new(&pats).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) })
 }
 
 /// A raw detection inside one segment.

@@ -49,7 +49,7 @@ impl PiiScanner {
             ssn: compile("ssn", r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b")?,
             ssn_bare: compile("ssn bare", r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{0,5}(\d{9})\b")?,
             ipv4: compile("ipv4", r"\b(?:\d{1,3}\.){3}\d{1,3}\b")?,
-            ipv6: compile("ipv6", r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*")?,
+            ipv6: compile("ipv6", r"(?i)(?:\b[0-9a-f]{1,4}|::)(?::[0-9a-f]{0,4}){2,8}(?:\.[0-9]{1,3}){0,3}")?,
             phone: compile("phone", r"(?:\+|\b00|\(|\b)\d[\d ().\-/]{4,22}\d(?: ?(?:x|ext\.?|#) ?\d{1,5})?\b")?,
             phone_context: compile("phone context", r"(?i)\b(?:phone|mobile|cell|tel|telephone|fax|desk|office|call(?:ing)?|sms|whatsapp|text me|messages?|contact|reach (?:me|us)|answering|dial|ring|landline|hotline|mob)\b")?,
             nanp: compile("nanp", r"^(?:\+?1[ .-]?|001[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}$")?,

@@ -46,6 +46,8 @@ impl std::fmt::Debug for ProviderRule {
 #[derive(Debug)]
 pub struct SecretsScanner {
     rules: Vec<ProviderRule>,
+    /// All provider patterns in one automaton: one pass tells which rules need a capture pass.
+    rule_set: regex::RegexSet,
     private_key: Regex,
     assignment: Regex,
     line_assignment: Regex,
@@ -64,11 +66,11 @@ const PROVIDERS: &[(&str, &str, usize, f32, &str, &str)] = &[
     ("azure_storage_key", r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)", 1, 1.0, "Azure storage account key", ""),
     ("azure_client_secret", r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[^A-Za-z0-9_~.-])", 1, 0.95, "Azure AD client secret", "Q~"),
     ("azure_sas_token", r"\bsv=\d{4}-\d{2}-\d{2}&[^\s\x22']{0,300}?\bsig=([A-Za-z0-9%/+=]{30,})", 1, 0.95, "Azure shared access signature", "sig="),
-    ("github_token", r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b", 1, 1.0, "GitHub token", "gh"),
+    ("github_token", r"\b(gh[pousr]_[A-Za-z0-9]{36,})\b", 1, 1.0, "GitHub token", "gh"),
     ("github_fine_grained_pat", r"\b(github_pat_[A-Za-z0-9_]{82})\b", 1, 1.0, "GitHub fine-grained personal access token", "github_pat_"),
     ("gitlab_token", r"\b(gl(?:pat|ptt|dt|rt|cbt|oas|ft|imt|soat|agent)-[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab token", "gl"),
     ("gitlab_runner_token", r"\b(GR1348941[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab runner registration token", "GR1348941"),
-    ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,250})\b", 1, 1.0, "Slack token", "xox"),
+    ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,})\b", 1, 1.0, "Slack token", "xox"),
     ("slack_app_token", r"\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)\b", 1, 1.0, "Slack app-level token", "xapp-"),
     ("slack_webhook", r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1, 1.0, "Slack webhook URL", "hooks.slack.com"),
     ("stripe_secret_key", r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99})\b", 1, 1.0, "Stripe secret or restricted key", "_"),
@@ -81,7 +83,7 @@ const PROVIDERS: &[(&str, &str, usize, f32, &str, &str)] = &[
     ("sendgrid_api_key", r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", 1, 1.0, "SendGrid API key", "SG."),
     ("pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 1, 1.0, "PyPI upload token", "pypi-"),
     ("jwt", r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", 1, 0.9, "JSON Web Token", "eyJ"),
-    ("url_password", r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\x22']{1,64}:([^\s:/@\x22']{3,128})@[A-Za-z0-9.-]+", 1, 0.85, "password in a URL", "://"),
+    ("url_password", r"\b[a-zA-Z][a-zA-Z0-9+.-]+://[^\s:/@\x22']{1,64}:([^\s:/@\x22']{3,128})@[A-Za-z0-9.-]+", 1, 0.85, "password in a URL", "://"),
     ("authorization_header", r"(?i)\bauthorization\b[\x22']?\s*[:=]\s*[\x22']?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})", 1, 0.85, "credential in an Authorization header", ""),
 ];
 
@@ -95,7 +97,9 @@ impl SecretsScanner {
         for &(id, pat, group, score, reason, needle) in PROVIDERS {
             rules.push(ProviderRule { id, re: compile(id, pat)?, group, score, reason, needle });
         }
+        let pats: Vec<&str> = PROVIDERS.iter().map(|p| p.1).collect();
         Ok(SecretsScanner {
+            rule_set: super::compile_set("secret providers", &pats)?,
             rules,
             private_key: compile("private key", r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")?,
             // key, separator, value (quotes optional, YAML `!!binary` tag skipped).
@@ -117,8 +121,9 @@ impl SecretsScanner {
     /// Scans `text`. `key_hint` is the JSON key the text was the value of (MCP arguments).
     pub fn scan(&self, text: &str, key_hint: Option<&str>, p: &SecretsPolicy) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
-        for r in &self.rules {
-            if !r.needle.is_empty() && !text.contains(r.needle) {
+        let matched = self.rule_set.matches(text);
+        for (idx, r) in self.rules.iter().enumerate() {
+            if !matched.matched(idx) || (!r.needle.is_empty() && !text.contains(r.needle)) {
                 continue;
             }
             for c in r.re.captures_iter(text) {
@@ -218,6 +223,10 @@ impl SecretsScanner {
                 continue;
             }
             let indent = body.len() - trimmed.len();
+            // Prose lines without any assignment character and no enclosing key: nothing to do.
+            if stack.is_empty() && !body.contains(['=', ':']) {
+                continue;
+            }
             while stack.last().is_some_and(|(i, _)| *i >= indent) {
                 stack.pop();
             }

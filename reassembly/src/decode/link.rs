@@ -21,6 +21,8 @@ pub enum LinkType {
     LinuxSll2,
     /// Linux netfilter NFLOG.
     Nflog,
+    /// Cisco HDLC: address, control, then an EtherType.
+    CiscoHdlc,
 }
 
 impl LinkType {
@@ -31,6 +33,7 @@ impl LinkType {
             1 => LinkType::Ethernet,
             12 | 14 | 101 | 228 | 229 => LinkType::Raw,
             108 => LinkType::Loop,
+            104 => LinkType::CiscoHdlc,
             113 => LinkType::LinuxSll,
             239 => LinkType::Nflog,
             276 => LinkType::LinuxSll2,
@@ -84,6 +87,10 @@ pub(crate) fn network(link: LinkType, frame: &[u8]) -> Network<'_> {
             _ => Network::Malformed,
         },
         LinkType::Nflog => nflog(frame),
+        LinkType::CiscoHdlc => match be16(frame, 2) {
+            Some(proto) => ether_type(proto, &frame[4..], 0),
+            None => Network::Malformed,
+        },
     }
 }
 

@@ -77,6 +77,8 @@ struct Slot {
     ex: HttpExchange,
     req_done: bool,
     resp_done: bool,
+    /// The client sent something that is not a request: reported only if a response answers it.
+    junk: bool,
 }
 
 /// HTTP state of one TCP connection.
@@ -89,6 +91,9 @@ pub(crate) struct HttpConn {
     next_depth: u32,
     /// Depth of the request the next final response answers.
     resp_depth: u32,
+    /// A CONNECT tunnel was established: the client's first bytes decide whether it carries
+    /// HTTP (parsed on) or anything else (tunnel, not parsed).
+    probe_tunnel: bool,
 }
 
 impl HttpConn {
@@ -108,6 +113,7 @@ impl HttpConn {
             queue: VecDeque::new(),
             next_depth: 1,
             resp_depth: 1,
+            probe_tunnel: false,
         }
     }
 
@@ -265,16 +271,39 @@ impl HttpConn {
     /// Tries to complete a head at the start of `rest`. `Some(bytes used)` when the state
     /// moved on, `None` when more bytes are needed.
     fn try_head(&mut self, dir: Dir, rest: &[u8], cx: &mut Ctx<'_>) -> Option<usize> {
+        if dir == Dir::Request && self.probe_tunnel {
+            // Plain HTTP through the tunnel is parsed on; anything else (TLS, SMTP) is not.
+            match head::looks_like_request(rest, true)? {
+                true => {
+                    // Held server bytes are parsed with the server's next segment or at its end.
+                    self.probe_tunnel = false;
+                    self.resp.state = State::Head;
+                }
+                false => {
+                    self.probe_tunnel = false;
+                    for side in [&mut self.req, &mut self.resp] {
+                        side.state = State::Tunnel;
+                        cx.stats.tunnel_bytes += side.buf.len() as u64;
+                        side.buf.clear();
+                    }
+                    return Some(0);
+                }
+            }
+        }
         let start = match dir {
             Dir::Request => head::looks_like_request(rest, false),
-            Dir::Response => head::looks_like_response(rest),
+            Dir::Response => {
+                // A response to an HTTP/0.9 request has no status line, whatever it starts with.
+                let depth = self.resp_depth;
+                if self.slot(depth).is_some_and(|s| s.ex.request.version == Version::Http09) {
+                    Some(false)
+                } else {
+                    head::looks_like_response(rest)
+                }
+            }
         };
         match (start?, dir) {
-            (false, Dir::Request) => {
-                cx.stats.malformed_heads += 1;
-                self.req.state = State::Seek;
-                return Some(0);
-            }
+            (false, Dir::Request) => return self.junk_request(rest, false, cx),
             (false, Dir::Response) => {
                 self.headless_response(cx);
                 return Some(0);
@@ -292,8 +321,13 @@ impl HttpConn {
             if rest.len() > cx.cfg.max_head_bytes {
                 cx.stats.head_too_large += 1;
                 side.scanned = 0;
-                side.state = State::Seek;
-                return Some(rest.len());
+                return match dir {
+                    Dir::Request => self.junk_request(rest, true, cx),
+                    Dir::Response => {
+                        side.state = State::Seek;
+                        Some(rest.len())
+                    }
+                };
             }
             return None;
         };
@@ -306,10 +340,7 @@ impl HttpConn {
         match dir {
             Dir::Request => match head::parse_request(raw, cx.cfg.max_headers) {
                 Some(h) => self.on_request_head(h, ts, cx),
-                None => {
-                    cx.stats.malformed_heads += 1;
-                    self.req.state = State::Seek;
-                }
+                None => return self.junk_request(rest, true, cx),
             },
             Dir::Response => match head::parse_response(raw, cx.cfg.max_headers) {
                 Some(h) => self.on_response_head(h, ts, cx),
@@ -322,13 +353,52 @@ impl HttpConn {
         Some(end)
     }
 
-    fn slot(&mut self, depth: u32) -> Option<&mut Slot> {
-        let front = self.queue.front()?.ex.depth;
-        let idx = depth.checked_sub(front)? as usize;
-        self.queue.get_mut(idx)
+    /// The client sent something that is not a request where a request should start. It is
+    /// kept as a request without method or target, reported only when the server answers it
+    /// (as Zeek does for malformed request lines); `force` takes what there is without waiting
+    /// for the end of the head.
+    fn junk_request(&mut self, rest: &[u8], force: bool, cx: &mut Ctx<'_>) -> Option<usize> {
+        let end = match head::find_end(rest, 0) {
+            Some(e) => e,
+            None if force || rest.len() > cx.cfg.max_head_bytes => rest.len(),
+            None => {
+                self.req.scanned = rest.len();
+                return None;
+            }
+        };
+        cx.stats.malformed_heads += 1;
+        let ts = self.req.head_ts;
+        self.push_junk(ts, cx);
+        Some(end)
     }
 
-    fn on_request_head(&mut self, h: RequestHead, ts: Timestamp, cx: &mut Ctx<'_>) {
+    fn push_junk(&mut self, ts: Timestamp, cx: &mut Ctx<'_>) {
+        let mut flags = Flags::default();
+        flags.add(Anomaly::MalformedHead);
+        self.push_slot(
+            Request { ts, method: String::new(), target: String::new(), version: Version::Http11, headers: Vec::new(), body: Body::default() },
+            flags,
+            true,
+            cx,
+        );
+        self.req.state = State::Head;
+    }
+
+    /// Appends a completed request to the queue (evicting the oldest when full).
+    fn push_slot(&mut self, request: Request, flags: Flags, junk: bool, cx: &mut Ctx<'_>) -> u32 {
+        self.make_room(cx);
+        let depth = self.next_depth;
+        self.next_depth += 1;
+        self.queue.push_back(Slot {
+            ex: HttpExchange { conn: self.conn, depth, request, response: None, flags },
+            req_done: true,
+            resp_done: false,
+            junk,
+        });
+        depth
+    }
+
+    fn make_room(&mut self, cx: &mut Ctx<'_>) {
         if self.queue.len() >= cx.cfg.max_pending_requests {
             cx.stats.drop_pending_requests += 1;
             if let Some(slot) = self.queue.pop_front() {
@@ -338,6 +408,67 @@ impl HttpConn {
                 emit(slot, cx);
             }
         }
+    }
+
+    /// A response arrived with no request to answer: the client's unparsed bytes (a request line
+    /// cut short, junk) become its request; with none, it is reported as a response without a
+    /// request (seen when the capture misses the client side).
+    fn adopt_request_for_response(&mut self, ts: Timestamp, cx: &mut Ctx<'_>) {
+        if self.slot(self.resp_depth).is_some() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.req.buf);
+        self.req.scanned = 0;
+        if !pending.is_empty() && matches!(self.req.state, State::Head | State::Seek) {
+            let line_end = pending.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(pending.len());
+            let mut line = pending[..line_end].to_vec();
+            line.extend_from_slice(b"\r\n");
+            match head::parse_request(&line, cx.cfg.max_headers).filter(|h| !h.target.is_empty()) {
+                Some(h) => {
+                    let mut flags = Flags::default();
+                    for a in &h.anomalies {
+                        flags.add(*a);
+                    }
+                    let ts = self.req.head_ts;
+                    self.push_slot(
+                        Request { ts, method: h.method, target: h.target, version: h.version, headers: h.headers, body: Body::default() },
+                        flags,
+                        false,
+                        cx,
+                    );
+                }
+                None => {
+                    cx.stats.malformed_heads += 1;
+                    self.push_junk(self.req.head_ts, cx);
+                }
+            }
+            self.req.state = State::Head;
+            return;
+        }
+        if !pending.is_empty() {
+            self.req.buf = pending;
+        }
+        let mut flags = Flags::default();
+        flags.add(Anomaly::ResponseWithoutRequest);
+        cx.stats.orphan_responses += 1;
+        let depth = self.push_slot(
+            Request { ts, method: String::new(), target: String::new(), version: Version::Http11, headers: Vec::new(), body: Body::default() },
+            flags,
+            false,
+            cx,
+        );
+        // Requests are numbered by arrival; a response-only exchange takes the next number.
+        let _ = depth;
+    }
+
+    fn slot(&mut self, depth: u32) -> Option<&mut Slot> {
+        let front = self.queue.front()?.ex.depth;
+        let idx = depth.checked_sub(front)? as usize;
+        self.queue.get_mut(idx)
+    }
+
+    fn on_request_head(&mut self, h: RequestHead, ts: Timestamp, cx: &mut Ctx<'_>) {
+        self.make_room(cx);
         let mut flags = Flags::default();
         for a in &h.anomalies {
             flags.add(*a);
@@ -366,6 +497,7 @@ impl HttpConn {
             },
             req_done: false,
             resp_done: false,
+            junk: false,
         });
         let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, depth: Some(depth), response: None };
         self.req.msg = Some(msg);
@@ -394,6 +526,9 @@ impl HttpConn {
     }
 
     fn on_response_head(&mut self, h: ResponseHead, ts: Timestamp, cx: &mut Ctx<'_>) {
+        if !(100..200).contains(&h.status) || h.status == 101 {
+            self.adopt_request_for_response(ts, cx);
+        }
         let depth = self.resp_depth;
         let (method_head, method_connect) = match self.slot(depth) {
             Some(s) => {
@@ -460,7 +595,18 @@ impl HttpConn {
         } else {
             self.resp.state = State::Body(reader);
         }
-        if tunnel {
+        if tunnel && method_connect {
+            // What the client sends first decides (see `probe_tunnel`); the server's bytes wait.
+            self.probe_tunnel = true;
+            self.req.state = State::Head;
+            self.resp.state = State::AwaitConnect;
+            let held = std::mem::take(&mut self.req.buf);
+            if !held.is_empty() {
+                let ts = self.req.head_ts;
+                let used = self.process(Dir::Request, ts, &held, cx);
+                self.keep(Dir::Request, &held[used..], cx);
+            }
+        } else if tunnel {
             for side in [&mut self.req, &mut self.resp] {
                 side.state = State::Tunnel;
                 cx.stats.tunnel_bytes += side.buf.len() as u64;
@@ -475,13 +621,26 @@ impl HttpConn {
     /// The server sent bytes that are not a status line: an HTTP/0.9-style response that runs
     /// until the connection closes, when there is a request to answer.
     fn headless_response(&mut self, cx: &mut Ctx<'_>) {
-        let depth = self.resp_depth;
         let ts = self.resp.head_ts;
+        // Bytes that are not a status line and answer nothing are not a response.
+        if self.slot(self.resp_depth).is_none() && !self.req.buf.is_empty() {
+            self.adopt_request_for_response(ts, cx);
+        }
+        let depth = self.resp_depth;
         let Some(slot) = self.slot(depth) else {
             cx.stats.orphan_responses += 1;
             self.resp.state = State::Seek;
             return;
         };
+        if slot.junk {
+            // Neither side speaks HTTP here (TLS on port 80, a binary protocol): stop parsing.
+            for side in [&mut self.req, &mut self.resp] {
+                side.state = State::Tunnel;
+                cx.stats.tunnel_bytes += side.buf.len() as u64;
+                side.buf.clear();
+            }
+            return;
+        }
         let anomaly = if slot.ex.request.version == Version::Http09 { Anomaly::Http09 } else { Anomaly::NonHttpResponse };
         slot.ex.flags.add(anomaly);
         let interim = slot.ex.response.take().map(|r| r.interim).unwrap_or_default();
@@ -578,6 +737,18 @@ impl HttpConn {
 
     /// One direction ended (FIN reached).
     pub(crate) fn end(&mut self, dir: Dir, cx: &mut Ctx<'_>) {
+        // Bytes still held (a head without its blank line, data held for a CONNECT answer)
+        // get a last chance to parse.
+        let side = self.side(dir);
+        if !side.buf.is_empty() && matches!(side.state, State::Head | State::Seek | State::AwaitConnect) {
+            if matches!(side.state, State::AwaitConnect) && !self.probe_tunnel {
+                self.side(dir).state = State::Head;
+            }
+            let held = std::mem::take(&mut self.side(dir).buf);
+            let ts = self.side(dir).head_ts;
+            let used = self.process(dir, ts, &held, cx);
+            self.side(dir).buf = held[used..].to_vec();
+        }
         let side = self.side(dir);
         match &mut side.state {
             State::Body(reader) => {
@@ -585,7 +756,7 @@ impl HttpConn {
                 self.finish_msg(dir, (!complete).then_some(Anomaly::IncompleteBody), cx);
             }
             State::Head if dir == Dir::Response && !side.buf.is_empty() => {
-                // A short headless response ("ok") that never reached five bytes.
+                // A response head that never completed, or a short headless response ("ok").
                 if head::looks_like_response(&side.buf) != Some(true) {
                     self.headless_response(cx);
                     let rest = std::mem::take(&mut self.resp.buf);
@@ -595,6 +766,8 @@ impl HttpConn {
                         }
                     }
                     self.finish_msg(dir, None, cx);
+                } else {
+                    cx.stats.malformed_heads += 1;
                 }
             }
             _ => {}
@@ -634,6 +807,9 @@ fn emit(mut slot: Slot, cx: &mut Ctx<'_>) {
     if !slot.resp_done {
         // A placeholder holding only interim statuses is not a response.
         ex.response = None;
+        if slot.junk {
+            return;
+        }
     }
     ex.flags.pending = ex.response.is_none();
     let truncated =
@@ -661,7 +837,10 @@ fn content_length(headers: &[Header], flags: &mut Flags) -> Option<Result<u64, A
             if part.len() > 1 && part.starts_with('0') {
                 flags.add(Anomaly::ContentLengthLeadingZeros);
             }
-            let Ok(n) = part.parse::<u64>() else { return Some(Err(Anomaly::BadContentLength)) };
+            // Values past i64::MAX are rejected as overflow, as common servers and Zeek do.
+            let Some(n) = part.parse::<u64>().ok().filter(|n| i64::try_from(*n).is_ok()) else {
+                return Some(Err(Anomaly::BadContentLength));
+            };
             match value {
                 Some(v) if v != n => return Some(Err(Anomaly::BadContentLength)),
                 _ => value = Some(n),

@@ -194,7 +194,8 @@ fn first_line(head: &[u8]) -> (&[u8], &[u8]) {
 pub(crate) fn http09_request_line(buf: &[u8]) -> Option<usize> {
     let nl = memchr::memchr(b'\n', buf)?;
     let (m, t, v) = split3(&buf[..nl]);
-    (!m.is_empty() && v.is_empty() && !t.is_empty() && parse_version(t).is_none()).then_some(nl + 1)
+    let known = KNOWN_METHODS.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(m));
+    (known && v.is_empty() && !t.is_empty() && parse_version(t).is_none()).then_some(nl + 1)
 }
 
 /// Parses a complete request head (ending with its blank line).
@@ -239,17 +240,28 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
     }
     // Lenient: `METHOD target VERSION` with any case and spacing; fields line by line.
     let (line, block) = first_line(head);
-    let (m, t, v) = split3(line);
+    let line = line.trim_ascii();
+    let (m, t, _) = split3(line);
     if m.is_empty() || !m.iter().all(|b| is_tchar(*b)) {
         return None;
     }
-    let (target, version) = match parse_version(v) {
-        Some(version) => (t, version),
-        // `GET HTTP/1.1`: no target.
-        None if v.is_empty() && parse_version(t).is_some() => (&b""[..], parse_version(t)?),
-        None if v.is_empty() => (t, Version::Http09),
-        None => (&line.trim_ascii()[m.len()..], Version::Http11),
+    let known = KNOWN_METHODS.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(m));
+    // The version is the last word; the target is everything between method and version
+    // (targets with spaces occur in the wild: `CONNECT host:25 / HTTP/1.0`).
+    let rest = line[m.len()..].trim_ascii();
+    let (last_start, last) = match rest.iter().rposition(|b| b.is_ascii_whitespace()) {
+        Some(i) => (i + 1, &rest[i + 1..]),
+        None => (0, rest),
     };
+    let (target, version) = match parse_version(last) {
+        Some(v) => (rest[..last_start].trim_ascii(), v),
+        // No version: HTTP/0.9, only with a method that exists (Zeek rejects `T /x`).
+        None if known && !t.is_empty() => (rest, Version::Http09),
+        None => return None,
+    };
+    if !known && target.is_empty() {
+        return None;
+    }
     anomalies.push(Anomaly::MalformedHead);
     if target.is_empty() {
         anomalies.push(Anomaly::MissingUri);
