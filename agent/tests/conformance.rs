@@ -42,12 +42,12 @@ use exchange::{replay_all, Exchange, ReplayOutput};
 use suricata::{Class, TestSpec};
 
 /// Minimum Zeek score, percent: matched rows / (rows + extra exchanges).
-const ZEEK_ROWS_MIN_PCT: f64 = 95.0;
+const ZEEK_ROWS_MIN_PCT: f64 = 97.5;
 /// Minimum share of the body lengths stated by matched Zeek rows that the replay reproduces,
 /// percent.
-const ZEEK_BODY_MIN_PCT: f64 = 90.0;
+const ZEEK_BODY_MIN_PCT: f64 = 98.5;
 /// Minimum share of mappable Suricata http checks that pass, percent.
-const SURICATA_MIN_PCT: f64 = 85.0;
+const SURICATA_MIN_PCT: f64 = 96.5;
 
 /// Worker threads running the binary (the reference machine has 2 cores).
 const THREADS: usize = 2;

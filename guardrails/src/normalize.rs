@@ -192,10 +192,9 @@ fn unleet(text: &mut String) {
             i += 1;
         }
         let tok = &bytes[start..i];
-        let letters = tok.iter().filter(|b| b.is_ascii_alphabetic()).count();
         // A mappable character directly followed by a letter: `1gn0r3`, `h4ck`, but not `sha256`.
-        let embedded = tok.windows(2).any(|w| leet(w[0]).is_some() && w[1].is_ascii_alphabetic());
-        if letters >= 2 && embedded && tok.len() <= 40 {
+        let embedded = tok.len() <= 40 && tok.windows(2).any(|w| leet(w[0]).is_some() && w[1].is_ascii_alphabetic());
+        if embedded && tok.iter().filter(|b| b.is_ascii_alphabetic()).count() >= 2 {
             for b in &mut bytes[start..i] {
                 if let Some(m) = leet(*b) {
                     *b = m;

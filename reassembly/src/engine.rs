@@ -41,6 +41,9 @@ struct Flow {
     http: Option<HttpConn>,
     last_seen: Timestamp,
     closed_at: Option<Timestamp>,
+    /// First RST seen. The flow is finished only after the linger time: a RST can be forged or
+    /// out of window (an evasion), and data may still follow it in the capture.
+    reset_at: Option<Timestamp>,
 }
 
 /// Packet-to-exchange engine. One per thread; shard flows by [`FlowKey::shard_hash`].
@@ -104,7 +107,7 @@ impl Engine {
         let opens = p.flags.syn || !p.payload.is_empty() || p.flags.fin;
         if let Some(flow) = self.flows.get(&key) {
             // A new SYN on a finished connection's tuple is a new connection (port reuse).
-            if flow.closed_at.is_some() && p.flags.syn && !p.flags.ack {
+            if (flow.closed_at.is_some() || flow.reset_at.is_some()) && p.flags.syn && !p.flags.ack {
                 if let Some(mut old) = self.flows.remove(&key) {
                     self.retire(&key, &mut old, out);
                 }
@@ -145,7 +148,7 @@ impl Engine {
         keys.sort_by_key(|k| (self.flows.get(k).map(|f| f.last_seen), k.a, k.b, k.vni));
         for key in keys {
             if let Some(mut flow) = self.flows.remove(&key) {
-                if flow.closed_at.is_none() {
+                if flow.closed_at.is_none() && flow.reset_at.is_none() {
                     self.stats.flows_flushed += 1;
                 }
                 self.retire(&key, &mut flow, out);
@@ -164,6 +167,9 @@ impl Engine {
     fn retire(&mut self, key: &FlowKey, flow: &mut Flow, out: &mut Vec<HttpExchange>) {
         let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, budget: &mut self.budget, out };
         if flow.closed_at.is_none() {
+            if flow.reset_at.is_some() {
+                env.stats.flows_closed += 1;
+            }
             flow.finish(key, flow.last_seen, &mut env);
         }
         self.stats.flows_now -= 1;
@@ -176,7 +182,7 @@ impl Engine {
         let mut expired: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
-            .filter(|(_, f)| match f.closed_at {
+            .filter(|(_, f)| match f.closed_at.or(f.reset_at) {
                 Some(c) => now.micros_since(c) > linger,
                 None => now.micros_since(f.last_seen) > idle,
             })
@@ -185,7 +191,7 @@ impl Engine {
         expired.sort_unstable_by_key(|(t, k)| (*t, k.a, k.b, k.vni));
         for (_, key) in expired {
             if let Some(mut flow) = self.flows.remove(&key) {
-                if flow.closed_at.is_none() {
+                if flow.closed_at.is_none() && flow.reset_at.is_none() {
                     self.stats.flows_idle_expired += 1;
                 }
                 self.retire(&key, &mut flow, out);
@@ -228,7 +234,8 @@ impl Flow {
             self.asm[other].on_peer_ack(p.ack);
         }
         if p.flags.rst {
-            return true;
+            self.reset_at.get_or_insert(ts);
+            return false;
         }
         if p.payload.is_empty() && !p.flags.fin {
             return false;

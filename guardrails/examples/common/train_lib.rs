@@ -25,7 +25,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { bits: 17, epochs: 24, lr: 0.5, l2: 1e-4, seed: 0x5EED }
+        Params { bits: 16, epochs: 24, lr: 0.5, l2: 1e-4, seed: 0x5EED }
     }
 }
 

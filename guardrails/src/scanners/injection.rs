@@ -227,13 +227,16 @@ impl InjectionScanner {
             return (out, true);
         }
         let mut complete = true;
+        // Cheap byte scan for long alphanumeric runs first; the regexes only confirm candidates.
+        let candidates = long_runs(text, 24);
         for (re, hex) in [(&self.base64_run, false), (&self.hex_run, true)] {
-            for m in re.find_iter(text) {
+            for m in candidates.iter().filter_map(|&(s, e)| re.find(&text[s..e]).map(|m| (s + m.start(), s + m.end(), m))) .map(|(s, e, m)| (s, e, m.as_str())) {
+                let (ms, me, mstr) = m;
                 if *budget == 0 {
                     complete = false;
                     break;
                 }
-                let Some(decoded) = decode_run(m.as_str(), hex) else { continue };
+                let Some(decoded) = decode_run(mstr, hex) else { continue };
                 *budget = budget.saturating_sub(decoded.len() as u64 * 2);
                 let dn = normalize(&decoded);
                 let da = self.assess(&dn.text, ctx);
@@ -243,8 +246,8 @@ impl InjectionScanner {
                     out.push(Hit::new(
                         "encoded_payload",
                         da.combined,
-                        m.start(),
-                        m.end(),
+                        ms,
+                        me,
                         format!("{what}-encoded text that decodes to an injection ({top}, score {:.2})", da.combined),
                     ));
                 }
@@ -272,6 +275,27 @@ impl InjectionScanner {
         };
         Hit::new(kind, a.combined, start, end, reason)
     }
+}
+
+/// Byte ranges of runs of base64-alphabet bytes (plus `=` padding) at least `min` long.
+fn long_runs(text: &str, min: usize) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() || matches!(b[i], b'+' | b'/' | b'_' | b'-') {
+            let s = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'+' | b'/' | b'_' | b'-' | b'=')) {
+                i += 1;
+            }
+            if i - s >= min {
+                out.push((s, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Decodes a base64/base64url or hex run to text when it is mostly printable words.

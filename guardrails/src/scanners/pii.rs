@@ -81,7 +81,11 @@ impl PiiScanner {
             }
         }
         if on(PiiType::Iban) {
-            for m in self.iban.find_iter(text) {
+            let b = text.as_bytes();
+            let starts = (0..b.len().saturating_sub(3)).filter(|&i| {
+                b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && b[i + 2].is_ascii_digit() && b[i + 3].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            });
+            for m in starts.filter_map(|i| self.iban.find_at(text, i).filter(|m| m.start() == i)) {
                 // The pattern is greedy over trailing groups; try shorter tails until mod-97 holds.
                 let s = m.as_str();
                 let mut end = s.len();

@@ -110,10 +110,18 @@ fn ether_type(t: u16, rest: &[u8], depth: usize) -> Network<'_> {
             None => Network::Malformed,
         },
         t if ETH_MPLS.contains(&t) => mpls(rest),
-        ETH_PPPOE_SESSION => match be16(rest, 6) {
-            // PPP protocol 0x0021 = IPv4, 0x0057 = IPv6.
-            Some(0x0021) | Some(0x0057) => Network::Ip(&rest[8..]),
-            Some(_) => Network::Other,
+        // PPPoE session (RFC 2516): 6-byte header, then the PPP protocol: 0x0021 IPv4, 0x0057
+        // IPv6, or their one-byte forms under protocol-field compression (RFC 1661 §6.5).
+        ETH_PPPOE_SESSION => match rest.get(6) {
+            Some(&b) if b & 1 == 1 => match b {
+                0x21 | 0x57 => Network::Ip(&rest[7..]),
+                _ => Network::Other,
+            },
+            Some(_) => match be16(rest, 6) {
+                Some(0x0021) | Some(0x0057) => Network::Ip(&rest[8..]),
+                Some(_) => Network::Other,
+                None => Network::Malformed,
+            },
             None => Network::Malformed,
         },
         // IEEE 802.3 length field: LLC, possibly SNAP with an EtherType.

@@ -202,9 +202,16 @@ impl Decoder {
         stats: &mut Stats,
     ) -> Result<Packet<'a>, DecodeError> {
         let Some(hdr) = udp.get(..8) else { return Err(DecodeError::NotTcp) };
+        let sport = u16::from_be_bytes([hdr[0], hdr[1]]);
         let dport = u16::from_be_bytes([hdr[2], hdr[3]]);
         let body = &udp[8..];
-        match dport {
+        // Replies of client-server tunnels (Teredo, AYIYA) come *from* the well-known port.
+        let port = [VXLAN_PORT, 4754, TEREDO_PORT, AYIYA_PORT]
+            .into_iter()
+            .find(|p| *p == dport)
+            .or_else(|| [TEREDO_PORT, AYIYA_PORT].into_iter().find(|p| *p == sport))
+            .unwrap_or(dport);
+        match port {
             VXLAN_PORT => {
                 // Flags byte must have the I bit; VNI is bytes 4..7.
                 let Some(v) = body.get(..8).filter(|v| v[0] & 0x08 != 0) else {
@@ -220,22 +227,10 @@ impl Decoder {
                 }
             }
             4754 => self.gre(now, body, vni, depth, stats),
-            // Teredo (RFC 4380): IPv6 in UDP, optionally behind authentication (type 1) and
-            // origin-indication (type 0) headers.
-            TEREDO_PORT => {
-                let mut inner = body;
-                if inner.len() >= 4 && inner[..2] == [0, 1] {
-                    let skip = 4 + usize::from(inner[2]) + usize::from(inner[3]) + 9;
-                    inner = inner.get(skip..).ok_or(DecodeError::NotTcp)?;
-                }
-                if inner.len() >= 8 && inner[..2] == [0, 0] {
-                    inner = &inner[8..];
-                }
-                if inner.first().map(|b| b >> 4) != Some(6) {
-                    return Err(DecodeError::NotTcp);
-                }
-                self.ip(now, inner, vni, depth + 1, stats)
-            }
+            TEREDO_PORT => match teredo_inner(body) {
+                Some(inner) => self.ip(now, inner, vni, depth + 1, stats),
+                None => Err(DecodeError::NotTcp),
+            },
             // AYIYA: identity and signature lengths in the header, then IPv4 or IPv6.
             AYIYA_PORT => {
                 let Some(h) = body.get(..8) else { return Err(DecodeError::NotTcp) };
@@ -247,7 +242,12 @@ impl Decoder {
                 let inner = body.get(8 + id_len + sig_len..).ok_or(DecodeError::NotTcp)?;
                 self.ip(now, inner, vni, depth + 1, stats)
             }
-            _ => Err(DecodeError::NotTcp),
+            // Qualified Teredo clients use any port: recognised by an IPv6 header whose length
+            // matches the datagram exactly (Zeek and Wireshark use the same heuristic).
+            _ => match teredo_inner(body).filter(|inner| ipv6_length_matches(inner)) {
+                Some(inner) => self.ip(now, inner, vni, depth + 1, stats),
+                None => Err(DecodeError::NotTcp),
+            },
         }
     }
 
@@ -282,6 +282,25 @@ impl Decoder {
             _ => Err(DecodeError::NotTcp),
         }
     }
+}
+
+/// Teredo (RFC 4380): IPv6 in UDP, optionally behind authentication (type 1) and
+/// origin-indication (type 0) headers. The IPv6 bytes, when the payload starts like IPv6.
+fn teredo_inner(body: &[u8]) -> Option<&[u8]> {
+    let mut inner = body;
+    if inner.len() >= 4 && inner[..2] == [0, 1] {
+        let skip = 4 + usize::from(inner[2]) + usize::from(inner[3]) + 9;
+        inner = inner.get(skip..)?;
+    }
+    if inner.len() >= 8 && inner[..2] == [0, 0] {
+        inner = &inner[8..];
+    }
+    (inner.len() >= 40 && inner[0] >> 4 == 6).then_some(inner)
+}
+
+/// The IPv6 payload length field accounts for exactly the bytes that follow the header.
+fn ipv6_length_matches(ip: &[u8]) -> bool {
+    ip.len() >= 40 && usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40 == ip.len()
 }
 
 fn into_owned(p: Packet<'_>) -> Packet<'static> {
