@@ -13,6 +13,8 @@ pub struct JsonlSink {
     format: Format,
     opts: RecordOptions,
     written: u64,
+    skipped: u64,
+    line: Vec<u8>,
 }
 
 impl std::fmt::Debug for JsonlSink {
@@ -29,19 +31,41 @@ impl JsonlSink {
         } else {
             Box::new(BufWriter::with_capacity(1 << 16, File::create(path)?))
         };
-        Ok(JsonlSink { out, format, opts, written: 0 })
+        Ok(JsonlSink { out, format, opts, written: 0, skipped: 0, line: Vec::with_capacity(1 << 16) })
     }
 
     /// Writes one exchange.
     pub fn write(&mut self, ex: &HttpExchange) -> io::Result<()> {
         match self.format {
-            Format::Akto => serde_json::to_writer(&mut self.out, &to_record(ex, &self.opts))?,
-            Format::Exchange => serde_json::to_writer(&mut self.out, &to_exchange_json(ex))?,
+            // An exchange without a request line (a response the capture saw alone, or an
+            // answer to bytes that were not a request) has no endpoint for Akto: counted, not
+            // sent. The `exchange` format shows them.
+            Format::Akto if ex.request.method.is_empty() => {
+                self.skipped += 1;
+                return Ok(());
+            }
+            // Serialized into a reused buffer first: serde_json writes every unescaped run
+            // separately, and bodies embedded as JSON strings are mostly short runs between
+            // escaped quotes; one `write_all` per line instead of thousands.
+            Format::Akto => serde_json::to_writer(&mut self.line, &to_record(ex, &self.opts))?,
+            Format::Exchange => serde_json::to_writer(&mut self.line, &to_exchange_json(ex))?,
             Format::None => return Ok(()),
         }
-        self.out.write_all(b"\n")?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.line.clear();
         self.written += 1;
         Ok(())
+    }
+
+    /// Lines written.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Exchanges not written because they have no request line.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// Flushes buffered lines.

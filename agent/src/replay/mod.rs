@@ -71,6 +71,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if !args.quiet {
         eprint!("{}", summary.render(engine.stats(), args.files.len(), failed));
+        eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", sink.written(), sink.skipped());
     }
     if failed > 0 {
         anyhow::bail!("{failed} of {} files could not be read completely", args.files.len());

@@ -61,6 +61,8 @@ pub struct CaptureReader {
     interfaces: Vec<Interface>,
     buf: Vec<u8>,
     packets: u64,
+    /// Bytes of the reader's buffer lent out by the previous frame, consumed on the next call.
+    lent: usize,
 }
 
 impl std::fmt::Debug for CaptureReader {
@@ -96,6 +98,7 @@ impl CaptureReader {
             interfaces: Vec::new(),
             buf: Vec::new(),
             packets: 0,
+            lent: 0,
         };
         match magic {
             [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
@@ -139,6 +142,10 @@ impl CaptureReader {
 
     /// The next packet, `Ok(None)` at a clean end of file.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        if self.lent > 0 {
+            self.inner.consume(self.lent);
+            self.lent = 0;
+        }
         match self.format {
             Format::Pcap { big_endian, nanos, linktype } => self.next_pcap(big_endian, nanos, linktype),
             Format::PcapNg => self.next_pcapng(),
@@ -152,6 +159,20 @@ impl CaptureReader {
     fn next_pcap(&mut self, big: bool, nanos: bool, linktype: u32) -> Result<Option<Frame<'_>>, ReadError> {
         if self.at_eof()? {
             return Ok(None);
+        }
+        // Fast path: the whole record is in the reader's buffer; lend it without copying.
+        let avail = self.inner.fill_buf()?;
+        if avail.len() >= 16 {
+            let incl = u32_of(&avail[8..12], big) as usize;
+            if avail.len() >= 16 + incl {
+                let secs = u64::from(u32_of(&avail[0..4], big));
+                let frac = u64::from(u32_of(&avail[4..8], big));
+                self.packets += 1;
+                self.lent = 16 + incl;
+                let ts_us = secs * 1_000_000 + if nanos { frac / 1000 } else { frac };
+                let avail = self.inner.fill_buf()?;
+                return Ok(Some(Frame { ts_us, linktype, data: &avail[16..16 + incl] }));
+            }
         }
         let mut h = [0u8; 16];
         read_exact(&mut self.inner, &mut h, self.packets, "packet header")?;

@@ -135,13 +135,16 @@ fn version_of(minor: u8) -> Version {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
 }
 
 fn convert(headers: &[httparse::Header<'_>]) -> Vec<Header> {
     headers
         .iter()
-        .map(|h| Header { name: h.name.to_string(), value: lossy(h.value.trim_ascii()) })
+        .map(|h| Header { name: h.name.to_owned(), value: lossy(h.value.trim_ascii()) })
         .collect()
 }
 
