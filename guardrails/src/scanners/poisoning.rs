@@ -16,7 +16,7 @@ use crate::normalize::Normalized;
 
 const RULES: &[(&str, &str, f32, &str)] = &[
     ("pseudo_tag", r"<\s*/?\s*(?:important|system|instructions?|secret|hidden|admin|critical|note to (?:the )?(?:ai|assistant|model)|ai|assistant|context)\s*>", 0.7, "pseudo-tag addressing the model"),
-    ("pseudo_tag", r"<!--[\s\S]{0,2000}?-->", 0.45, "HTML comment hidden in a description"),
+    ("pseudo_tag", r"<!--[\s\S]*?-->", 0.45, "HTML comment hidden in a description"),
     ("secrecy", r"\b(?:do not|don't|dont|never|must not|without)\s+(?:tell|telling|inform|informing|mention|mentioning|reveal|revealing|show|showing|notify|notifying|alert|alerting|disclose|disclosing|let)\b[^.\n]{0,30}\b(?:the )?(?:user|human|person|operator|anyone|them)\b", 0.8, "asks the model to hide actions from the user"),
     ("secrecy", r"\b(?:the )?user (?:should|must|will|need) (?:not|never) (?:see|know|notice|be told|find out)\b|\b(?:hide|conceal) (?:this|it|these|the) (?:from|step)|\b(?:secretly|silently|quietly|covertly|without (?:the user(?:'s)? )?(?:knowing|noticing|consent))\b", 0.75, "covert behaviour"),
     ("secrecy", r"\bthis is (?:very |extremely )?important\b[^.\n]{0,60}\b(?:otherwise|or else|will (?:crash|fail|break))\b|\b(?:very|extremely|critically) important\s*[:!]", 0.4, "pressure wording typical of poisoned tools"),
