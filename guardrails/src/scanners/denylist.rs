@@ -119,7 +119,7 @@ impl DenyScanner {
                 let ns = found.iter().map(|m| m.start()).min().unwrap_or(0);
                 let ne = found.iter().map(|m| m.end()).max().unwrap_or(0);
                 let (s, e) = norm.original_span(ns, ne, text);
-                let score = (found.len() as f32 / t.keywords.len() as f32).max(0.5).min(1.0);
+                let score = (found.len() as f32 / t.keywords.len() as f32).clamp(0.5, 1.0);
                 hits.push(Hit::new(format!("topic:{}", t.name), score, s, e, format!("{} keywords of denied topic {:?}", found.len(), t.name)));
             }
         }

@@ -16,6 +16,7 @@
 //!   configured limit (4.5), or hex with letters and digits, 10+ characters, entropy ≥ 3.0.
 //!   Keys naming identifiers (`…_id`, `uuid`, `hash`, `sha`, `etag`, `commit`, …) and UUID values
 //!   are skipped.
+//!
 //! Lines carrying `pragma: allowlist secret` or `gitleaks:allow` are skipped when configured.
 
 use base64::Engine as _;
