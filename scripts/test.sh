@@ -10,7 +10,7 @@ ensure_rust
 
 mkdir -p target
 echo "== cargo test (workspace)"
-cargo test --workspace --release 2>&1 | tee target/test-output.txt
+cargo test --workspace --release --no-fail-fast 2>&1 | tee target/test-output.txt
 
 echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
 if ensure_fuzz; then

@@ -3,7 +3,7 @@
 //! Commands: `replay` (capture files → Akto records), `synth` (generate a realistic capture),
 //! `guard` (MCP guardrails over JSON lines).
 
-// mod guard; (lands with the guardrails crate)
+mod guard;
 mod output;
 mod replay;
 mod synth;
@@ -24,8 +24,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Generate a deterministic, realistic HTTP capture (for demos, tests and benchmarks).
     Synth(synth::SynthArgs),
-    // MCP guardrails: scan text or MCP JSON-RPC bodies.
-    // Guard
+    /// MCP guardrails: scan text or MCP JSON-RPC bodies (JSON lines on stdin).
+    Guard(guard::GuardArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let result = match &cli.command {
         Command::Replay(a) => replay::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Guard(a) => guard::run(a),
 
     };
     match result {
