@@ -14,7 +14,7 @@ use crate::decode::{Decoder, LinkType, Packet};
 use crate::exchange::{ConnInfo, HttpExchange};
 use crate::http::{self, Dir, HttpConn};
 use crate::stats::Stats;
-use crate::tcp::{Assembler, Budget, Chunk, FlowKey, Limits};
+use crate::tcp::{Assembler, Budget, Chunk, Chunks, FlowKey, Limits};
 use crate::Timestamp;
 /// Flow table hasher: aHash is several times faster than SipHash on 5-tuples and, seeded per
 /// process, still resists hash flooding by crafted tuples. Its order is random, so every place
@@ -246,7 +246,7 @@ impl Flow {
             max_window: env.cfg.tcp.max_window_bytes,
         };
         let seq = if p.flags.syn { p.seq.wrapping_add(1) } else { p.seq };
-        let mut chunks = Vec::new();
+        let mut chunks = Chunks::new();
         self.asm[side].on_segment(seq, &p.payload, p.flags.fin, limits, env.budget, env.stats, &mut chunks);
         for c in chunks {
             self.route(key, side, ts, c, env);
@@ -333,7 +333,7 @@ impl Flow {
     /// The connection is over: delivers what is buffered (with gaps) and emits everything.
     fn finish(&mut self, key: &FlowKey, ts: Timestamp, env: &mut Env<'_>) {
         for side in [0, 1] {
-            let mut chunks = Vec::new();
+            let mut chunks = Chunks::new();
             self.asm[side].flush(env.budget, env.stats, &mut chunks);
             for c in chunks {
                 self.route(key, side, ts, c, env);

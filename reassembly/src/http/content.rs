@@ -90,18 +90,15 @@ fn run(c: ContentCoding, input: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ()
     }
 }
 
-/// Reads until EOF or error; partial output counts as success when there is any.
+/// Reads until EOF or error straight into the output's spare capacity (no bounce buffer);
+/// partial output counts as success when there is any.
 fn drain(mut r: impl Read) -> Result<(Vec<u8>, bool), ()> {
     let mut out = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok((out, true)),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) if !out.is_empty() => return Ok((out, false)),
-            Err(_) => return Err(()),
-        }
+    match r.read_to_end(&mut out) {
+        Ok(_) => Ok((out, true)),
+        // `read_to_end` keeps what it read before the error.
+        Err(_) if !out.is_empty() => Ok((out, false)),
+        Err(_) => Err(()),
     }
 }
 

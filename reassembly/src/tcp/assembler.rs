@@ -24,6 +24,9 @@ pub enum Chunk<'a> {
     End,
 }
 
+/// Chunks produced by one segment: almost always one, so they live on the stack.
+pub type Chunks<'a> = smallvec::SmallVec<[Chunk<'a>; 2]>;
+
 /// The out-of-order budget shared by all flows of an engine.
 #[derive(Debug, Default)]
 pub struct Budget {
@@ -108,7 +111,7 @@ impl Assembler {
         limits: Limits,
         budget: &mut Budget,
         stats: &mut Stats,
-        out: &mut Vec<Chunk<'a>>,
+        out: &mut Chunks<'a>,
     ) {
         if self.ended {
             stats.retransmitted_bytes += data.len() as u64;
@@ -152,7 +155,7 @@ impl Assembler {
     }
 
     /// Skips a hole the peer has acknowledged past (the bytes were lost by the capture).
-    fn skip_acked_gap<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    fn skip_acked_gap<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Chunks<'a>) {
         while let Some(&(start, _)) = self.ranges.first() {
             if start > self.peer_acked || start <= self.delivered {
                 break;
@@ -164,7 +167,7 @@ impl Assembler {
 
     /// Gives up on every hole: delivers all buffered data with gaps between, and a final gap up
     /// to what the peer acknowledged. Used when the stream ends or is flushed.
-    pub fn flush<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    pub fn flush<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Chunks<'a>) {
         while let Some(&(start, _)) = self.ranges.first() {
             if start > self.delivered {
                 self.gap(start - self.delivered, stats, out);
@@ -189,21 +192,21 @@ impl Assembler {
         }
     }
 
-    fn gap<'a>(&mut self, len: u64, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    fn gap<'a>(&mut self, len: u64, stats: &mut Stats, out: &mut Chunks<'a>) {
         stats.gaps += 1;
         stats.gap_bytes += len;
         self.delivered += len;
         out.push(Chunk::Gap(len));
     }
 
-    fn deliver<'a>(&mut self, data: Cow<'a, [u8]>, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    fn deliver<'a>(&mut self, data: Cow<'a, [u8]>, stats: &mut Stats, out: &mut Chunks<'a>) {
         stats.stream_bytes += data.len() as u64;
         self.delivered += data.len() as u64;
         out.push(Chunk::Data(data));
     }
 
     /// Delivers buffered ranges that became contiguous.
-    fn drain<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    fn drain<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Chunks<'a>) {
         while let Some((start, _)) = self.ranges.first() {
             if *start > self.delivered {
                 break;
@@ -221,7 +224,7 @@ impl Assembler {
         }
     }
 
-    fn check_end<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Vec<Chunk<'a>>) {
+    fn check_end<'a>(&mut self, budget: &mut Budget, stats: &mut Stats, out: &mut Chunks<'a>) {
         if let Some(f) = self.fin_at {
             if self.delivered >= f && !self.ended {
                 self.flush(budget, stats, out);

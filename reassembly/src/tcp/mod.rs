@@ -2,7 +2,7 @@
 
 pub mod assembler;
 
-pub use assembler::{Assembler, Budget, Chunk, Limits};
+pub use assembler::{Assembler, Budget, Chunk, Chunks, Limits};
 
 use crate::decode::Packet;
 use std::net::SocketAddr;

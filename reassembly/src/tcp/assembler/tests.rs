@@ -10,7 +10,7 @@ struct Out {
     ended: bool,
 }
 
-fn collect(chunks: Vec<Chunk<'_>>, o: &mut Out) {
+fn collect(chunks: Chunks<'_>, o: &mut Out) {
     for c in chunks {
         match c {
             Chunk::Data(d) => o.data.extend_from_slice(&d),
@@ -24,7 +24,7 @@ fn collect(chunks: Vec<Chunk<'_>>, o: &mut Out) {
 }
 
 fn run(a: &mut Assembler, seq: u32, data: &[u8], fin: bool, budget: &mut Budget, stats: &mut Stats, o: &mut Out) {
-    let mut v = Vec::new();
+    let mut v = Chunks::new();
     a.on_segment(seq, data, fin, LIMITS, budget, stats, &mut v);
     collect(v, o);
 }
@@ -87,7 +87,7 @@ fn unacked_hole_waits_and_flush_skips_it() {
     a.on_syn(0);
     run(&mut a, 5, b"ef", true, &mut b, &mut s, &mut o);
     assert!(!o.ended);
-    let mut v = Vec::new();
+    let mut v = Chunks::new();
     a.flush(&mut b, &mut s, &mut v);
     collect(v, &mut o);
     assert_eq!(o.data, b"????ef");
@@ -122,7 +122,7 @@ fn far_segment_outside_window_dropped() {
     let (mut a, mut b, mut s, mut o) = (Assembler::default(), budget(), Stats::default(), Out::default());
     a.on_syn(0);
     let lim = Limits { max_window: 100, ..LIMITS };
-    let mut v = Vec::new();
+    let mut v = Chunks::new();
     a.on_segment(500, b"x", false, lim, &mut b, &mut s, &mut v);
     collect(v, &mut o);
     assert_eq!(s.drop_segment_window, 1);
