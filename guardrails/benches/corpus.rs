@@ -51,3 +51,13 @@ pub fn mixed_json(size: usize) -> String {
     }
     serde_json::json!({"items": items, "next": null}).to_string()
 }
+
+/// A `tools/list` response with `n` identical-shaped tools.
+#[allow(dead_code)]
+pub fn tools_list(n: usize) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": (0..n).map(|i| serde_json::json!({
+        "name": format!("tool_{i}"), "description": "Reads a file from the workspace and returns its contents as text.",
+        "inputSchema": {"type": "object", "properties": {"path": {"type": "string", "description": "Relative path of the file."}}, "required": ["path"]}
+    })).collect::<Vec<_>>()}})
+    .to_string()
+}

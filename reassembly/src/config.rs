@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Engine configuration. Defaults are in one place: the `Default` impls below.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// TCP flow table and stream reassembly limits.
@@ -12,12 +12,6 @@ pub struct Config {
     pub http: HttpConfig,
     /// IPv4 defragmentation limits.
     pub defrag: DefragConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { tcp: TcpConfig::default(), http: HttpConfig::default(), defrag: DefragConfig::default() }
-    }
 }
 
 /// TCP limits.

@@ -212,7 +212,7 @@ impl CaptureReader {
                 self.skip(total - 12)?;
                 continue;
             }
-            if !(12..=MAX_BLOCK).contains(&total) || total % 4 != 0 {
+            if !(12..=MAX_BLOCK).contains(&total) || !total.is_multiple_of(4) {
                 return Err(ReadError::Corrupt { packets: self.packets, what: "block length" });
             }
             self.buf.resize(total - 8, 0);

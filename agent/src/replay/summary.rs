@@ -2,7 +2,6 @@
 
 use reassembly::{HttpExchange, Stats};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::fmt::Write;
 
 /// Tallies of what was written.
@@ -42,10 +41,8 @@ impl Summary {
             None => {}
         }
         let path = ex.request.target.split('?').next().unwrap_or_default();
-        let mut h = self.hasher.build_hasher();
-        (host, ex.request.method.as_str(), path).hash(&mut h);
         if self.endpoints.len() < MAX_ENDPOINTS {
-            self.endpoints.insert(h.finish());
+            self.endpoints.insert(self.hasher.hash_one((host, ex.request.method.as_str(), path)));
         }
     }
 

@@ -166,9 +166,8 @@ fn close_delimited_and_http09() {
 #[test]
 fn midstream_pickup_without_syn_and_reversed_first_packet() {
     let mut c = Conv::new(40001);
-    let mut f = Vec::new();
     // The capture starts in the middle of a response body, then a clean exchange follows.
-    f.push(c.send(false, b"tail of an earlier body\r\n"));
+    let mut f = vec![c.send(false, b"tail of an earlier body\r\n")];
     f.push(c.send(true, b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"));
     f.push(c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
     let (ex, _) = run(&f);
