@@ -3,6 +3,7 @@
 mod body;
 mod conn;
 mod content;
+mod framing;
 mod head;
 pub mod sse;
 
