@@ -7,11 +7,18 @@ use std::fmt::Write;
 /// Tallies of what was written.
 #[derive(Debug, Default)]
 pub struct Summary {
-    hosts: HashMap<String, u64>,
+    hosts: HashMap<String, HostTally>,
     /// Endpoints (host, method, path) counted by a 64-bit hash: no allocation per exchange.
     endpoints: HashSet<u64>,
     hasher: ahash::RandomState,
     unknown_links: BTreeMap<u32, u64>,
+}
+
+/// What one host saw.
+#[derive(Debug, Default)]
+struct HostTally {
+    exchanges: u64,
+    endpoints: HashSet<u64>,
 }
 
 /// Hosts listed in the summary.
@@ -32,17 +39,19 @@ impl Summary {
                 &server
             }
         };
-        let full = self.hosts.len() >= MAX_HOSTS;
-        match self.hosts.get_mut(host) {
-            Some(n) => *n += 1,
-            None if !full => {
-                self.hosts.insert(host.to_string(), 1);
-            }
-            None => {}
-        }
         let path = ex.request.target.split('?').next().unwrap_or_default();
+        let endpoint = self.hasher.hash_one((host, ex.request.method.as_str(), path));
         if self.endpoints.len() < MAX_ENDPOINTS {
-            self.endpoints.insert(self.hasher.hash_one((host, ex.request.method.as_str(), path)));
+            self.endpoints.insert(endpoint);
+        }
+        if !self.hosts.contains_key(host) && self.hosts.len() < MAX_HOSTS {
+            self.hosts.insert(host.to_string(), HostTally::default());
+        }
+        if let Some(t) = self.hosts.get_mut(host) {
+            t.exchanges += 1;
+            if t.endpoints.len() < MAX_ENDPOINTS {
+                t.endpoints.insert(endpoint);
+            }
         }
     }
 
@@ -68,11 +77,11 @@ impl Summary {
             self.endpoints.len(),
         );
         let mut hosts: Vec<_> = self.hosts.iter().collect();
-        hosts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        hosts.sort_by(|a, b| b.1.exchanges.cmp(&a.1.exchanges).then(a.0.cmp(b.0)));
         if !hosts.is_empty() {
-            let _ = writeln!(s, "top hosts:");
-            for (h, n) in hosts.iter().take(TOP_HOSTS) {
-                let _ = writeln!(s, "  {n:>9}  {h}");
+            let _ = writeln!(s, "{:>11}  {:>9}  host", "exchanges", "endpoints");
+            for (h, t) in hosts.iter().take(TOP_HOSTS) {
+                let _ = writeln!(s, "{:>11}  {:>9}  {h}", t.exchanges, t.endpoints.len());
             }
             if hosts.len() > TOP_HOSTS {
                 let _ = writeln!(s, "  … and {} more hosts", hosts.len() - TOP_HOSTS);
