@@ -9,8 +9,6 @@
 //! Pure: no I/O, no clock. Builds for `wasm32-unknown-unknown`.
 #![forbid(unsafe_code)]
 
-pub mod json;
-
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -122,46 +120,6 @@ pub struct AktoRecord<'a> {
     pub tag: Option<Cow<'a, str>>,
 }
 
-impl AktoRecord<'_> {
-    /// The record as one JSON object, in field order, optional fields omitted when unknown.
-    /// Equal (as JSON) to the serde serialization; used by the sinks because it is faster.
-    pub fn to_json(&self) -> String {
-        let len = self.request_payload.len() + self.response_payload.len() + self.request_headers.len() + self.response_headers.len();
-        let mut w = json::ObjectWriter::with_capacity(len + len / 8 + 512);
-        let fields: [(&str, Option<&str>); 23] = [
-            ("path", Some(&self.path)),
-            ("requestHeaders", Some(&self.request_headers)),
-            ("responseHeaders", Some(&self.response_headers)),
-            ("method", Some(&self.method)),
-            ("requestPayload", Some(&self.request_payload)),
-            ("responsePayload", Some(&self.response_payload)),
-            ("ip", Some(&self.ip)),
-            ("destIp", Some(&self.dest_ip)),
-            ("time", Some(&self.time)),
-            ("statusCode", Some(&self.status_code)),
-            ("type", Some(&self.http_type)),
-            ("status", Some(&self.status)),
-            ("akto_account_id", Some(&self.akto_account_id)),
-            ("akto_vxlan_id", Some(&self.akto_vxlan_id)),
-            ("is_pending", Some(&self.is_pending)),
-            ("source", Some(&self.source)),
-            ("direction", self.direction.as_deref()),
-            ("process_id", self.process_id.as_deref()),
-            ("socket_id", self.socket_id.as_deref()),
-            ("process_name", self.process_name.as_deref()),
-            ("daemonset_id", self.daemonset_id.as_deref()),
-            ("enable_graph", Some(&self.enable_graph)),
-            ("tag", self.tag.as_deref()),
-        ];
-        for (k, v) in fields {
-            if let Some(v) = v {
-                w.field(k, v);
-            }
-        }
-        w.finish()
-    }
-}
-
 /// Builds the header-map string of a record: a JSON object with one value per name.
 ///
 /// Repeated headers are joined with `", "` (RFC 9110 §5.3 list semantics) instead of Go's
@@ -188,11 +146,20 @@ where
             None => out.push(("host".to_string(), host.to_string())),
         }
     }
-    let mut json = json::ObjectWriter::with_capacity(out.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 2);
-    for (k, v) in &out {
-        json.field(k, v);
+    // serde_json's escaper, writing each piece straight into one buffer (no string per piece).
+    let mut buf = Vec::with_capacity(out.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 2);
+    buf.push(b'{');
+    for (i, (k, v)) in out.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut buf, k);
+        buf.push(b':');
+        let _ = serde_json::to_writer(&mut buf, v);
     }
-    json.finish()
+    buf.push(b'}');
+    // serde_json writes valid UTF-8.
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 /// Formats `addr:port` the way Akto's collectors do (`[v6]:port` for IPv6).
@@ -238,20 +205,10 @@ mod tests {
     }
 
     #[test]
-    fn fast_writer_equals_serde() {
-        let r = AktoRecord {
-            path: "/a?b=\"1\"".into(),
-            request_headers: headers_json([("Content-Type", "application/json"), ("X", "a\\b")], Some("h")).into(),
-            request_payload: "{\"k\":\"line\nbreak\u{1}\"}".into(),
-            status_code: "200".into(),
-            direction: Some("1".into()),
-            tag: Some("{}".into()),
-            ..AktoRecord::default()
-        };
-        let fast: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
-        let reference = serde_json::to_value(&r).unwrap_or_default();
-        assert_eq!(fast, reference);
-        assert_eq!(r.to_json(), serde_json::to_string(&r).unwrap_or_default(), "same field order too");
+    fn header_map_escapes_like_serde() {
+        let s = headers_json([("X-Q", "a\"b\\c\n\u{1}")], None);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
+        assert_eq!(v["X-Q"], "a\"b\\c\n\u{1}");
     }
 
     #[test]
