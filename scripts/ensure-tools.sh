@@ -27,3 +27,14 @@ ensure_fuzz() {
     cargo install cargo-fuzz --locked >&2 || return 1
   fi
 }
+
+# Tansu, the Kafka-protocol broker the Kafka integration tests start on loopback
+# (../shared/TOOLCHAIN.md). 15–25 min to build cold; skipped when 0.6.0 is installed.
+ensure_tansu() {
+  ensure_rust
+  if have tansu && tansu --version 2>/dev/null | grep -q '0\.6\.0'; then
+    return 0
+  fi
+  echo "ensure-tools: installing tansu 0.6.0 (cargo install, 15-25 min cold)" >&2
+  cargo install tansu --version 0.6.0 --locked --features dynostore >&2 || return 1
+}

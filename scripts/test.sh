@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
 ensure_rust
 
+# The Kafka integration tests (agent/tests/kafka.rs) need a broker; they say "skipped"
+# when tansu could not be installed.
+ensure_tansu || echo "ensure-tools: tansu could not be installed; the Kafka broker tests will be skipped" >&2
+
 mkdir -p target
 echo "== cargo test (workspace)"
 cargo test --workspace --release --no-fail-fast 2>&1 | tee target/test-output.txt

@@ -1,9 +1,11 @@
 //! `akto-tap`: passive HTTP capture for Akto.
 //!
 //! Commands: `replay` (capture files → Akto records), `synth` (generate a realistic capture),
-//! `guard` (MCP guardrails over JSON lines).
+//! `guard` (MCP guardrails over JSON lines), `ingest` (Akto's data-ingestion API → Kafka).
 
 mod guard;
+mod ingest;
+mod kafka;
 mod output;
 mod replay;
 mod synth;
@@ -26,6 +28,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// MCP guardrails: scan text or MCP JSON-RPC bodies (JSON lines on stdin).
     Guard(guard::GuardArgs),
+    /// Akto's data-ingestion API (`POST /api/ingestData`, `GET /healthCheck`) in front of Kafka.
+    Ingest(ingest::IngestArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Guard(a) => guard::run(a),
+        Command::Ingest(a) => ingest::run(a),
 
     };
     match result {

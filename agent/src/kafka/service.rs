@@ -10,7 +10,7 @@ use super::config::KafkaConfig;
 use super::spool::Pos;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
@@ -153,11 +153,17 @@ pub struct GlobalError {
 }
 
 impl GlobalError {
+    /// librdkafka lost every broker connection.
+    pub fn is_all_brokers_down(&self) -> bool {
+        self.code == Some(RDKafkaErrorCode::AllBrokersDown)
+    }
+
     /// Authentication or TLS: retrying with the same configuration cannot succeed.
     pub fn is_security(&self) -> bool {
         use RDKafkaErrorCode as E;
         matches!(self.code, Some(E::Authentication | E::SSL | E::SaslAuthenticationFailed | E::UnsupportedSASLMechanism | E::IllegalSASLState))
             || self.reason.contains("SSL handshake")
+            || self.reason.contains("SSL_HANDSHAKE")
             || self.reason.contains("SASL")
             || self.reason.contains("ssl.")
     }
@@ -170,13 +176,27 @@ struct Ctx {
     errors: Mutex<VecDeque<GlobalError>>,
 }
 
-impl ClientContext for Ctx {
-    fn error(&self, error: KafkaError, reason: &str) {
+impl Ctx {
+    fn push(&self, e: GlobalError) {
         if let Ok(mut q) = self.errors.lock() {
             if q.len() == MAX_GLOBAL_ERRORS {
                 q.pop_front();
             }
-            q.push_back(GlobalError { code: error.rdkafka_error_code(), reason: format!("{error}: {reason}") });
+            q.push_back(e);
+        }
+    }
+}
+
+impl ClientContext for Ctx {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.push(GlobalError { code: error.rdkafka_error_code(), reason: format!("{error}: {reason}") });
+    }
+
+    /// Connection-level failures (a TLS handshake that times out, a refused connection) are
+    /// only logged by librdkafka, not raised as errors: warnings are kept to explain them.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            self.push(GlobalError { code: None, reason: format!("{fac}: {msg}") });
         }
     }
 }
@@ -221,7 +241,12 @@ impl std::fmt::Debug for Service {
 /// `admin` is set).
 pub fn client_config(cfg: &KafkaConfig, admin: bool) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers).set("client.id", "akto-tap");
+    // Warnings reach `Ctx::log` whatever the `log` crate's level (it has no logger here).
+    c.set_log_level(RDKafkaLogLevel::Warning);
+    // A connection (TCP + TLS + SASL) that is not set up in 4 s fails with a logged reason
+    // (librdkafka's default is 30 s), so a TLS handshake against a plaintext listener is
+    // reported within the start-up check. A raw option may override it.
+    c.set("bootstrap.servers", &cfg.brokers).set("client.id", "akto-tap").set("socket.connection.setup.timeout.ms", "4000");
     if !admin {
         c.set("compression.codec", cfg.compression.as_str())
             .set("batch.num.messages", cfg.batch_size.to_string())

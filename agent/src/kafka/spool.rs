@@ -118,8 +118,11 @@ fn file_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
     move |source| SpoolError::File { path: path.to_path_buf(), source }
 }
 
+/// A frame's key and value.
+type Frame = (Vec<u8>, Vec<u8>);
+
 /// Reads one frame at the reader's position. `Ok(None)` = clean end; `Err(())` = torn/corrupt.
-fn read_frame(r: &mut impl Read, remaining: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, ()> {
+fn read_frame(r: &mut impl Read, remaining: u64) -> Result<Option<Frame>, ()> {
     if remaining == 0 {
         return Ok(None);
     }

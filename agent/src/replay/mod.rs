@@ -1,10 +1,12 @@
-//! `akto-tap replay`: capture files → exchanges → JSON lines.
+//! `akto-tap replay`: capture files → exchanges → JSON lines, or Kafka when brokers are
+//! configured (`--kafka-brokers` or Akto's `AKTO_KAFKA_BROKER_MAL`/`_URL`).
 
 pub mod pcapfile;
 mod summary;
 
+use crate::kafka::{self, KafkaArgs, KafkaSink, Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
-use crate::output::{Format, RecordOptions};
+use crate::output::{to_record, Format, RecordOptions};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use pcapfile::CaptureReader;
@@ -19,9 +21,10 @@ pub struct ReplayArgs {
     /// Capture files (pcap, pcapng, optionally gzip-compressed).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Where to write the records: a path, or `-` for stdout.
-    #[arg(long, short, default_value = "-")]
-    pub output: PathBuf,
+    /// Where to write the records: a path, or `-` for stdout. Default: stdout, or nothing
+    /// when the Kafka sink is on.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
     /// Line format.
     #[arg(long, value_enum, default_value = "akto")]
     pub format: Format,
@@ -37,6 +40,40 @@ pub struct ReplayArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Kafka sink.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// Where records go: JSON lines, Kafka, or both.
+#[derive(Debug)]
+struct Sinks {
+    jsonl: Option<JsonlSink>,
+    kafka: Option<(RecordSender, RecordOptions)>,
+    kafka_records: u64,
+    kafka_skipped: u64,
+    buf: Vec<u8>,
+}
+
+impl Sinks {
+    fn write(&mut self, ex: &reassembly::HttpExchange) -> anyhow::Result<()> {
+        if let Some(j) = &mut self.jsonl {
+            j.write(ex)?;
+        }
+        if let Some((tx, opts)) = &self.kafka {
+            // No request line: no endpoint for Akto (counted, as the JSONL sink does).
+            if ex.request.method.is_empty() {
+                self.kafka_skipped += 1;
+                return Ok(());
+            }
+            self.buf.clear();
+            serde_json::to_writer(&mut self.buf, &to_record(ex, opts))?;
+            let key = ex.conn.client.ip().to_string().into_bytes();
+            tx.send_blocking(Outgoing { key, value: self.buf.clone() }).map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.kafka_records += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Runs the replay. Files that cannot be read are reported and skipped; the error at the end
@@ -50,8 +87,21 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         max_payload_bytes: args.max_body_bytes,
         ..RecordOptions::default()
     };
-    let mut sink = JsonlSink::open(&args.output, args.format, opts)
-        .with_context(|| format!("cannot open output {}", args.output.display()))?;
+    let kafka_cfg = args.kafka.resolve(&kafka::config::ProcessEnv).context("Kafka configuration")?;
+    let output = match (&args.output, &kafka_cfg) {
+        (Some(p), _) => Some(p.clone()),
+        (None, None) => Some(PathBuf::from("-")),
+        (None, Some(_)) => None,
+    };
+    let jsonl = match &output {
+        Some(path) => Some(
+            JsonlSink::open(path, args.format, opts.clone()).with_context(|| format!("cannot open output {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
+    let kafka = kafka_sink.as_ref().and_then(KafkaSink::sender).map(|tx| (tx, opts.clone()));
+    let mut sink = Sinks { jsonl, kafka, kafka_records: 0, kafka_skipped: 0, buf: Vec::with_capacity(1 << 16) };
     let mut engine = Engine::new(cfg);
     let mut summary = Summary::default();
     let total_bytes: u64 = args.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
@@ -67,11 +117,22 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     }
     engine.flush_all(&mut out);
     write_all(&mut sink, &mut out, &mut summary)?;
-    sink.flush().context("writing output")?;
+    if let Some(j) = &mut sink.jsonl {
+        j.flush().context("writing output")?;
+    }
     bar.finish_and_clear();
+    let (kafka_records, kafka_skipped) = (sink.kafka_records, sink.kafka_skipped);
+    sink.kafka = None;
+    let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
     if !args.quiet {
         eprint!("{}", summary.render(engine.stats(), args.files.len(), failed));
-        eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", sink.written(), sink.skipped());
+        if let Some(j) = &sink.jsonl {
+            eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", j.written(), j.skipped());
+        }
+        if let Some(k) = &kafka_report {
+            eprintln!("records sent to Kafka {kafka_records} · exchanges without a request line (not sent) {kafka_skipped}");
+            eprintln!("{}", kafka::summary_line(k));
+        }
     }
     if failed > 0 {
         anyhow::bail!("{failed} of {} files could not be read completely", args.files.len());
@@ -90,7 +151,7 @@ fn progress(quiet: bool, total: u64) -> ProgressBar {
     bar
 }
 
-fn write_all(sink: &mut JsonlSink, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
+fn write_all(sink: &mut Sinks, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
     for ex in out.drain(..) {
         summary.count(&ex);
         sink.write(&ex).context("writing output")?;
@@ -101,7 +162,7 @@ fn write_all(sink: &mut JsonlSink, out: &mut Vec<reassembly::HttpExchange>, summ
 fn replay_file(
     path: &std::path::Path,
     engine: &mut Engine,
-    sink: &mut JsonlSink,
+    sink: &mut Sinks,
     summary: &mut Summary,
     out: &mut Vec<reassembly::HttpExchange>,
     bar: &ProgressBar,

@@ -1,0 +1,391 @@
+//! The Kafka pipeline against a real Kafka-protocol broker (Tansu on 127.0.0.1):
+//! replay → `akto.api.logs`, the ingest API, broker outages (the spool), agent restarts with a
+//! non-empty spool, and configuration errors. Each test starts its own broker; when `tansu` is
+//! not installed they say "skipped" (scripts/test.sh installs it first).
+
+mod support;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::{broker_or_skip, consume, free_port, http, Agent};
+
+const TOPIC: &str = "akto.api.logs";
+
+fn tmpdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("akto-tap-kafka-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).ok();
+    dir
+}
+
+fn generate(dir: &Path, target_bytes: u64) -> (PathBuf, trafficgen::GenSummary) {
+    let path = dir.join("capture.pcap");
+    let cfg = trafficgen::GenConfig { target_bytes, record_truth: true, ..trafficgen::GenConfig::clean() };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    let summary = trafficgen::generate(&cfg, &mut f).expect("generate");
+    drop(f);
+    (path, summary)
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(support::bin()).args(args).output().expect("run akto-tap");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Checks a record the way Akto's consumer (`SampleParser.parseSampleMessage`, reference/akto.md
+/// §1.2) reads it: flat object, every value a string, integers parseable, header maps that are
+/// JSON objects of strings, a known `source`.
+fn assert_akto_record(r: &Value) {
+    let obj = r.as_object().expect("record is an object");
+    assert!(obj.values().all(Value::is_string), "all values are strings: {r}");
+    for k in ["path", "method", "requestHeaders", "responseHeaders", "requestPayload", "responsePayload", "ip", "destIp", "time", "statusCode", "type", "status", "akto_account_id", "akto_vxlan_id", "is_pending", "source"] {
+        assert!(obj.contains_key(k), "missing {k}: {r}");
+    }
+    let s = |k: &str| r[k].as_str().unwrap_or_default();
+    assert!(s("statusCode").parse::<i32>().is_ok(), "{r}");
+    assert!(s("time").parse::<i32>().is_ok(), "{r}");
+    assert!(s("akto_vxlan_id").chars().all(|c| c.is_ascii_digit()), "{r}");
+    for h in ["requestHeaders", "responseHeaders"] {
+        let m: serde_json::Map<String, Value> = serde_json::from_str(s(h)).expect("header map is a JSON object");
+        assert!(m.values().all(Value::is_string), "{h}: {r}");
+    }
+    assert!(["PCAP", "MIRRORING"].contains(&s("source")), "{r}");
+}
+
+fn kafka_flags<'a>(broker: &'a str, spool: &'a str) -> Vec<&'a str> {
+    vec!["--kafka-brokers", broker, "--spool-dir", spool, "--kafka-delivery-timeout-ms", "2000"]
+}
+
+#[test]
+fn replay_produces_one_akto_record_per_exchange() {
+    let Some(broker) = broker_or_skip("replay_produces_one_akto_record_per_exchange") else { return };
+    broker.create_topic(TOPIC, 1);
+    let dir = tmpdir("replay");
+    let (capture, truth) = generate(&dir, 1 << 20);
+    let cap = capture.to_str().unwrap_or_default();
+    let spool = dir.join("spool");
+    let addr = broker.addr();
+    let mut args = vec!["replay", cap, "--account-id", "4242"];
+    args.extend(kafka_flags(&addr, spool.to_str().unwrap_or_default()));
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    assert!(stdout.is_empty(), "with Kafka on, no JSON lines unless --output is given");
+    let n = truth.truth.len();
+    assert!(stderr.contains(&format!("delivered {n} ")), "{stderr}");
+    let got = consume(&addr, TOPIC, 1, n, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), n, "exactly one record per exchange");
+    // The same records the JSONL sink writes (the Kafka value is the JSONL line).
+    let (ok, jsonl, stderr) = run(&["replay", cap, "--account-id", "4242"]);
+    assert!(ok, "{stderr}");
+    let mut want: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let mut have: Vec<Value> = got.iter().map(|m| serde_json::from_slice(&m.value).expect("value is JSON")).collect();
+    for (m, r) in got.iter().zip(&have) {
+        assert_akto_record(r);
+        assert_eq!(r["akto_account_id"], "4242");
+        let client: std::net::SocketAddr = r["ip"].as_str().unwrap_or_default().parse().expect("ip is addr:port");
+        assert_eq!(m.key.as_deref(), Some(client.ip().to_string().as_bytes()), "key = client IP");
+    }
+    let key = |v: &Value| v.to_string();
+    want.sort_by_key(key);
+    have.sort_by_key(key);
+    assert_eq!(have, want);
+}
+
+fn batch(records: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "batchData": records })).unwrap_or_default()
+}
+
+fn record(path: &str) -> Value {
+    serde_json::json!({
+        "path": path, "method": "POST", "type": "HTTP/1.1",
+        "requestHeaders": "{\"host\":\"api.example\",\"content-type\":\"application/json\"}",
+        "responseHeaders": "{\"content-type\":\"application/json\"}",
+        "requestPayload": "{\"a\":1}", "responsePayload": "{\"ok\":true}",
+        "ip": "10.1.2.3:40000", "destIp": "10.9.9.9:443", "time": "1717000000",
+        "statusCode": "200", "status": "200 OK", "akto_account_id": "1000000", "akto_vxlan_id": "0",
+        "is_pending": "false", "source": "MIRRORING", "enabled_graph": null, "publishToGuardrails": false
+    })
+}
+
+fn start_ingest(addr: &str, spool: &Path, extra: &[&str]) -> (Agent, String) {
+    let mut args = vec!["ingest", "--listen", "127.0.0.1:0"];
+    args.extend(kafka_flags(addr, spool.to_str().unwrap_or_default()));
+    args.extend(extra);
+    let mut agent = Agent::spawn(&args);
+    let http_addr = agent.listening();
+    (agent, http_addr)
+}
+
+#[test]
+fn ingest_api_validates_authenticates_and_produces() {
+    let Some(broker) = broker_or_skip("ingest_api_validates_authenticates_and_produces") else { return };
+    broker.create_topic(TOPIC, 1);
+    let dir = tmpdir("ingest");
+    let (agent, addr) = start_ingest(
+        &broker.addr(),
+        &dir.join("spool"),
+        &["--api-key", "s3cret", "--max-body-bytes", "65536", "--kafka-max-message-bytes", "20000"],
+    );
+    let key = [("X-API-KEY", "s3cret"), ("Content-Type", "application/json")];
+
+    let (status, _) = http(&addr, "GET", "/healthCheck", &[], b"");
+    assert_eq!(status, 200);
+    // Authentication.
+    let good = batch(&[record("/auth")]);
+    assert_eq!(http(&addr, "POST", "/api/ingestData", &[], &good).0, 401);
+    assert_eq!(http(&addr, "POST", "/api/ingestData", &[("X-API-KEY", "wrong")], &good).0, 401);
+    // Malformed JSON and a wrong envelope: 400 with a reason.
+    let (status, body) = http(&addr, "POST", "/api/ingestData", &key, b"{\"batchData\": [");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed JSON"), "{body}");
+    let (status, body) = http(&addr, "POST", "/api/ingestData", &key, b"{\"records\": []}");
+    assert_eq!(status, 400, "{body}");
+    // Body cap.
+    let big = batch(&[serde_json::json!({"path": "/", "method": "GET", "requestPayload": "x".repeat(70_000)})]);
+    assert_eq!(http(&addr, "POST", "/api/ingestData", &key, &big).0, 413);
+    // A batch with bad records: the good ones are accepted, the bad ones named by index.
+    let mut bad_type = record("/bad-type");
+    bad_type["statusCode"] = serde_json::json!(200);
+    let mut unknown = record("/unknown");
+    unknown["surprise"] = "x".into();
+    let records = [record("/ok/0"), bad_type, record("/ok/2"), unknown, serde_json::json!("nope"), record("/ok/5")];
+    let (status, body) = http(&addr, "POST", "/api/ingestData", &key, &batch(&records));
+    assert_eq!(status, 422, "{body}");
+    let resp: Value = serde_json::from_str(&body).expect("JSON response");
+    assert_eq!(resp["success"], false);
+    assert_eq!(resp["acceptedIndices"], serde_json::json!([0, 2, 5]));
+    let rejected: Vec<(u64, String)> = resp["rejected"]
+        .as_array()
+        .map(|a| a.iter().map(|r| (r["index"].as_u64().unwrap_or(99), r["reason"].as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 4]);
+    assert!(rejected[0].1.contains("statusCode"), "{rejected:?}");
+    assert!(rejected[1].1.contains("surprise"), "{rejected:?}");
+    // An all-good batch.
+    let (status, body) = http(&addr, "POST", "/api/ingestData", &key, &batch(&[record("/ok/a"), record("/ok/b")]));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"success\":true"), "{body}");
+    // Larger than the Kafka message limit: payload cut to fit and flagged, not dropped.
+    let mut big = record("/ok/big");
+    big["responsePayload"] = "r".repeat(40_000).into();
+    assert_eq!(http(&addr, "POST", "/api/ingestData", &key, &batch(&[big])).0, 200);
+
+    let got = consume(&broker.addr(), TOPIC, 1, 6, Duration::from_secs(20), Duration::from_secs(2));
+    let mut paths: Vec<String> = got
+        .iter()
+        .map(|m| {
+            let v: Value = serde_json::from_slice(&m.value).expect("JSON");
+            assert_akto_record(&v);
+            assert!(v.get("publishToGuardrails").is_none());
+            assert_eq!(m.key.as_deref(), Some(&b"10.1.2.3"[..]));
+            v["path"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(paths, vec!["/ok/0", "/ok/2", "/ok/5", "/ok/a", "/ok/b", "/ok/big"]);
+    let big = got.iter().find(|m| m.value.windows(7).any(|w| w == b"/ok/big")).expect("big record");
+    assert!(big.value.len() <= 20_000, "{}", big.value.len());
+    let v: Value = serde_json::from_slice(&big.value).expect("JSON");
+    let rh: Value = serde_json::from_str(v["responseHeaders"].as_str().unwrap_or_default()).expect("headers");
+    assert_eq!(rh["x-akto-tap-truncated"], "true");
+    assert!(v["responsePayload"].as_str().unwrap_or_default().len() > 10_000, "cut to fit, not emptied");
+    let (ok, stderr) = agent.terminate();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("delivered 6 "), "{stderr}");
+    assert!(stderr.contains("truncated 1 "), "{stderr}");
+}
+
+fn post_paths(addr: &str, prefix: &str, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(25) {
+        let recs: Vec<Value> = chunk.iter().map(|i| record(&format!("{prefix}/{i}"))).collect();
+        let (status, body) = http(addr, "POST", "/api/ingestData", &[], &batch(&recs));
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+fn health(addr: &str) -> Value {
+    serde_json::from_str(&http(addr, "GET", "/healthCheck", &[], b"").1).unwrap_or_default()
+}
+
+#[test]
+fn broker_outage_during_ingest_loses_nothing() {
+    let Some(mut broker) = broker_or_skip("broker_outage_during_ingest_loses_nothing") else { return };
+    broker.create_topic(TOPIC, 1);
+    let dir = tmpdir("outage");
+    let (agent, addr) = start_ingest(&broker.addr(), &dir.join("spool"), &[]);
+    post_paths(&addr, "/before", 100);
+    let before = consume(&broker.addr(), TOPIC, 1, 100, Duration::from_secs(20), Duration::from_millis(500));
+    assert_eq!(before.len(), 100);
+
+    broker.stop();
+    post_paths(&addr, "/during", 300);
+    // The sink notices within the delivery timeout and moves everything to the spool.
+    let mut h = health(&addr);
+    for _ in 0..100 {
+        if h["kafka"]["spooled"].as_u64().unwrap_or(0) >= 300 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        h = health(&addr);
+    }
+    assert!(h["kafka"]["spooled"].as_u64().unwrap_or(0) >= 300, "{h}");
+    assert_eq!(h["kafka"]["broker_down"], true, "{h}");
+    // More traffic while it stays down.
+    post_paths(&addr, "/later", 100);
+
+    broker.restart();
+    broker.create_topic(TOPIC, 1);
+    let after = consume(&broker.addr(), TOPIC, 1, 400, Duration::from_secs(60), Duration::from_secs(3));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for m in &after {
+        let v: Value = serde_json::from_slice(&m.value).expect("JSON");
+        *seen.entry(v["path"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    let duplicates: usize = seen.values().map(|c| c - 1).sum();
+    eprintln!("outage: {} records after restart, {} distinct, {duplicates} duplicates", after.len(), seen.len());
+    for i in 0..300 {
+        assert!(seen.contains_key(&format!("/during/{i}")), "lost /during/{i}");
+    }
+    for i in 0..100 {
+        assert!(seen.contains_key(&format!("/later/{i}")), "lost /later/{i}");
+    }
+    let (ok, stderr) = agent.terminate();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("broker unavailable"), "{stderr}");
+    assert!(stderr.contains("spool cap drops 0"), "{stderr}");
+    assert!(stderr.contains("failed 0 "), "{stderr}");
+}
+
+#[test]
+fn restart_with_a_non_empty_spool_resumes_delivery() {
+    let Some(tansu) = support::tansu() else {
+        eprintln!("restart_with_a_non_empty_spool_resumes_delivery: skipped: tansu not installed");
+        return;
+    };
+    let dir = tmpdir("restart");
+    let (capture, truth) = generate(&dir, 256 << 10);
+    let cap = capture.to_str().unwrap_or_default();
+    let spool = dir.join("spool");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // No broker: everything goes to the spool and stays there at exit.
+    let mut args = vec!["replay", cap, "--kafka-flush-timeout-secs", "1"];
+    args.extend(kafka_flags(&addr, spool.to_str().unwrap_or_default()));
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let n = truth.truth.len();
+    assert!(stderr.contains("not reachable at start-up"), "{stderr}");
+    assert!(stderr.contains("remain in the spool"), "{stderr}");
+    assert!(stderr.contains("delivered 0 "), "{stderr}");
+    // Broker up; the same capture again: the spooled records first, then the new ones.
+    let broker = support::Broker::start_on(tansu, port);
+    broker.create_topic(TOPIC, 1);
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("resuming delivery of {n} records")), "{stderr}");
+    let got = consume(&addr, TOPIC, 1, 2 * n, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(got.len(), 2 * n, "spooled + new, none lost, none duplicated");
+    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+    for m in &got {
+        *counts.entry(m.value.clone()).or_default() += 1;
+    }
+    assert!(counts.values().all(|c| *c == 2), "each record exactly twice");
+    // The first n came from the spool, in capture order: identical to the second run's order.
+    let first: Vec<&[u8]> = got[..n].iter().map(|m| m.value.as_slice()).collect();
+    let second: Vec<&[u8]> = got[n..].iter().map(|m| m.value.as_slice()).collect();
+    assert_eq!(first, second, "spool replays in order");
+}
+
+#[test]
+fn configuration_errors_are_reported_clearly() {
+    let dir = tmpdir("config");
+    let spool = dir.join("spool");
+    let sp = spool.to_str().unwrap_or_default();
+    let (capture, _) = generate(&dir, 64 << 10);
+    let cap = capture.to_str().unwrap_or_default();
+    let expect_err = |extra: &[&str], broker: &str, needles: &[&str]| {
+        let mut args = vec!["replay", cap, "--kafka-brokers", broker, "--spool-dir", sp];
+        args.extend(extra);
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok, "{extra:?} should fail");
+        for n in needles {
+            assert!(stderr.contains(n), "{extra:?}: {n:?} not in {stderr}");
+        }
+    };
+    // Checked before connecting.
+    expect_err(&["--kafka-tls", "--kafka-tls-ca", "/nonexistent/ca.pem"], "127.0.0.1:1", &["--kafka-tls-ca", "/nonexistent/ca.pem", "not readable"]);
+    expect_err(&["--kafka-tls-cert", "/etc/hostname"], "127.0.0.1:1", &["--kafka-tls-key"]);
+    expect_err(&["--kafka-sasl-mechanism", "SCRAM-SHA-256"], "127.0.0.1:1", &["SASL SCRAM-SHA-256 needs a user name and a password"]);
+    expect_err(&["--kafka-option", "security.protocol=ssl"], "127.0.0.1:1", &["security.protocol", "--kafka-tls"]);
+    expect_err(&["--kafka-option", "no.such.option=1"], "127.0.0.1:1", &["no.such.option"]);
+
+    let Some(broker) = broker_or_skip("configuration_errors_are_reported_clearly (broker part)") else { return };
+    let addr = broker.addr();
+    // TLS or SASL against a plaintext listener: a clear start-up error, not a silent spool.
+    expect_err(&["--kafka-tls"], &addr, &["cannot connect to Kafka brokers", "TLS"]);
+    expect_err(&["--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password", "p"], &addr, &["cannot connect to Kafka brokers", "SASL"]);
+    // Missing topic: refused with the fix, then created through the admin API when asked.
+    expect_err(&[], &addr, &["does not exist", "--kafka-create-topic"]);
+    let (ok, _, stderr) = run(&["replay", cap, "--kafka-brokers", &addr, "--spool-dir", sp, "--kafka-create-topic"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("created topic akto.api.logs"), "{stderr}");
+    assert!(stderr.contains("failed 0 "), "{stderr}");
+}
+
+/// Load generator for `scripts/bench-kafka.sh` (not a test): posts 100-record batches to the
+/// ingest server at `INGEST_ADDR` from `BENCH_THREADS` keep-alive connections for
+/// `BENCH_SECONDS`, and prints records/s.
+#[test]
+#[ignore = "benchmark load generator, run by scripts/bench-kafka.sh"]
+fn bench_ingest_load() {
+    let Ok(addr) = std::env::var("INGEST_ADDR") else {
+        eprintln!("bench_ingest_load: set INGEST_ADDR");
+        return;
+    };
+    let secs: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let records: Vec<Value> = (0..100)
+        .map(|i| {
+            let mut r = record(&format!("/api/v1/orders/{i}?page=2"));
+            r["ip"] = format!("10.1.{}.{}:40000", i % 7, i % 13).into();
+            r["responsePayload"] = format!("{{\"items\":[{}]}}", "{\"id\":1,\"name\":\"widget\",\"price\":9.99},".repeat(8).trim_end_matches(',')).into();
+            r
+        })
+        .collect();
+    let body = batch(&records);
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut c = support::KeepAlive::connect(&addr);
+                let (mut ok, mut bad) = (0u64, 0u64);
+                while start.elapsed() < Duration::from_secs(secs) {
+                    if c.post("/api/ingestData", &body) == 200 {
+                        ok += 1;
+                    } else {
+                        bad += 1;
+                    }
+                }
+                (ok, bad)
+            })
+        })
+        .collect();
+    let (mut ok, mut bad) = (0, 0);
+    for h in handles {
+        let (o, b) = h.join().unwrap_or((0, 0));
+        ok += o;
+        bad += b;
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "BENCH ingest: {} records in {t:.1} s = {:.0} records/s ({} requests of 100 records, {bad} not 200, {} bytes per request)",
+        ok * 100,
+        (ok * 100) as f64 / t,
+        ok,
+        body.len()
+    );
+}

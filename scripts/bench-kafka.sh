@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Kafka pipeline benchmark against a local Tansu broker (in-memory storage, 127.0.0.1):
+#   1. replay → Kafka: records/s end to end (capture read, reassembly, Akto JSON, produce,
+#      broker acknowledgement), CPU per record of the agent and of the broker;
+#   2. ingest API → Kafka: 100-record batches from keep-alive connections, records/s and CPU
+#      per record of the agent and of the broker.
+# Usage: scripts/bench-kafka.sh [CAPTURE_SIZE=256MB] [INGEST_SECONDS=15]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-tools.sh
+ensure_rust
+ensure_tansu
+SIZE=${1:-256MB}
+SECS=${2:-15}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -p akto-tap >&2
+BIN=$CARGO_TARGET_DIR/release/akto-tap
+TICK=$(getconf CLK_TCK)
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+cpu() { awk -v t="$TICK" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; }
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+tansu broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+  --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+TPID=$!; PIDS+=("$TPID")
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+tansu topic create akto.api.logs --partitions 1 --broker "tcp://127.0.0.1:$PORT" >/dev/null
+
+echo "== capture: akto-tap synth --size $SIZE"
+"$BIN" synth --size "$SIZE" -o "$WORK/cap.pcap" >/dev/null 2>&1
+
+echo "== replay → JSON lines (/dev/null), for reference"
+/usr/bin/time -f "%e %U %S" -o "$WORK/time0" "$BIN" replay "$WORK/cap.pcap" -o /dev/null -q
+read -r W0 U0 S0 <"$WORK/time0"
+
+echo "== replay → Kafka"
+B0=$(cpu "$TPID")
+/usr/bin/time -f "%e %U %S" -o "$WORK/time1" "$BIN" replay "$WORK/cap.pcap" \
+  --kafka-brokers "127.0.0.1:$PORT" --spool-dir "$WORK/spool1" 2>"$WORK/replay.err"
+B1=$(cpu "$TPID")
+read -r W1 U1 S1 <"$WORK/time1"
+grep '^kafka:' "$WORK/replay.err"
+N=$(grep -o 'delivered [0-9]*' "$WORK/replay.err" | awk '{print $2}')
+python3 - "$N" "$W0" "$U0" "$S0" "$W1" "$U1" "$S1" "$B0" "$B1" <<'PY'
+import sys
+n, w0, u0, s0, w1, u1, s1, b0, b1 = sys.argv[1:]
+n = int(n); w0, u0, s0, w1, u1, s1, b0, b1 = map(float, (w0, u0, s0, w1, u1, s1, b0, b1))
+print(f"BENCH replay→JSONL: {n/w0:,.0f} records/s wall, {(u0+s0)/n*1e6:.1f} µs CPU/record")
+print(f"BENCH replay→Kafka: {n} records acknowledged in {w1:.2f} s = {n/w1:,.0f} records/s wall; "
+      f"agent {(u1+s1)/n*1e6:.1f} µs CPU/record, broker {(b1-b0)/n*1e6:.1f} µs CPU/record")
+PY
+
+echo "== ingest API → Kafka ($SECS s, 100-record batches)"
+"$BIN" ingest --listen 127.0.0.1:0 --kafka-brokers "127.0.0.1:$PORT" --spool-dir "$WORK/spool2" 2>"$WORK/ingest.err" &
+IPID=$!; PIDS+=("$IPID")
+for _ in $(seq 100); do grep -q 'listening on' "$WORK/ingest.err" 2>/dev/null && break; sleep 0.1; done
+ADDR=$(grep -o 'http://[0-9.:]*' "$WORK/ingest.err" | head -1 | sed 's#http://##')
+A0=$(cpu "$IPID"); B0=$(cpu "$TPID")
+INGEST_ADDR=$ADDR BENCH_SECONDS=$SECS cargo test --release -p akto-tap --test kafka -- --ignored bench_ingest_load --nocapture 2>/dev/null | grep '^BENCH' | tee "$WORK/load.out"
+A1=$(cpu "$IPID"); B1=$(cpu "$TPID")
+kill -TERM "$IPID"; wait "$IPID" || true
+grep '^kafka:' "$WORK/ingest.err"
+R=$(grep -o '^BENCH ingest: [0-9]*' "$WORK/load.out" | awk '{print $3}')
+python3 - "$R" "$A0" "$A1" "$B0" "$B1" <<'PY'
+import sys
+r, a0, a1, b0, b1 = sys.argv[1:]
+r = int(r); a0, a1, b0, b1 = map(float, (a0, a1, b0, b1))
+print(f"BENCH ingest CPU: agent {(a1-a0)/r*1e6:.1f} µs CPU/record, broker {(b1-b0)/r*1e6:.1f} µs CPU/record")
+PY
