@@ -16,6 +16,19 @@ ensure_rust() {
   fi
 }
 
+# C toolchain and headers for -sys crates: rdkafka builds a bundled librdkafka (make, gcc)
+# against the system OpenSSL (libssl-dev, pkg-config).
+ensure_build_deps() {
+  local missing=()
+  for pkg in build-essential pkg-config libssl-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "ensure-tools: installing ${missing[*]}" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
 # cargo-fuzz and a nightly toolchain, for the fuzz smoke runs.
 ensure_fuzz() {
   ensure_rust

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
 ensure_rust
+ensure_build_deps
 cargo build --release --quiet -p akto-tap
 capture=target/demo/traffic.pcap
 if [ ! -s "$capture" ]; then

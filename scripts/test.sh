@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
 ensure_rust
+ensure_build_deps
 
 # The Kafka integration tests (agent/tests/kafka.rs) need a broker; they say "skipped"
 # when tansu could not be installed.
