@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
 ensure_rust
+ensure_build_deps
 size=${1:-1GiB}
 cargo build --release --quiet -p akto-tap
 bin=./target/release/akto-tap

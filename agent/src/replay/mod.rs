@@ -111,6 +111,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     for path in &args.files {
         let result = replay_file(path, &mut engine, &mut sink, &mut summary, &mut out, &bar);
         if let Err(e) = result {
+            // The reader of our output went away (`| head`): stop, that is not a file error.
+            if crate::is_broken_pipe(&e) {
+                return Err(e);
+            }
             failed += 1;
             bar.suspend(|| eprintln!("akto-tap: {}: {e:#}", path.display()));
         }
