@@ -20,6 +20,10 @@ fn main() {
         Ok(e) => e,
         Err(err) => panic!("engine: {err}"),
     };
+    if which == "parts" {
+        parts(n);
+        return;
+    }
     let (body, dir) = match which.as_str() {
         "mixed" => (corpus::mixed_json(256 * 1024), Direction::Response),
         "list" => (corpus::tools_list(20), Direction::Response),
@@ -30,4 +34,36 @@ fn main() {
         flagged += std::hint::black_box(e.scan_mcp(std::hint::black_box(&body), dir)).findings.len();
     }
     println!("{which}: {} bytes x {n}, {flagged} findings", body.len());
+}
+
+/// Times each scanner alone on the mixed JSON and the 4 KB call body (wall clock, best of `n`).
+fn parts(n: usize) {
+    use guardrails::scanners::{injection::InjectionScanner, pii::PiiScanner, secrets::SecretsScanner, TextContext};
+    use std::time::Instant;
+    let inj = InjectionScanner::new().expect("inj");
+    let pii = PiiScanner::new().expect("pii");
+    let sec = SecretsScanner::new().expect("sec");
+    let pol = Policy::default();
+    for (name, body) in [("mixed", corpus::mixed_json(256 * 1024)), ("call", corpus::tools_call(4096))] {
+        let norm = guardrails::normalize(&body);
+        let time = |f: &dyn Fn() -> usize| {
+            let mut best = f64::MAX;
+            for _ in 0..n {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best * 1e6
+        };
+        println!("{name} ({} bytes), microseconds (best of {n}):", body.len());
+        println!("  normalize      {:>9.1}", time(&|| guardrails::normalize(&body).text.len()));
+        println!("  model          {:>9.1}", time(&|| inj.model_score(&norm.text, TextContext::ThirdParty).start));
+        println!("  inj rules      {:>9.1}", time(&|| inj.rules(&norm.text, TextContext::ThirdParty).1.len()));
+        println!("  inj scan(all)  {:>9.1}", time(&|| { let mut b = u64::MAX; inj.scan(&body, &norm, TextContext::ThirdParty, 0.5, true, &mut b).0.len() }));
+        println!("  pii            {:>9.1}", time(&|| pii.scan(&body, &pol.pii.types).len()));
+        println!("  secrets        {:>9.1}", time(&|| sec.scan(&body, None, &pol.secrets).len()));
+        println!("  hidden         {:>9.1}", time(&|| guardrails::scanners::hidden::scan(&body, true).len()));
+        let e = Engine::new(Policy::default()).expect("engine");
+        println!("  engine total   {:>9.1}", time(&|| e.scan_mcp(&body, Direction::Response).findings.len()));
+    }
 }

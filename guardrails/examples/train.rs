@@ -32,11 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut root = data::dataset_root();
     let mut out_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/model"));
     let mut folds = 5u32;
+    let mut dump = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out-dir" => out_dir = PathBuf::from(args.next().ok_or("--out-dir needs a path")?),
             "--folds" => folds = args.next().ok_or("--folds needs a number")?.parse()?,
+            "--dump" => dump = true,
             other => {
                 let p = PathBuf::from(other);
                 root = if p.ends_with("normalized") { p.parent().map(PathBuf::from).unwrap_or(p) } else { p };
@@ -47,7 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = train_lib::Params::default();
     eprintln!("{} records, {} positive; params {params:?}", records.len(), records.iter().filter(|r| r.positive()).count());
     let prepared = train_lib::prepare(&records, params.bits);
-    let rules = InjectionScanner::new()?;
+    // Only the rules are used here: build the scanner around an all-zero model so that training
+    // does not depend on the embedded weights (which may be stale after a feature change).
+    let zero: &'static [u8] = Box::leak(encode(params.bits, 0.0, &vec![0.0; 1usize << params.bits]).into_boxed_slice());
+    let zero = LinearModel::parse(zero)?;
+    let rules = InjectionScanner::with_models(zero, zero)?;
     let norms: Vec<String> = records.iter().map(|r| normalize(&r.text).text).collect();
     let ctx_of = |r: &data::Record| if r.direction == Direction::Response { TextContext::ThirdParty } else { TextContext::Prompt };
     let rule_scores: Vec<f32> = records.iter().zip(&norms).map(|(r, n)| rules.rules(n, ctx_of(r)).0).collect();
@@ -102,6 +108,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let f = |probs: &[f32]| sel.iter().filter(|&&i| combined(probs, i) >= t).count() as f32 / sel.len() as f32;
             let r = sel.iter().filter(|&&i| rule_scores[i] >= t).count() as f32 / sel.len() as f32;
             println!("  {src:<8} {label:<9} n={:<4} {:.3} | {:.3} | {:.3}", sel.len(), f(&held_out), f(&in_sample), r);
+        }
+    }
+    if dump {
+        println!("\nheld-out errors at threshold {t:.2} (combined, rules, model):");
+        for (i, r) in records.iter().enumerate() {
+            let c = combined(&held_out, i);
+            if (c >= t) != r.positive() {
+                let text: String = r.text.chars().take(110).collect();
+                println!("  {} {:<9} {c:.2} {:.2} {:.2} {}", if r.positive() { "FN" } else { "FP" }, r.source, rule_scores[i], held_out[i], text.replace('\n', " "));
+            }
         }
     }
     std::fs::create_dir_all(&out_dir)?;

@@ -132,9 +132,9 @@ impl Engine {
     pub fn scan_mcp_with(&self, body: &str, dir: Direction, cx: &McpContext<'_>) -> Verdict {
         let mut run = self.new_run();
         let capped = self.cap_input(body, &mut run);
-        let parsed = match mcp::parse(capped, self.policy.limits.max_messages) {
-            Ok(p) => p,
-            Err(_) => {
+        let parsed = match mcp::may_be_jsonrpc(capped).then(|| mcp::parse(capped, self.policy.limits.max_messages)) {
+            Some(Ok(p)) => p,
+            _ => {
                 // Not MCP (or cut off by the input cap): plain text, as the issue asks.
                 let ctx = match dir {
                     Direction::Request => TextContext::Prompt,

@@ -153,6 +153,13 @@ fn looks_like_sse(body: &str) -> bool {
     first.starts_with("data:") || first.starts_with("event:") || first.starts_with("id:") || first.starts_with("retry:") || (first.starts_with(':') && body.contains("\ndata:"))
 }
 
+/// Cheap necessary condition for [`parse`] to succeed: a JSON-RPC message names its version
+/// under the key `jsonrpc`, spelled literally or with `\u` escapes. Bodies without either (most
+/// API JSON) skip building a `serde_json::Value` tree only to be rejected.
+pub fn may_be_jsonrpc(body: &str) -> bool {
+    body.contains("jsonrpc") || body.contains("\\u")
+}
+
 /// Parses a body as JSON-RPC 2.0 (single, batch) or an SSE stream of them.
 ///
 /// Errors say why the body is not MCP; the engine then scans it as plain text.
@@ -599,49 +606,62 @@ pub enum ToolChange {
     },
 }
 
-fn canonical(v: &Value, out: &mut String) {
+fn canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(o) => {
             let mut keys: Vec<&String> = o.keys().collect();
             keys.sort();
-            out.push('{');
+            out.push(b'{');
             for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
+                // serde_json's compact form of a string (same bytes as `Value::String(k).to_string()`).
+                if serde_json::to_writer(&mut *out, k.as_str()).is_err() {
+                    out.extend_from_slice(b"\"\"");
+                }
+                out.push(b':');
                 if let Some(x) = o.get(*k) {
                     canonical(x, out);
                 }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            if serde_json::to_writer(&mut *out, other).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        }
     }
 }
 
 fn digest(parts: &[Option<&Value>]) -> String {
-    let mut s = String::new();
+    let mut s: Vec<u8> = Vec::with_capacity(256);
     for p in parts {
         match p {
             Some(v) => canonical(v, &mut s),
-            None => s.push_str("null"),
+            None => s.extend_from_slice(b"null"),
         }
-        s.push('\u{1e}');
+        s.extend_from_slice("\u{1e}".as_bytes());
     }
-    let h = Sha256::digest(s.as_bytes());
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let h = Sha256::digest(&s);
+    let mut out = String::with_capacity(64);
+    for b in h.iter() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 impl ToolSnapshot {
@@ -685,6 +705,58 @@ impl ToolSnapshot {
 
 #[cfg(test)]
 mod tests {
+    /// The digest is pinned across versions: same bytes as the original `String`/`format!` form.
+    #[test]
+    fn digest_is_stable() {
+        fn old_canonical(v: &Value, out: &mut String) {
+            match v {
+                Value::Object(o) => {
+                    let mut keys: Vec<&String> = o.keys().collect();
+                    keys.sort();
+                    out.push('{');
+                    for (i, k) in keys.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String((*k).clone()).to_string());
+                        out.push(':');
+                        if let Some(x) = o.get(*k) {
+                            old_canonical(x, out);
+                        }
+                    }
+                    out.push('}');
+                }
+                Value::Array(a) => {
+                    out.push('[');
+                    for (i, x) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        old_canonical(x, out);
+                    }
+                    out.push(']');
+                }
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        fn old_digest(parts: &[Option<&Value>]) -> String {
+            let mut s = String::new();
+            for p in parts {
+                match p {
+                    Some(v) => old_canonical(v, &mut s),
+                    None => s.push_str("null"),
+                }
+                s.push('\u{1e}');
+            }
+            Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        }
+        let v: Value = serde_json::from_str(r#"{"z":1,"a":[true,null,-2.5e10,"é\n\"q\"\u0001😀"],"m":{"k\\":{"y":"x","b":[]}},"n":18446744073709551615}"#).expect("json");
+        let s = Value::String("plain".into());
+        for parts in [vec![Some(&v), None, Some(&s)], vec![None], vec![Some(&s)]] {
+            assert_eq!(digest(&parts), old_digest(&parts));
+        }
+    }
+
     use super::*;
 
     #[test]

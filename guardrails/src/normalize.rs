@@ -19,25 +19,41 @@
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-/// Normalized text plus, for every byte of it, the byte offset of its source character.
+/// Normalized text plus a map from each of its bytes back to the source character.
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
     /// The normalized text (lowercase, mostly ASCII).
     pub text: String,
-    /// `map[i]` is the input byte offset that normalized byte `i` came from; `map[text.len()]` is
-    /// the input length.
-    pub map: Vec<u32>,
+    /// Offset map, run-length encoded: `(normalized offset, input offset)` pairs, sorted; byte
+    /// `i` of `text` came from input offset `o + (i − n)` for the last pair `(n, o)` with `n ≤ i`.
+    /// Plain ASCII text needs one run per collapsed whitespace or dropped character instead of
+    /// one entry per byte.
+    runs: Vec<(u32, u32)>,
+    /// Length of the input.
+    input_len: u32,
 }
 
 impl Normalized {
+    /// The input byte offset normalized byte `i` came from (`input.len()` at or past the end).
+    pub fn source_offset(&self, i: usize) -> usize {
+        if i >= self.text.len() {
+            return self.input_len as usize;
+        }
+        let k = self.runs.partition_point(|&(n, _)| n as usize <= i);
+        match k.checked_sub(1).and_then(|k| self.runs.get(k)) {
+            Some(&(n, o)) => o as usize + (i - n as usize),
+            None => 0,
+        }
+    }
+
     /// Maps a normalized byte range back to the input byte range it covers.
     pub fn original_span(&self, start: usize, end: usize, input: &str) -> (usize, usize) {
-        let s = self.map.get(start).copied().unwrap_or(input.len() as u32) as usize;
+        let s = self.source_offset(start).min(input.len());
         let e = if end == 0 {
             s
         } else {
             // End at the end of the input character that produced the last normalized byte.
-            let last = self.map.get(end - 1).copied().unwrap_or(input.len() as u32) as usize;
+            let last = self.source_offset(end - 1).min(input.len());
             let mut e = last;
             if let Some(c) = input.get(last..).and_then(|t| t.chars().next()) {
                 e += c.len_utf8();
@@ -85,39 +101,53 @@ pub(crate) fn is_invisible(c: char) -> bool {
 }
 
 struct Out {
-    text: String,
-    map: Vec<u32>,
+    text: Vec<u8>,
+    runs: Vec<(u32, u32)>,
     last_space: bool,
 }
 
 impl Out {
+    /// Records that the next output byte comes from input offset `from`.
+    #[inline]
+    fn map_next(&mut self, from: usize) {
+        let at = self.text.len() as u32;
+        let from = from as u32;
+        if let Some(&(n, o)) = self.runs.last() {
+            if o.wrapping_add(at - n) == from {
+                return;
+            }
+        }
+        self.runs.push((at, from));
+    }
+
     fn push(&mut self, c: char, from: usize) {
         let c = fold_confusable(c);
         if c.is_whitespace() {
             let nl = c == '\n';
             if self.last_space {
-                if nl && self.text.ends_with(' ') {
+                if nl && self.text.last() == Some(&b' ') {
                     // Upgrade the collapsed space to a newline.
                     self.text.pop();
-                    self.text.push('\n');
+                    self.text.push(b'\n');
                 }
                 return;
             }
             self.last_space = true;
-            self.text.push(if nl { '\n' } else { ' ' });
-            self.map.push(from as u32);
+            self.map_next(from);
+            self.text.push(if nl { b'\n' } else { b' ' });
             return;
         }
         self.last_space = false;
         if c.is_ascii() {
-            self.text.push(c.to_ascii_lowercase());
-            self.map.push(from as u32);
+            self.map_next(from);
+            self.text.push((c as u8).to_ascii_lowercase());
         } else {
             for l in c.to_lowercase() {
                 let l = fold_confusable(l);
-                self.text.push(l);
-                for _ in 0..l.len_utf8() {
-                    self.map.push(from as u32);
+                let mut buf = [0u8; 4];
+                for &b in l.encode_utf8(&mut buf).as_bytes() {
+                    self.map_next(from);
+                    self.text.push(b);
                 }
             }
         }
@@ -126,40 +156,55 @@ impl Out {
 
 /// Normalizes `input` for detection (see the module documentation for the steps).
 pub fn normalize(input: &str) -> Normalized {
-    let mut out = Out { text: String::with_capacity(input.len()), map: Vec::with_capacity(input.len() + 1), last_space: false };
-    for (i, c) in input.char_indices() {
-        if c.is_ascii() {
-            // ASCII fast path: lowercase, collapse whitespace, drop other controls.
-            let b = c as u8;
-            if b.is_ascii_whitespace() {
-                out.push(c, i);
-            } else if !b.is_ascii_control() {
-                out.last_space = false;
-                out.text.push(b.to_ascii_lowercase() as char);
-                out.map.push(i as u32);
-            }
+    let mut out = Out { text: Vec::with_capacity(input.len()), runs: Vec::new(), last_space: false };
+    let bytes = input.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_graphic() {
+            // ASCII fast path: a run of printable non-space bytes is copied lowercased.
+            let start = i;
+            i = bytes[start..].iter().position(|b| !b.is_ascii_graphic()).map_or(bytes.len(), |k| start + k);
+            out.map_next(start);
+            out.last_space = false;
+            let from = out.text.len();
+            out.text.extend_from_slice(&bytes[start..i]);
+            out.text[from..].make_ascii_lowercase();
             continue;
         }
+        if b < 0x80 {
+            // Whitespace collapses; other controls are dropped.
+            if b == b' ' && !out.last_space {
+                out.last_space = true;
+                out.map_next(i);
+                out.text.push(b' ');
+            } else if b.is_ascii_whitespace() {
+                out.push(b as char, i);
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = input.get(i..).and_then(|t| t.chars().next()) else { break };
+        let len = c.len_utf8();
         let cp = c as u32;
         if (0xE0020..=0xE007E).contains(&cp) {
             if let Some(a) = char::from_u32(cp - 0xE0000) {
                 out.push(a, i);
             }
-            continue;
+        } else if !(is_invisible(c) || (c.is_control() && !c.is_whitespace())) {
+            decompose_compatible(c, |d| {
+                if !is_combining_mark(d) {
+                    out.push(d, i);
+                }
+            });
         }
-        if is_invisible(c) || (c.is_control() && !c.is_whitespace()) {
-            continue;
-        }
-        decompose_compatible(c, |d| {
-            if !is_combining_mark(d) {
-                out.push(d, i);
-            }
-        });
+        i += len;
     }
-    out.map.push(input.len() as u32);
-    let mut n = Normalized { text: out.text, map: out.map };
-    unleet(&mut n.text);
-    n
+    unleet(&mut out.text);
+    // Only ASCII bytes were replaced by ASCII bytes and whole characters were pushed, so the
+    // buffer is UTF-8.
+    let text = String::from_utf8(out.text).unwrap_or_default();
+    Normalized { text, runs: out.runs, input_len: input.len() as u32 }
 }
 
 fn leet(b: u8) -> Option<u8> {
@@ -176,20 +221,42 @@ fn leet(b: u8) -> Option<u8> {
     })
 }
 
+/// Token bytes for leetspeak: 1 = ASCII letter, 2 = digit, `@` or `$`, 0 = not in a token.
+const TOK: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_alphabetic() {
+            1
+        } else if b.is_ascii_digit() || b == b'@' || b == b'$' {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Maps leetspeak in place (ASCII byte for ASCII byte, so the offset map stays valid).
-fn unleet(text: &mut String) {
-    let mut bytes = std::mem::take(text).into_bytes();
+fn unleet(bytes: &mut [u8]) {
     let n = bytes.len();
     let mut i = 0;
     while i < n {
-        let is_tok = |b: u8| b.is_ascii_alphanumeric() || b == b'@' || b == b'$';
-        if !is_tok(bytes[i]) {
+        if TOK[bytes[i] as usize] == 0 {
             i += 1;
             continue;
         }
         let start = i;
-        while i < n && is_tok(bytes[i]) {
+        // Only tokens holding a non-letter (digit, `@`, `$`) can change: track that while scanning.
+        let mut kinds = 0u8;
+        while i < n && TOK[bytes[i] as usize] != 0 {
+            kinds |= TOK[bytes[i] as usize];
             i += 1;
+        }
+        if kinds & 2 == 0 {
+            continue;
         }
         let tok = &bytes[start..i];
         // A mappable character directly followed by a letter: `1gn0r3`, `h4ck`, but not `sha256`.
@@ -202,8 +269,6 @@ fn unleet(text: &mut String) {
             }
         }
     }
-    // Only ASCII bytes were replaced by ASCII bytes, so the buffer is still UTF-8.
-    *text = String::from_utf8(bytes).unwrap_or_default();
 }
 
 #[cfg(test)]
@@ -243,6 +308,150 @@ mod tests {
         let pos = n.text.find("ignore").expect("found");
         let (s, e) = n.original_span(pos, pos + 6, input);
         assert_eq!(&input[s..e], "ＩＧＮＯＲＥ");
-        assert_eq!(n.map.len(), n.text.len() + 1);
+        assert_eq!(n.source_offset(n.text.len()), input.len());
+    }
+
+    /// The previous implementation (one map entry per byte), kept as the reference.
+    #[allow(clippy::all)]
+    mod reference {
+        struct Out {
+            text: String,
+            map: Vec<u32>,
+            last_space: bool,
+        }
+
+        impl Out {
+            fn push(&mut self, c: char, from: usize) {
+                let c = super::super::fold_confusable(c);
+                if c.is_whitespace() {
+                    let nl = c == '\n';
+                    if self.last_space {
+                        if nl && self.text.ends_with(' ') {
+                            // Upgrade the collapsed space to a newline.
+                            self.text.pop();
+                            self.text.push('\n');
+                        }
+                        return;
+                    }
+                    self.last_space = true;
+                    self.text.push(if nl { '\n' } else { ' ' });
+                    self.map.push(from as u32);
+                    return;
+                }
+                self.last_space = false;
+                if c.is_ascii() {
+                    self.text.push(c.to_ascii_lowercase());
+                    self.map.push(from as u32);
+                } else {
+                    for l in c.to_lowercase() {
+                        let l = super::super::fold_confusable(l);
+                        self.text.push(l);
+                        for _ in 0..l.len_utf8() {
+                            self.map.push(from as u32);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Normalizes `input` for detection (see the module documentation for the steps).
+        pub fn normalize(input: &str) -> (String, Vec<u32>) {
+            let mut out = Out { text: String::with_capacity(input.len()), map: Vec::with_capacity(input.len() + 1), last_space: false };
+            for (i, c) in input.char_indices() {
+                if c.is_ascii() {
+                    // ASCII fast path: lowercase, collapse whitespace, drop other controls.
+                    let b = c as u8;
+                    if b.is_ascii_whitespace() {
+                        out.push(c, i);
+                    } else if !b.is_ascii_control() {
+                        out.last_space = false;
+                        out.text.push(b.to_ascii_lowercase() as char);
+                        out.map.push(i as u32);
+                    }
+                    continue;
+                }
+                let cp = c as u32;
+                if (0xE0020..=0xE007E).contains(&cp) {
+                    if let Some(a) = char::from_u32(cp - 0xE0000) {
+                        out.push(a, i);
+                    }
+                    continue;
+                }
+                if super::super::is_invisible(c) || (c.is_control() && !c.is_whitespace()) {
+                    continue;
+                }
+                unicode_normalization::char::decompose_compatible(c, |d| {
+                    if !unicode_normalization::char::is_combining_mark(d) {
+                        out.push(d, i);
+                    }
+                });
+            }
+            out.map.push(input.len() as u32);
+            let mut t = out.text;
+            unleet(&mut t);
+            (t, out.map)
+        }
+
+        /// Maps leetspeak in place (ASCII byte for ASCII byte, so the offset map stays valid).
+        fn unleet(text: &mut String) {
+            let mut bytes = std::mem::take(text).into_bytes();
+            let n = bytes.len();
+            let mut i = 0;
+            while i < n {
+                let is_tok = |b: u8| b.is_ascii_alphanumeric() || b == b'@' || b == b'$';
+                if !is_tok(bytes[i]) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < n && is_tok(bytes[i]) {
+                    i += 1;
+                }
+                let tok = &bytes[start..i];
+                // A mappable character directly followed by a letter: `1gn0r3`, `h4ck`, but not `sha256`.
+                let embedded = tok.len() <= 40 && tok.windows(2).any(|w| super::super::leet(w[0]).is_some() && w[1].is_ascii_alphabetic());
+                if embedded && tok.iter().filter(|b| b.is_ascii_alphabetic()).count() >= 2 {
+                    for b in &mut bytes[start..i] {
+                        if let Some(m) = super::super::leet(*b) {
+                            *b = m;
+                        }
+                    }
+                }
+            }
+            // Only ASCII bytes were replaced by ASCII bytes, so the buffer is still UTF-8.
+            *text = String::from_utf8(bytes).unwrap_or_default();
+        }
+
+    }
+
+    #[test]
+    fn matches_reference_implementation() {
+        let mut samples: Vec<String> = vec![
+            String::new(), " ".into(), "  lead and trail  ".into(), "a\n\n  b\t\tc\r\nd".into(), "Hé ＩＧＮＯＲＥ x".into(),
+            "1gn0r3 pr3v10us 1nstruct10ns sha256 h4ck".into(), "ig\u{200B}no\u{200D}re\u{7}\u{7f}x\u{b}y".into(),
+            "ﬁ café İstanbul ß Ꮃ 𝐢𝐠𝐧 ДА ǅ ﬀ ⅷ ½ \u{a0}nbsp\u{2003}em".into(),
+            format!("ok{}", "hi there".chars().map(|c| char::from_u32(c as u32 + 0xE0000).unwrap_or(c)).collect::<String>()),
+        ];
+        // Pseudo-random strings over a mixed alphabet.
+        let alphabet: Vec<char> = "aZ 9$@\n\t\r.-_é ＩДαﬁ\u{200B}\u{E0041}\u{7}İ5013xk".chars().collect();
+        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        for len in 0..300 {
+            let mut t = String::new();
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                t.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            samples.push(t);
+        }
+        for input in &samples {
+            let n = normalize(input);
+            let (text, map) = reference::normalize(input);
+            assert_eq!(n.text, text, "{input:?}");
+            for (i, &m) in map.iter().enumerate() {
+                assert_eq!(n.source_offset(i), m as usize, "{input:?} at {i}");
+            }
+        }
     }
 }

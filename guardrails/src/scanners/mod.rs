@@ -115,3 +115,14 @@ pub(crate) fn floor_boundary(s: &str, mut i: usize) -> usize {
     }
     i
 }
+
+/// A JSON API body for scanner tests (no secrets, no PII by construction).
+#[cfg(test)]
+pub(crate) fn tests_corpus_json() -> String {
+    let mut s = String::from("{\"items\":[");
+    for i in 0..50 {
+        s.push_str(&format!(r#"{{"id":{i},"sku":"SKU-{:06}","name":"Widget deluxe","price":{{"amount":{},"currency":"EUR"}},"tags":["blue","large"],"updated_at":"2025-11-02T10:15:00Z","in_stock":true}},"#, i * 7919, 1999 + i));
+    }
+    s.push_str("{}],\"next\":null}");
+    s
+}

@@ -30,6 +30,8 @@ pub struct PiiScanner {
     iban: Regex,
     ssn: Regex,
     ssn_bare: Regex,
+    /// The labels `ssn_bare` requires (a literal search, far cheaper than the pattern).
+    ssn_label: Regex,
     ipv4: Regex,
     ipv6: Regex,
     phone: Regex,
@@ -48,6 +50,7 @@ impl PiiScanner {
             iban: compile("iban", r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}\b")?,
             ssn: compile("ssn", r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b")?,
             ssn_bare: compile("ssn bare", r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\W{0,5}(\d{9})\b")?,
+            ssn_label: compile("ssn label", r"(?i)ssn|social security")?,
             ipv4: compile("ipv4", r"\b(?:\d{1,3}\.){3}\d{1,3}\b")?,
             ipv6: compile("ipv6", r"(?i)(?:\b[0-9a-f]{1,4}|::)(?::[0-9a-f]{0,4}){2,8}(?:\.[0-9]{1,3}){0,3}")?,
             phone: compile("phone", r"(?:\+|\b00|\(|\b)\d[\d ().\-/]{4,22}\d(?: ?(?:x|ext\.?|#) ?\d{1,5})?\b")?,
@@ -73,17 +76,47 @@ impl PiiScanner {
         if !has_digits {
             return hits;
         }
+        // Card, SSN, IPv4 and phone matches consist of bytes of the phone alphabet only, so each
+        // lies inside one maximal run of those bytes: the patterns run on the runs that hold
+        // enough digits for any of them (texts are mostly letters; this skips nearly all).
+        let runs = class_runs(text, is_phone_byte, |b| b.is_ascii_digit(), 4);
         if on(PiiType::CreditCard) {
-            for m in self.card.find_iter(text) {
-                if let Some(why) = valid_card(m.as_str()) {
-                    hits.push(pii(PiiType::CreditCard, 1.0, m.start(), m.end(), why));
+            for r in runs.iter().filter(|r| r.digits >= 12) {
+                let hay = run_haystack(text, r);
+                let mut pos = r.start;
+                while pos < r.end {
+                    let Some(m) = self.card.find_at(hay, pos) else { break };
+                    if let Some(why) = valid_card(m.as_str()) {
+                        hits.push(pii(PiiType::CreditCard, 1.0, m.start(), m.end(), why));
+                        pos = m.end();
+                    } else if let Some((a, b, why)) = card_within(m.as_str()) {
+                        // The pattern ran across a separator into a neighbouring number
+                        // (`10.0.0.1 4111 1111 1111 1111`): the valid part between separators.
+                        hits.push(pii(PiiType::CreditCard, 1.0, m.start() + a, m.start() + b, why));
+                        pos = m.start() + b;
+                    } else {
+                        // Nothing valid in it: the next card may start inside it (a greedy match
+                        // swallowed its first group), so resume at the next group.
+                        pos = m.as_str().find([' ', '-']).map_or(m.end(), |k| m.start() + k + 1);
+                    }
                 }
             }
         }
         if on(PiiType::Iban) {
             let b = text.as_bytes();
-            let starts = (0..b.len().saturating_sub(3)).filter(|&i| {
-                b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && b[i + 2].is_ascii_digit() && b[i + 3].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            // Candidate starts: two letters then two digits at a word start, found from the
+            // digits (rare in prose) rather than by testing every byte.
+            let mut next = 2usize;
+            let starts = std::iter::from_fn(|| {
+                while let Some(off) = b.get(next..).and_then(|t| t.iter().position(u8::is_ascii_digit)) {
+                    let d = next + off;
+                    next = d + 1;
+                    let i = d - 2;
+                    if b.get(d + 1).is_some_and(u8::is_ascii_digit) && b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+                        return Some(i);
+                    }
+                }
+                None
             });
             for m in starts.filter_map(|i| self.iban.find_at(text, i).filter(|m| m.start() == i)) {
                 // The pattern is greedy over trailing groups; try shorter tails until mod-97 holds.
@@ -100,13 +133,15 @@ impl PiiScanner {
             }
         }
         if on(PiiType::UsSsn) {
-            for c in self.ssn.captures_iter(text) {
+            for c in captures_in_runs(&self.ssn, text, &runs, |r| r.digits >= 9) {
                 let (Some(all), Some(a), Some(s1), Some(g), Some(s2), Some(s)) = (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4), c.get(5)) else { continue };
                 if s1.as_str() == s2.as_str() && valid_ssn(a.as_str(), g.as_str(), s.as_str()) && !digit_neighbour(text, all.start(), all.end()) {
                     hits.push(pii(PiiType::UsSsn, 1.0, all.start(), all.end(), "US SSN (area/group/serial valid)"));
                 }
             }
-            for c in self.ssn_bare.captures_iter(text) {
+            // The label is required: look for it before running the pattern (`ſ` case-folds to `s`).
+            let labelled = self.ssn_label.is_match(text);
+            for c in self.ssn_bare.captures_iter(if labelled { text } else { "" }) {
                 let Some(d) = c.get(1) else { continue };
                 let v = d.as_str();
                 if valid_ssn(&v[0..3], &v[3..5], &v[5..9]) {
@@ -115,13 +150,14 @@ impl PiiScanner {
             }
         }
         if on(PiiType::IpAddress) {
-            for m in self.ipv4.find_iter(text) {
+            for m in find_in_runs(&self.ipv4, text, &runs, |r| r.digits >= 4 && r.dots >= 3) {
                 if valid_ipv4(text, m.start(), m.end()) {
                     hits.push(pii(PiiType::IpAddress, 1.0, m.start(), m.end(), "IPv4 address"));
                 }
             }
             if text.contains(':') {
-                for m in self.ipv6.find_iter(text) {
+                let hex_runs = ipv6_runs(text);
+                for m in find_in_runs(&self.ipv6, text, &hex_runs, |_| true) {
                     let s = m.as_str().trim_end_matches([':', '.']);
                     if s.len() >= 6 && s.bytes().filter(|&b| b == b':').count() >= 2 && s.bytes().any(|b| b.is_ascii_hexdigit()) && Ipv6Addr::from_str(s).is_ok() && !hex_neighbour(text, m.start(), m.start() + s.len()) {
                         hits.push(pii(PiiType::IpAddress, 1.0, m.start(), m.start() + s.len(), "IPv6 address"));
@@ -131,10 +167,21 @@ impl PiiScanner {
         }
         if on(PiiType::Phone) {
             let taken: Vec<(usize, usize)> = hits.iter().map(|h| (h.start, h.end)).collect();
-            for m in self.phone.find_iter(text) {
-                let (start, end) = (m.start(), m.end());
-                if taken.iter().any(|&(s, e)| start < e && s < end) {
+            // A run that is exactly a date (`2025-11-02`, ISO timestamps in API JSON) cannot hold a
+            // phone number: the whole date is rejected as a date, any shorter part has < 7 digits.
+            let phone_runs: Vec<ByteRun> = runs.iter().filter(|r| r.digits >= 7 && !is_date(text[r.start..r.end].trim_matches(' '))).copied().collect();
+            for m in find_in_runs(&self.phone, text, &phone_runs, |_| true) {
+                let (start, mut end) = (m.start(), m.end());
+                if taken.iter().any(|&(s, e)| s <= start && start < e) {
                     continue;
+                }
+                // A candidate running into a stronger span (`+44 20 7946 0958 536-22-8726`, the
+                // pattern is greedy across the gap) keeps the part before it.
+                if let Some(cut) = taken.iter().filter(|&&(s, _)| start < s && s < end).map(|&(s, _)| s).min() {
+                    end = text[..cut].trim_end_matches(|c: char| !c.is_ascii_digit()).len();
+                    if end <= start {
+                        continue;
+                    }
                 }
                 if let Some((score, why)) = self.phone_score(text, start, end) {
                     hits.push(pii(PiiType::Phone, score, start, end, why));
@@ -201,6 +248,141 @@ impl PiiScanner {
         }
         None
     }
+}
+
+/// A maximal run of bytes of one class, with counts that gate the patterns.
+#[derive(Debug, Clone, Copy)]
+struct ByteRun {
+    start: usize,
+    end: usize,
+    digits: usize,
+    dots: usize,
+}
+
+/// Bytes any card, SSN, IPv4 or phone match can contain (`+ ( ) . - / #`, space, digits and the
+/// `x`/`ext` extension markers).
+#[inline]
+fn is_phone_byte(b: u8) -> bool {
+    PHONE_BYTES[b as usize]
+}
+
+const PHONE_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_digit() || matches!(b, b' ' | b'(' | b')' | b'.' | b'-' | b'/' | b'+' | b'#' | b'x' | b'e' | b't');
+        i += 1;
+    }
+    t
+};
+
+/// Exactly `YYYY-MM-DD` or `DD-MM-YYYY` (separators `-`, `/`, `.`; one- or two-digit day and month).
+fn is_date(s: &str) -> bool {
+    let groups: Vec<&str> = s.split(['-', '/', '.']).collect();
+    let digits = |g: &str, lo: usize, hi: usize| (lo..=hi).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit());
+    groups.len() == 3
+        && ((digits(groups[0], 4, 4) && digits(groups[1], 1, 2) && digits(groups[2], 1, 2))
+            || (digits(groups[0], 1, 2) && digits(groups[1], 1, 2) && digits(groups[2], 4, 4)))
+}
+
+/// Bytes an IPv6 match can contain.
+#[inline]
+fn is_ipv6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// Maximal runs of `class` bytes holding at least `min_seed` `seed` bytes (seeds are in the class).
+fn class_runs(text: &str, class: impl Fn(u8) -> bool, seed: impl Fn(u8) -> bool, min_seed: usize) -> Vec<ByteRun> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| seed(c)) {
+        let j = i + off;
+        let mut s = j;
+        while s > i && class(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = s;
+        let (mut seeds, mut dots) = (0, 0);
+        while e < b.len() && class(b[e]) {
+            seeds += usize::from(seed(b[e]));
+            dots += usize::from(b[e] == b'.');
+            e += 1;
+        }
+        if seeds >= min_seed {
+            let digits = b[s..e].iter().filter(|c| c.is_ascii_digit()).count();
+            out.push(ByteRun { start: s, end: e, digits, dots });
+        }
+        i = e.max(j + 1);
+    }
+    out
+}
+
+/// Runs of IPv6 bytes around two colons at most four hex digits apart (`a:b:`, `::`): every
+/// IPv6 match has such a pair, and JSON's `"key":value` colons do not, so few are expanded.
+fn ipv6_runs(text: &str) -> Vec<ByteRun> {
+    let b = text.as_bytes();
+    let mut out: Vec<ByteRun> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = b.get(i..).and_then(|t| t.iter().position(|&c| c == b':')) {
+        let c = i + off;
+        i = c + 1;
+        let pair = (1..=5).map(|k| b.get(c + k)).take_while(|x| x.is_some_and(|&y| y == b':' || y.is_ascii_hexdigit())).any(|x| x == Some(&b':'));
+        if !pair || out.last().is_some_and(|r| c < r.end) {
+            continue;
+        }
+        let mut s = c;
+        while s > 0 && is_ipv6_byte(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = c;
+        while e < b.len() && is_ipv6_byte(b[e]) {
+            e += 1;
+        }
+        out.push(ByteRun { start: s, end: e, digits: 0, dots: 0 });
+        i = e;
+    }
+    out
+}
+
+/// The haystack a search inside `r` needs: up to the run's end plus one character, so that a
+/// trailing `\b` sees the same neighbour as in the whole text.
+fn run_haystack<'t>(text: &'t str, r: &ByteRun) -> &'t str {
+    let next = text.get(r.end..).and_then(|t| t.chars().next()).map_or(0, char::len_utf8);
+    text.get(..r.end + next).unwrap_or(text)
+}
+
+/// `re.find_iter(text)` restricted to matches inside the runs selected by `keep` (equal to the
+/// full iteration when every match lies inside one run and unselected runs cannot match).
+fn find_in_runs<'t>(re: &Regex, text: &'t str, runs: &[ByteRun], keep: fn(&ByteRun) -> bool) -> Vec<regex::Match<'t>> {
+    let mut out = Vec::new();
+    for r in runs.iter().filter(|r| keep(r)) {
+        let hay = run_haystack(text, r);
+        let mut pos = r.start;
+        while pos < r.end {
+            let Some(m) = re.find_at(hay, pos) else { break };
+            out.push(m);
+            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+        }
+    }
+    out
+}
+
+/// [`find_in_runs`] with capture groups.
+fn captures_in_runs<'t>(re: &Regex, text: &'t str, runs: &[ByteRun], keep: fn(&ByteRun) -> bool) -> Vec<regex::Captures<'t>> {
+    let mut out = Vec::new();
+    for r in runs.iter().filter(|r| keep(r)) {
+        let hay = run_haystack(text, r);
+        let mut pos = r.start;
+        while pos < r.end {
+            let Some(c) = re.captures_at(hay, pos) else { break };
+            let Some(m) = c.get(0) else { break };
+            pos = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn pii(t: PiiType, score: f32, start: usize, end: usize, why: &str) -> Hit {
@@ -295,6 +477,19 @@ pub fn valid_card(s: &str) -> Option<&'static str> {
         "Maestro" => "credit card (Maestro, Luhn valid)",
         _ => "credit card (UnionPay, Luhn valid)",
     })
+}
+
+/// The longest valid card inside a candidate, cut at separators.
+fn card_within(s: &str) -> Option<(usize, usize, &'static str)> {
+    let seps: Vec<usize> = s.match_indices([' ', '-']).map(|(k, _)| k).collect();
+    if seps.is_empty() {
+        return None;
+    }
+    let starts: Vec<usize> = std::iter::once(0).chain(seps.iter().map(|k| k + 1)).collect();
+    let ends: Vec<usize> = seps.iter().copied().chain(std::iter::once(s.len())).collect();
+    let mut spans: Vec<(usize, usize)> = starts.iter().flat_map(|&a| ends.iter().filter(move |&&b| b > a).map(move |&b| (a, b))).collect();
+    spans.sort_by_key(|&(a, b)| (std::cmp::Reverse(b - a), a));
+    spans.into_iter().find_map(|(a, b)| (!(a == 0 && b == s.len())).then(|| valid_card(&s[a..b])).flatten().map(|why| (a, b, why)))
 }
 
 /// IBAN lengths per country (ISO 13616 registry).
@@ -425,5 +620,53 @@ mod tests {
         assert!(!valid_iban("GB82WEST1234569876543"));
         assert!(valid_ssn("536", "22", "8726"));
         assert!(!valid_ssn("078", "05", "1120"));
+    }
+
+    #[test]
+    fn card_followed_by_another_number() {
+        let s = PiiScanner::new().expect("compile");
+        let t = "4111 1111 1111 1111 4111 1111 1111 1111 10.0.0.1";
+        let hits = s.scan(t, &[PiiType::CreditCard, PiiType::IpAddress]);
+        let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
+        assert_eq!(got, vec![("CREDIT_CARD", "4111 1111 1111 1111"), ("CREDIT_CARD", "4111 1111 1111 1111"), ("IP_ADDRESS", "10.0.0.1")]);
+    }
+
+    #[test]
+    fn card_after_another_number() {
+        let s = PiiScanner::new().expect("compile");
+        let t = "10.0.0.1 4111 1111 1111 1111 4111 1111 1111 1111";
+        let hits = s.scan(t, &[PiiType::CreditCard, PiiType::IpAddress]);
+        let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
+        assert_eq!(got, vec![("IP_ADDRESS", "10.0.0.1"), ("CREDIT_CARD", "4111 1111 1111 1111"), ("CREDIT_CARD", "4111 1111 1111 1111")]);
+    }
+
+    #[test]
+    fn card_after_an_iban() {
+        let s = PiiScanner::new().expect("compile");
+        let t = "GB82 WEST 1234 5698 7654 32 4111 1111 1111 1111 x";
+        let hits = s.scan(t, &[PiiType::CreditCard, PiiType::Iban]);
+        let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
+        assert_eq!(got, vec![("IBAN_CODE", "GB82 WEST 1234 5698 7654 32"), ("CREDIT_CARD", "4111 1111 1111 1111")]);
+    }
+
+    #[test]
+    fn date_runs_hold_no_phone() {
+        let s = PiiScanner::new().expect("compile");
+        assert!(is_date("2025-11-02") && is_date("2/11/2025") && !is_date("2025-11-02-1") && !is_date("555-123-4567"));
+        for t in ["updated 2025-11-02T10:15:00Z", "on 02/11/2025 at noon", "call 2025-11-02 555 0134"] {
+            let new: Vec<(usize, usize)> = s.scan(t, &[PiiType::Phone]).iter().map(|h| (h.start, h.end)).collect();
+            // Reference: the pattern over the whole text, every candidate scored.
+            let old: Vec<(usize, usize)> = s.phone.find_iter(t).filter(|m| s.phone_score(t, m.start(), m.end()).is_some()).map(|m| (m.start(), m.end())).collect();
+            assert_eq!(new, old, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn phone_before_a_stronger_span() {
+        let s = PiiScanner::new().expect("compile");
+        let t = "+44 20 7946 0958 +44 20 7946 0958 536-22-8726";
+        let hits = s.scan(t, &[PiiType::Phone, PiiType::UsSsn]);
+        let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
+        assert_eq!(got, vec![("PHONE_NUMBER", "+44 20 7946 0958"), ("PHONE_NUMBER", "+44 20 7946 0958"), ("US_SSN", "536-22-8726")]);
     }
 }

@@ -49,8 +49,11 @@ pub struct SecretsScanner {
     rules: Vec<ProviderRule>,
     /// All provider patterns in one automaton: one pass tells which rules need a capture pass.
     rule_set: regex::RegexSet,
+    /// Literals at least one of which every provider pattern requires: most text has none, and
+    /// the literal search (Teddy / Aho-Corasick) is much cheaper than the set's automaton.
+    needles: Regex,
+    needles_ci: Regex,
     private_key: Regex,
-    assignment: Regex,
     line_assignment: Regex,
     strong: Regex,
     weak: Regex,
@@ -88,6 +91,16 @@ const PROVIDERS: &[(&str, &str, usize, f32, &str, &str)] = &[
     ("authorization_header", r"(?i)\bauthorization\b[\x22']?\s*[:=]\s*[\x22']?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})", 1, 0.85, "credential in an Authorization header", ""),
 ];
 
+/// Literals implied by the provider patterns, one of which each pattern requires (see
+/// `needles_cover_providers`): the case-sensitive ones, and those of the `(?i)` patterns (two
+/// searches are several times faster than one mixed automaton).
+const PROVIDER_NEEDLES: &str = concat!(
+    "A3T|AKIA|ASIA|ABIA|ACCA|AIza|service_account|ya29\\.|[0-9]Q~|sig=|gh[pousr]_|github_pat_|",
+    "gl(?:pat|ptt|dt|rt|cbt|oas|ft|imt|soat|agent)-|GR1348941|xox|xapp-|hooks\\.slack\\.com|[sr]k_(?:live|test)_|sk-|",
+    "hf_|npm_|SG\\.|pypi-|eyJ|://"
+);
+const PROVIDER_NEEDLES_CI: &str = "(?i)aws|accountkey=|authorization";
+
 const STRONG_KW: &str = r"(?i)(?:api_?key|apikey|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key|client_?key|client_?secret|db_?pass|database_?pass|key_?pass|password|passwd|passphrase|pwd|secret|contrase[ñn]a|mot_?de_?passe)";
 const WEAK_KW: &str = r"(?i)(?:token|credentials?|creds|access_?key|auth|signing_?key|encryption_?key|_key$|^key$)";
 
@@ -101,13 +114,10 @@ impl SecretsScanner {
         let pats: Vec<&str> = PROVIDERS.iter().map(|p| p.1).collect();
         Ok(SecretsScanner {
             rule_set: super::compile_set("secret providers", &pats)?,
+            needles: compile("secret needles", PROVIDER_NEEDLES)?,
+            needles_ci: compile("secret needles", PROVIDER_NEEDLES_CI)?,
             rules,
             private_key: compile("private key", r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")?,
-            // key, separator, value (quotes optional, YAML `!!binary` tag skipped).
-            assignment: compile(
-                "assignment",
-                r#"(?m)(?:^|[\s{,;(&?])["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?[ \t]*(?:=>|:=|=|:)[ \t]*(?:!![a-z]+[ \t]+)?["']?([^\s"',;&}{\[\]()<>]*)"#,
-            )?,
             line_assignment: compile("line assignment", r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?\s*(?:=>|:=|=|:)(.*)$"#)?,
             strong: compile("strong keyword", STRONG_KW)?,
             weak: compile("weak keyword", WEAK_KW)?,
@@ -122,9 +132,9 @@ impl SecretsScanner {
     /// Scans `text`. `key_hint` is the JSON key the text was the value of (MCP arguments).
     pub fn scan(&self, text: &str, key_hint: Option<&str>, p: &SecretsPolicy) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
-        let matched = self.rule_set.matches(text);
+        let matched = (self.needles_ci.is_match(text) || self.needles.is_match(text)).then(|| self.rule_set.matches(text));
         for (idx, r) in self.rules.iter().enumerate() {
-            if !matched.matched(idx) || (!r.needle.is_empty() && !text.contains(r.needle)) {
+            if !matched.as_ref().is_some_and(|m| m.matched(idx)) || (!r.needle.is_empty() && !text.contains(r.needle)) {
                 continue;
             }
             for c in r.re.captures_iter(text) {
@@ -172,22 +182,52 @@ impl SecretsScanner {
         hits
     }
 
+    /// `true` when `key` contains a strong keyword. Every strong keyword contains `key`,
+    /// `secret`, `pass`, `pwd` or `contrase`, so ASCII keys without one skip the automaton.
+    fn is_strong(&self, key: &str) -> bool {
+        if key.is_ascii() && !(contains_ci(key, b"key") || contains_ci(key, b"secret") || contains_ci(key, b"pass") || contains_ci(key, b"pwd") || contains_ci(key, b"contrase")) {
+            return false;
+        }
+        self.strong.is_match(key)
+    }
+
+    /// `true` when `key` contains a weak keyword (each contains `token`, `cred`, `auth` or `key`).
+    fn is_weak(&self, key: &str) -> bool {
+        if key.is_ascii() && !(contains_ci(key, b"key") || contains_ci(key, b"token") || contains_ci(key, b"cred") || contains_ci(key, b"auth")) {
+            return false;
+        }
+        self.weak.is_match(key)
+    }
+
     /// Decides whether `value` assigned to `key` is a secret.
     fn judge(&self, key: &str, value: &str, inherited_strong: bool, p: &SecretsPolicy) -> Option<(&'static str, f32, &'static str)> {
         let _ = inherited_strong;
-        if value.len() < 4 || is_placeholder(value) || self.uuid.is_match(value) {
+        if value.len() < 4 {
+            return None;
+        }
+        // Without a strong keyword only the weak-keyword rule (16+ bytes) and the entropy rules
+        // (all-hex 10+, base64 alphabet 20+) can fire: rule those out cheaply first.
+        if !self.is_strong(key) {
+            let n = value.len();
+            let hexy = n >= 10 && value.bytes().all(|b| b.is_ascii_hexdigit());
+            let b64y = n >= 20 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
+            if !(hexy || b64y || (n >= 16 && self.is_weak(key))) {
+                return None;
+            }
+        }
+        if is_placeholder(value) || self.uuid.is_match(value) {
             return None;
         }
         if self.id_key.is_match(key) {
             return None;
         }
-        if self.strong.is_match(key) {
+        if self.is_strong(key) {
             if value.chars().all(|c| c.is_ascii_digit()) && value.len() < 6 {
                 return None;
             }
             return Some(("keyword_secret", 0.8, "value assigned to a password/secret/key name"));
         }
-        if self.weak.is_match(key) && value.len() >= 16 && entropy(value) >= 3.0 && mixed_classes(value) {
+        if self.is_weak(key) && value.len() >= 16 && entropy(value) >= 3.0 && mixed_classes(value) {
             return Some(("keyword_secret", 0.75, "random-looking value assigned to a token/credential name"));
         }
         self.high_entropy(value, p)
@@ -231,7 +271,7 @@ impl SecretsScanner {
             while stack.last().is_some_and(|(i, _)| *i >= indent) {
                 stack.pop();
             }
-            let strong_parent = stack.iter().any(|(_, k)| self.strong.is_match(k) && !self.id_key.is_match(k));
+            let strong_parent = stack.iter().any(|(_, k)| self.is_strong(k) && !self.id_key.is_match(k));
             if let Some(c) = self.line_assignment.captures(body) {
                 let (Some(k), Some(_)) = (c.get(1), c.get(2)) else { continue };
                 stack.push((indent, k.as_str().to_string()));
@@ -252,25 +292,158 @@ impl SecretsScanner {
                 continue;
             }
             // Inline assignments on this line (JSON objects, query strings, `k=v; k2=v2`).
-            for c in self.assignment.captures_iter(body) {
-                let (Some(k), Some(v)) = (c.get(1), c.get(2)) else { continue };
-                let key = k.as_str();
-                let value = v.as_str();
+            for (_, (ks, ke), (vs, ve)) in assignments(body) {
+                let (Some(key), Some(value)) = (body.get(ks..ke), body.get(vs..ve)) else { continue };
+                // Too short to be judged a secret unless a (possibly inherited) strong keyword
+                // names it (see `judge`).
+                if value.len() < 4 || (value.len() < 10 && !strong_parent && !self.is_strong(key)) {
+                    continue;
+                }
+                let (v_start, v_end) = (vs, ve);
                 if value.is_empty() {
                     continue;
                 }
                 let effective = if strong_parent && !self.id_key.is_match(key) && self.weak.find(key).is_none() {
                     // `password:` → `  secure: …` — the enclosing key names a secret.
-                    if self.strong.is_match(key) { key } else { "secret" }
+                    if self.is_strong(key) { key } else { "secret" }
                 } else {
                     key
                 };
                 if let Some((kind, score, why)) = self.judge(effective, value, strong_parent, p) {
-                    hits.push(Hit::new(kind, score, line_start + v.start(), line_start + v.end(), why));
+                    hits.push(Hit::new(kind, score, line_start + v_start, line_start + v_end, why));
                 }
             }
         }
     }
+}
+
+/// The inline assignment pattern (key, separator, value; quotes optional, YAML `!!binary` tag
+/// skipped), as a regex. [`assignments`] implements it by hand (several times faster on JSON,
+/// where nearly every byte starts a candidate); the test `hand_matcher_equals_regex` holds the two
+/// equal.
+#[cfg(test)]
+const ASSIGNMENT: &str = r#"(?m)(?:^|[\s{,;(&?])["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?[ \t]*(?:=>|:=|=|:)[ \t]*(?:!![a-z]+[ \t]+)?["']?([^\s"',;&}{\[\]()<>]*)"#;
+
+/// Parses `key SEP value` of the [`ASSIGNMENT`] pattern from `q` (just after the prefix byte):
+/// returns the key and value ranges; the match ends at the value's end. Every element of the
+/// pattern is deterministic given its start (see `hand_matcher_equals_regex`).
+fn parse_assignment(b: &[u8], q: usize) -> Option<((usize, usize), (usize, usize))> {
+    let mut p = q;
+    if matches!(b.get(p), Some(b'"' | b'\'')) {
+        p += 1;
+    }
+    let ks = p;
+    if !b.get(p).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+        return None;
+    }
+    p += 1;
+    while p < b.len() && p - ks < 81 && (b[p].is_ascii_alphanumeric() || matches!(b[p], b'_' | b'.' | b'-')) {
+        p += 1;
+    }
+    let ke = p;
+    if matches!(b.get(p), Some(b'"' | b'\'')) {
+        p += 1;
+    }
+    while matches!(b.get(p), Some(b' ' | b'\t')) {
+        p += 1;
+    }
+    match (b.get(p), b.get(p + 1)) {
+        (Some(b'='), Some(b'>')) | (Some(b':'), Some(b'=')) => p += 2,
+        (Some(b'=' | b':'), _) => p += 1,
+        _ => return None,
+    }
+    while matches!(b.get(p), Some(b' ' | b'\t')) {
+        p += 1;
+    }
+    // `(?:!![a-z]+[ \t]+)?`
+    if b.get(p) == Some(&b'!') && b.get(p + 1) == Some(&b'!') {
+        let mut q = p + 2;
+        while b.get(q).is_some_and(u8::is_ascii_lowercase) {
+            q += 1;
+        }
+        if q > p + 2 && matches!(b.get(q), Some(b' ' | b'\t')) {
+            while matches!(b.get(q), Some(b' ' | b'\t')) {
+                q += 1;
+            }
+            p = q;
+        }
+    }
+    if matches!(b.get(p), Some(b'"' | b'\'')) {
+        p += 1;
+    }
+    let vs = p;
+    while p < b.len() && is_value_byte(b[p]) {
+        p += 1;
+    }
+    Some(((ks, ke), (vs, p)))
+}
+
+/// The matches of the `assignment` pattern in one line (no `\n` inside), in order, without the
+/// regex: `(match start, key range, value range)`; a match ends at its value's end.
+///
+/// Every match has a separator (`=` or `:`) right after its key, so only separator bytes are
+/// visited: the key is read backwards from each, then the match is re-parsed forwards from its
+/// start exactly as the pattern reads it. Separators inside an earlier match's value are skipped.
+fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usize, usize))> + '_ {
+    let b = line.as_bytes();
+    let mut from = 0usize;
+    let mut last_end = 0usize;
+    std::iter::from_fn(move || {
+        while let Some(off) = b.get(from..).and_then(|t| t.iter().position(|&c| c == b'=' || c == b':')) {
+            let sep = from + off;
+            from = sep + 1;
+            // Backwards: spaces, an optional quote, the key run, an optional quote.
+            let mut k = sep;
+            while k > last_end && matches!(b[k - 1], b' ' | b'\t') {
+                k -= 1;
+            }
+            if k > last_end && matches!(b[k - 1], b'"' | b'\'') {
+                k -= 1;
+            }
+            let key_end = k;
+            while k > last_end && (b[k - 1].is_ascii_alphanumeric() || matches!(b[k - 1], b'_' | b'.' | b'-')) {
+                k -= 1;
+            }
+            if k == key_end {
+                continue;
+            }
+            let mut q = k;
+            if q > last_end && matches!(b[q - 1], b'"' | b'\'') {
+                q -= 1;
+            }
+            // `^` is tried before a consumed separator byte (and only at the line's start).
+            let start = if q == 0 {
+                0
+            } else if q > last_end && is_prefix_byte(b[q - 1]) {
+                q - 1
+            } else {
+                continue;
+            };
+            let found = if start == 0 { parse_assignment(b, 0) } else { None }
+                .or_else(|| if is_prefix_byte(b[start]) { parse_assignment(b, start + 1) } else { None });
+            if let Some((key, value)) = found {
+                last_end = value.1;
+                from = from.max(value.1);
+                return Some((start, key, value));
+            }
+        }
+        None
+    })
+}
+
+/// `[\s{,;(&?]` (ASCII `\s`).
+fn is_prefix_byte(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'{' | b',' | b';' | b'(' | b'&' | b'?')
+}
+
+/// Bytes the assignment pattern accepts in a value (`[^\s"',;&}{\[\]()<>]`; non-ASCII included).
+fn is_value_byte(b: u8) -> bool {
+    !matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'}' | b'{' | b'[' | b']' | b'(' | b')' | b'<' | b'>')
+}
+
+/// ASCII case-insensitive substring test on a short string (`needle` lowercase).
+fn contains_ci(hay: &str, needle: &[u8]) -> bool {
+    hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn mixed_classes(v: &str) -> bool {
@@ -352,6 +525,68 @@ mod tests {
         for (text, kind) in &table {
             let got = scan(text);
             assert!(got.iter().any(|(k, _)| k == kind), "{text:?} → {got:?}");
+        }
+    }
+
+    /// Every provider pattern implies one of the needles: a needle-free text cannot match.
+    #[test]
+    fn needles_cover_providers() {
+        let s = SecretsScanner::new().expect("compile");
+        let samples = [
+            "key: AKIAZ3MPLE5ABCDEFGHQ", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz",
+            "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", r#""type": "service_account""#, "ya29.a0AfH6SMBxxxxxxxxxxxxxxxxxxxx",
+            "AccountKey=abc", "abc1Q~abcdefghijabcdefghijabcdefghij12", "sv=2020-01-01&sig=abcdefghijabcdefghijabcdefghij12",
+            "glpat-abcdefghij0123456789", "GR1348941abcdefghij0123456789", "xapp-1-A1-1-abc", "https://hooks.slack.com/services/abcdefghijabcdefghijab",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk-abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh", "hf_abcdefghijabcdefghijabcdefghijabcd",
+            "npm_abcdefghijabcdefghijabcdefghijabcdef", "SG.abcdefghijabcdefghijab.abcdefghijabcdefghijabcdefghijabcdefghijabc",
+            "pypi-AgEIcHlwaS5vcmcabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij", "Authorization: Bearer abcdefghijabcdefgh",
+            "postgres://admin:s3cr3tP4ss@db.internal:5432/app",
+        ];
+        for t in samples {
+            if s.rule_set.is_match(t) {
+                assert!(s.needles.is_match(t) || s.needles_ci.is_match(t), "{t:?} matches a provider rule but no needle");
+            }
+        }
+        // Every provider rule begins with (or requires) a needle: check each rule's own literal.
+        assert_eq!(PROVIDERS.len(), s.rule_set.len());
+    }
+
+    /// The hand matcher finds exactly the regex's matches and capture groups.
+    #[test]
+    fn hand_matcher_equals_regex() {
+        let assignment = compile("assignment", ASSIGNMENT).expect("compile");
+        let mut texts: Vec<String> = vec![
+            r#"{"user": "bob", "api_key": "Zx81kq0PmA77", "n":1,"x" :=  'y', a=>b}"#.into(),
+            "k: !!binary   QUJD\nk2: !!x\nk3: !!binary\n?q=1&token=abc;z=(w)".into(),
+            format!("{}=v {}: w", "a".repeat(100), "b".repeat(81)),
+            "export FOO=bar\n  key:\"quoted value\" 'single':'v2' \"k\"= \"\" x:\ty".into(),
+            "url: http://x.y/p?a=1&b=2 (c=3) [d=4] <e=5> é=6 _k.v-w=7 {x=ü€} ,=a ,a=".into(),
+            crate::scanners::tests_corpus_json(),
+        ];
+        let alphabet: Vec<char> = "ab_K9.-=:>!\"' \t\r{,;(&?}[]<>xé".chars().collect();
+        let mut state = 0xDEAD_BEEF_1234_5678u64;
+        for len in 0..600 {
+            let mut t = String::new();
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                t.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            texts.push(t);
+        }
+        for text in &texts {
+            for line in text.split('\n') {
+                let want: Vec<_> = assignment
+                    .captures_iter(line)
+                    .map(|c| {
+                        let (Some(m), Some(k), Some(v)) = (c.get(0), c.get(1), c.get(2)) else { panic!("groups") };
+                        (m.start(), (k.start(), k.end()), (v.start(), v.end()))
+                    })
+                    .collect();
+                let got: Vec<_> = assignments(line).collect();
+                assert_eq!(got, want, "{line:?}");
+            }
         }
     }
 
