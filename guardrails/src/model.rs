@@ -95,6 +95,7 @@ fn is_word_byte(b: u8) -> bool {
 /// over the text with non-word bytes folded to one space, word unigrams, and word bigrams
 /// (broken at sentence punctuation). Hashes are full 32-bit; callers mask them.
 #[inline]
+#[allow(unused_assignments)] // the final (virtual-space) step leaves state that is never read
 pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
@@ -127,10 +128,13 @@ pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
             }
         }};
     }
-    let mut i = 0;
-    while i <= n {
-        let b = if i < n { bytes[i] } else { b' ' };
-        if i < n && is_word_byte(b) {
+    // The loop body, instantiated for every byte and once more for a virtual trailing space
+    // (`$end` is a constant in each instance, so the end checks compile away).
+    macro_rules! step {
+        ($i:expr, $b:expr, $end:expr) => {{
+        let i: usize = $i;
+        let b: u8 = $b;
+        if !$end && is_word_byte(b) {
             if !in_word {
                 in_word = true;
                 word_start = i;
@@ -162,7 +166,7 @@ pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
                 emit_char!(i, b' ');
                 last_space = true;
             }
-            if i < n && matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
+            if !$end && matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
                 if b == b'?' {
                     // A question, keyed by its first word ("what …?", "can …?").
                     if let Some((ss, sh)) = sentence {
@@ -174,8 +178,12 @@ pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
                 words_in_sentence = 0;
             }
         }
-        i += 1;
+        }};
     }
+    for (i, &b) in bytes.iter().enumerate() {
+        step!(i, b, false);
+    }
+    step!(n, b' ', true);
 }
 
 /// Window `[start, end)` ranges (normalized byte offsets) covering a text of `len` bytes.
@@ -250,7 +258,7 @@ impl<'a> LinearModel<'a> {
     }
 
     /// The stored (quantized) weight of a feature hash.
-    #[inline]
+    #[cfg(test)]
     fn qweight(&self, h: u32) -> i8 {
         let idx = (h & ((1u32 << self.bits) - 1)) as usize;
         // `as i8` reinterprets the stored two's-complement byte.
@@ -281,17 +289,30 @@ impl<'a> LinearModel<'a> {
         // touch memory when a feature lands elsewhere (a word feature from the previous block)
         // or the block changes.
         let mut cur = 0usize;
+        // Positions of the current block, `[cur_lo, cur_hi)` (the last block is open-ended).
+        let (mut cur_lo, mut cur_hi) = (0usize, if blocks > 1 { STEP } else { usize::MAX });
         let (mut cur_sum, mut cur_cnt) = (0i32, 0u32);
+        // `parse` guarantees `weights.len() == 1 << bits`, so the mask keeps indices in bounds.
+        let weights = self.weights;
+        let mask = weights.len().wrapping_sub(1);
         features(text, #[inline(always)] |pos, h| {
-            let w = i32::from(self.qweight(h));
-            let blk = (pos / STEP).min(blocks - 1);
-            if blk == cur {
+            let w = i32::from(weights.get(h as usize & mask).map_or(0, |&b| b as i8));
+            if pos >= cur_lo && pos < cur_hi {
                 cur_sum += w;
                 cur_cnt += 1;
-            } else if blk > cur {
+                if pos >= last_start {
+                    tail.0 += i64::from(w);
+                    tail.1 += 1;
+                }
+                return;
+            }
+            let blk = (pos / STEP).min(blocks - 1);
+            if blk > cur {
                 acc[cur].0 += cur_sum;
                 acc[cur].1 += cur_cnt;
                 cur = blk;
+                cur_lo = blk * STEP;
+                cur_hi = if blk + 1 >= blocks { usize::MAX } else { cur_lo + STEP };
                 cur_sum = w;
                 cur_cnt = 1;
             } else {
