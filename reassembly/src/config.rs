@@ -64,6 +64,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Output cap for content decoding (gzip, deflate, br, zstd): decompression-bomb guard.
     pub max_decoded_body_bytes: usize,
+    /// Body bytes (before decoding) held at once by all unfinished exchanges of the engine; past
+    /// it, body bytes are counted and not kept, and the exchange is flagged truncated.
+    pub max_total_body_bytes: usize,
     /// Requests awaiting a response on one connection (pipelining depth).
     pub max_pending_requests: usize,
     /// Decode `Content-Encoding` of bodies.
@@ -79,6 +82,7 @@ impl Default for HttpConfig {
             max_headers: 256,
             max_body_bytes: 1 << 20,
             max_decoded_body_bytes: 4 << 20,
+            max_total_body_bytes: 256 << 20,
             max_pending_requests: 256,
             decode_content: true,
             split_sse: true,

@@ -106,6 +106,10 @@ counters! {
     malformed_heads,
     /// Body bytes beyond the body cap (counted, not kept).
     body_bytes_over_cap,
+    /// Body bytes not kept because the engine-wide body budget was exhausted.
+    body_bytes_over_budget,
+    /// Body bytes currently held by unfinished exchanges (gauge).
+    body_bytes_held_now,
     /// Bodies whose decoded size hit the decompression cap.
     decode_capped,
     /// Bodies whose content coding failed to decode (kept as received).

@@ -24,4 +24,5 @@ fuzz_target!(|data: &[u8]| {
         engine.on_frame(Timestamp(i as u64 * 1000), link, frame, &mut out);
     }
     engine.flush_all(&mut out);
+    assert_eq!(engine.stats().body_bytes_held_now, 0);
 });

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
     e.on_packet(t, &seg(true, cs, ss, TcpFlags { fin: true, ack: true, ..TcpFlags::default() }, b""), &mut out);
     e.on_packet(t, &seg(false, ss, cs + 1, TcpFlags { fin: true, ack: true, ..TcpFlags::default() }, b""), &mut out);
     e.flush_all(&mut out);
+    assert_eq!(e.stats().body_bytes_held_now, 0, "every held body byte is released");
     for ex in &out {
         assert!(ex.request.body.data.len() <= 4096);
         assert!(ex.response.as_ref().map_or(0, |r| r.body.data.len()) <= 4096);

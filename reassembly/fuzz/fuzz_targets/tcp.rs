@@ -48,4 +48,5 @@ fuzz_target!(|data: &[u8]| {
     }
     engine.flush_all(&mut out);
     assert_eq!(engine.stats().buffered_bytes_now, 0);
+    assert_eq!(engine.stats().body_bytes_held_now, 0);
 });

@@ -388,6 +388,52 @@ proptest! {
         f.extend(c.send_segments(false, &resp, mss));
         let (_, stats) = run(&f);
         prop_assert_eq!(stats.buffered_bytes_now, 0);
+        prop_assert_eq!(stats.body_bytes_held_now, 0);
     }
 }
 
+
+#[test]
+fn engine_wide_body_budget_truncates_counts_and_is_released() {
+    let mut cfg = crate::Config::default();
+    cfg.http.max_total_body_bytes = 100;
+    let mut frames = Vec::new();
+    // Two connections each start a 80-byte upload; only 100 bytes fit at once.
+    let mut a = Conv::new(45000);
+    let mut b = Conv::new(45001);
+    frames.extend(a.handshake());
+    frames.extend(b.handshake());
+    frames.push(a.send(true, &[b"POST /a HTTP/1.1\r\nContent-Length: 80\r\n\r\n".as_slice(), &[b'a'; 80]].concat()));
+    frames.push(b.send(true, &[b"POST /b HTTP/1.1\r\nContent-Length: 80\r\n\r\n".as_slice(), &[b'b'; 80]].concat()));
+    let mut e = Engine::new(cfg);
+    let mut out = Vec::new();
+    for f in &frames {
+        e.on_frame(f.ts, LinkType::Ethernet, &f.bytes, &mut out);
+    }
+    assert_eq!(e.stats().body_bytes_held_now, 100);
+    assert_eq!(e.stats().body_bytes_over_budget, 60);
+    // Once both are answered, the budget is free again and new bodies are kept whole.
+    let mut tail = vec![a.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), b.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")];
+    tail.push(a.send(true, &[b"POST /c HTTP/1.1\r\nContent-Length: 90\r\n\r\n".as_slice(), &[b'c'; 90]].concat()));
+    for f in &tail {
+        e.on_frame(f.ts, LinkType::Ethernet, &f.bytes, &mut out);
+    }
+    e.flush_all(&mut out);
+    let bodies: Vec<_> = out.iter().map(|x| (x.request.target.clone(), x.request.body.data.len(), x.flags.truncated)).collect();
+    assert_eq!(bodies, vec![("/a".into(), 80, false), ("/b".into(), 20, true), ("/c".into(), 90, false)]);
+    assert_eq!(e.stats().body_bytes_held_now, 0);
+}
+
+#[test]
+fn upgrade_during_request_body_releases_the_budget() {
+    let mut c = Conv::new(46000);
+    let mut f = c.handshake();
+    f.push(c.send(true, b"POST /ws HTTP/1.1\r\nContent-Length: 100\r\nUpgrade: x\r\n\r\nonly part"));
+    f.push(c.send(false, b"HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+    f.extend(c.close());
+    let (ex, stats) = run(&f);
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].request.body.data, b"only part");
+    assert!(ex[0].flags.anomalies.contains(&Anomaly::IncompleteBody));
+    assert_eq!(stats.body_bytes_held_now, 0);
+}

@@ -57,6 +57,8 @@ struct Msg {
     acc: BodyAcc,
     trailers: Vec<Header>,
     gap: bool,
+    /// Body bytes of this message counted in the engine-wide budget.
+    held: usize,
     /// Depth of the exchange it belongs to; `None` for a response without a request.
     depth: Option<u32>,
     /// The response head, while its body is read (responses only).
@@ -80,6 +82,8 @@ struct Slot {
     resp_done: bool,
     /// The client sent something that is not a request: reported only if a response answers it.
     junk: bool,
+    /// Body bytes of this exchange counted in the engine-wide budget, released when emitted.
+    held: usize,
 }
 
 /// HTTP state of one TCP connection.
@@ -198,8 +202,23 @@ impl HttpConn {
             side.state = State::Head;
             return 0;
         };
+        let before = msg.acc.data.len();
         let (used, step) = reader.feed(input, &mut msg.acc, &mut msg.trailers);
         cx.stats.body_bytes_over_cap += std::mem::take(&mut reader.over_cap);
+        // The engine-wide budget for body bytes held by unfinished exchanges: what does not
+        // fit is counted and not kept, like the per-message cap.
+        let grown = msg.acc.data.len() - before;
+        if grown > 0 {
+            let room = cx.cfg.max_total_body_bytes.saturating_sub(cx.stats.body_bytes_held_now as usize);
+            let keep = grown.min(room);
+            if keep < grown {
+                msg.acc.data.truncate(before + keep);
+                msg.acc.missing += (grown - keep) as u64;
+                cx.stats.body_bytes_over_budget += (grown - keep) as u64;
+            }
+            msg.held += keep;
+            cx.stats.body_bytes_held_now += keep as u64;
+        }
         match step {
             Step::NeedMore => {}
             Step::Done => self.finish_msg(dir, None, cx),
@@ -395,6 +414,7 @@ impl HttpConn {
             req_done: true,
             resp_done: false,
             junk,
+            held: 0,
         });
         depth
     }
@@ -499,8 +519,9 @@ impl HttpConn {
             req_done: false,
             resp_done: false,
             junk: false,
+            held: 0,
         });
-        let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, depth: Some(depth), response: None };
+        let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, held: 0, depth: Some(depth), response: None };
         self.req.msg = Some(msg);
         if let (Ok(Framing::Length(n)), Some(m)) = (framing, self.req.msg.as_mut()) {
             m.acc.expect(n);
@@ -575,6 +596,7 @@ impl HttpConn {
             acc: BodyAcc::new(cx.cfg.max_body_bytes),
             trailers: Vec::new(),
             gap: false,
+            held: 0,
             depth: has_slot.then_some(depth),
             response: Some(response),
         };
@@ -650,6 +672,7 @@ impl HttpConn {
             acc: BodyAcc::new(cx.cfg.max_body_bytes),
             trailers: Vec::new(),
             gap: false,
+            held: 0,
             depth: Some(depth),
             response: Some(Response {
                 ts,
@@ -672,10 +695,15 @@ impl HttpConn {
         let Some(msg) = side.msg.take() else { return };
         let Some(depth) = msg.depth else {
             cx.stats.orphan_responses += 1;
+            cx.stats.body_bytes_held_now -= msg.held as u64;
             return;
         };
         let cfg = cx.cfg;
-        let Some(slot) = self.slot(depth) else { return };
+        let Some(slot) = self.slot(depth) else {
+            cx.stats.body_bytes_held_now -= msg.held as u64;
+            return;
+        };
+        slot.held += msg.held;
         if let Some(a) = anomaly {
             slot.ex.flags.add(a);
         }
@@ -773,6 +801,10 @@ impl HttpConn {
             }
             _ => {}
         }
+        // A message still open here (a request body cut by a 101 or a tunnel) ends incomplete.
+        if self.side(dir).msg.is_some() {
+            self.finish_msg(dir, Some(Anomaly::IncompleteBody), cx);
+        }
         let side = self.side(dir);
         side.buf.clear();
         side.state = State::Tunnel;
@@ -804,6 +836,7 @@ fn placeholder(ts: Timestamp) -> Response {
 }
 
 fn emit(mut slot: Slot, cx: &mut Ctx<'_>) {
+    cx.stats.body_bytes_held_now -= slot.held as u64;
     let ex = &mut slot.ex;
     if !slot.resp_done {
         // A placeholder holding only interim statuses is not a response.
