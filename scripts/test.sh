@@ -14,8 +14,8 @@ ensure_build_deps
 ensure_tansu || echo "ensure-tools: tansu could not be installed; the Kafka broker tests will be skipped" >&2
 
 mkdir -p target
-echo "== cargo test (workspace)"
-cargo test --workspace --release --no-fail-fast 2>&1 | tee target/test-output.txt
+echo "== cargo test (default members: every host crate)"
+cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
 
 echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
 if ensure_fuzz; then
