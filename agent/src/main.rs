@@ -1,8 +1,9 @@
 //! `akto-tap`: passive HTTP capture for Akto.
 //!
-//! Commands: `replay` (capture files → Akto records), `synth` (generate a realistic capture),
+//! Commands: `capture` (live traffic → Akto records), `replay` (capture files → Akto records), `synth` (generate a realistic capture),
 //! `guard` (MCP guardrails over JSON lines), `ingest` (Akto's data-ingestion API → Kafka).
 
+mod capture;
 mod guard;
 mod ingest;
 mod kafka;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Capture live HTTP traffic (eBPF, or libpcap) and write Akto records (JSONL or Kafka).
+    Capture(capture::CaptureArgs),
     /// Reconstruct HTTP exchanges from pcap/pcapng files and write Akto records.
     Replay(replay::ReplayArgs),
     /// Generate a deterministic, realistic HTTP capture (for demos, tests and benchmarks).
@@ -35,6 +38,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Capture(a) => capture::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Guard(a) => guard::run(a),

@@ -59,6 +59,14 @@ impl JsonlSink {
         Ok(())
     }
 
+    /// Writes lines encoded elsewhere (by capture shards, in parallel): `n` lines, each ending
+    /// in a newline.
+    pub fn write_encoded(&mut self, lines: &[u8], n: u64) -> io::Result<()> {
+        self.out.write_all(lines)?;
+        self.written += n;
+        Ok(())
+    }
+
     /// Lines written.
     pub fn written(&self) -> u64 {
         self.written

@@ -81,6 +81,41 @@ pub enum DecodeError {
     FragmentHeld,
 }
 
+/// A direction-independent hash of a frame's outer addresses and TCP/UDP ports, for spreading
+/// flows over worker threads before decoding: both directions of a connection, and all
+/// fragments of a datagram, hash alike. Fragments and non-TCP/UDP packets hash by addresses
+/// only; frames without an IP layer hash to 0. Cheaper than [`Decoder::decode`] (no tunnel
+/// decapsulation: a VXLAN mirror session lands on one thread, which keeps its flows together).
+pub fn flow_hash(link: LinkType, frame: &[u8]) -> u64 {
+    let link::Network::Ip(bytes) = link::network(link, frame) else { return 0 };
+    let Ok((ip, _)) = LaxIpSlice::from_slice(bytes) else { return 0 };
+    let fold = |a: std::net::IpAddr| -> u64 {
+        match a {
+            std::net::IpAddr::V4(v) => u64::from(u32::from(v)),
+            std::net::IpAddr::V6(v) => {
+                let x = u128::from(v);
+                (x as u64) ^ ((x >> 64) as u64)
+            }
+        }
+    };
+    let addrs = fold(ip.source_addr()) ^ fold(ip.destination_addr());
+    let fragmented = ip.is_fragmenting_payload();
+    let proto = ip.payload_ip_number();
+    let payload = ip.payload().payload;
+    let ports = if !fragmented && (proto == IpNumber::TCP || proto == IpNumber::UDP) && payload.len() >= 4 {
+        u64::from(u16::from_be_bytes([payload[0], payload[1]]) ^ u16::from_be_bytes([payload[2], payload[3]]))
+    } else {
+        0
+    };
+    // Mix (splitmix64 finalizer) so that the low bits used for `% shards` are spread.
+    let mut h = addrs ^ ports.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// Decoder state: the IPv4 defragmenter. One per engine (per shard).
 #[derive(Debug)]
 pub struct Decoder {

@@ -159,3 +159,20 @@ fn snaplen_truncated_packet_keeps_what_was_captured() {
     assert_eq!(&*p.payload, &TCP_PAYLOAD[..TCP_PAYLOAD.len() - 4]);
     assert_eq!(s.truncated_packets, 1);
 }
+
+#[test]
+fn flow_hash_is_direction_independent_and_spreads_ports() {
+    let pkt = |src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16| {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, 7, 100).write(&mut v, TCP_PAYLOAD).ok();
+        v
+    };
+    let fwd = pkt([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
+    let rev = pkt([10, 0, 0, 2], 80, [10, 0, 0, 1], 40000);
+    let other = pkt([10, 0, 0, 1], 40001, [10, 0, 0, 2], 80);
+    assert_eq!(flow_hash(LinkType::Raw, &fwd), flow_hash(LinkType::Raw, &rev));
+    assert_ne!(flow_hash(LinkType::Raw, &fwd), flow_hash(LinkType::Raw, &other));
+    let framed = eth(0x0800, &[], &fwd);
+    assert_eq!(flow_hash(LinkType::Ethernet, &framed), flow_hash(LinkType::Raw, &fwd));
+    assert_eq!(flow_hash(LinkType::Ethernet, &[0u8; 3]), 0);
+}

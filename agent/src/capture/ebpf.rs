@@ -1,0 +1,358 @@
+//! The eBPF backend: TC classifiers (TCX on kernels 6.6+) on the selected interfaces copy TCP
+//! packets to a ring buffer (`ebpf/programs`); this side loads them, fills the filter maps,
+//! attaches and detaches per interface, drains the ring buffer into the pipeline and reads the
+//! kernel's per-CPU counters.
+//!
+//! TCX links belong to this process: when it exits — cleanly, after SIGTERM, or killed — the
+//! kernel detaches them, so a restart never finds stale programs. On kernels without TCX aya
+//! falls back to netlink `clsact` filters, which are removed on detach.
+
+use super::ifaces::{Iface, L2};
+use super::pipeline::Dispatcher;
+use super::{KernelStats, Source};
+use akto_tap_ebpf_common::{
+    counter, CaptureConfig, Endpoint, HEADER_LEN, GLOBAL_CONFIG, MAP_COUNTERS, MAP_DENY_ENDPOINTS, MAP_DENY_PORTS,
+    MAP_EVENTS, MAP_L2_LEN, MAP_PORTS, MAP_SCRATCH, PROG_EGRESS, PROG_INGRESS,
+};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::tc::{SchedClassifierLinkId, TcAttachType};
+use aya::programs::SchedClassifier;
+use aya::{Ebpf, EbpfLoader};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use reassembly::{LinkType, Timestamp};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// The compiled programs, embedded at build time (empty when the build had no eBPF toolchain).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/akto-tap-tc"));
+
+/// Ring-buffer items drained per `poll` call before returning to the capture loop.
+const DRAIN_LIMIT: usize = 16_384;
+
+/// What the eBPF backend needs to know.
+#[derive(Debug, Clone)]
+pub struct EbpfConfig {
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    pub ring_bytes: u32,
+    /// Ports to capture; empty = all.
+    pub ports: Vec<u16>,
+    /// Ports never captured.
+    pub deny_ports: Vec<u16>,
+    /// Endpoints never captured (the Kafka brokers).
+    pub deny_endpoints: Vec<SocketAddr>,
+}
+
+/// Why the eBPF backend cannot run here.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    /// The binary was built without its eBPF object.
+    #[error("this akto-tap was built without its eBPF programs ({0}); rebuild with the eBPF toolchain (scripts/ensure-tools.sh)")]
+    NotBuilt(&'static str),
+    /// The kernel refused (permissions, lockdown, verifier, missing features).
+    #[error("{what}: {source}")]
+    Kernel {
+        /// Step that failed.
+        what: &'static str,
+        /// The error, with the kernel's reason.
+        source: anyhow::Error,
+    },
+}
+
+fn kernel<E: Into<anyhow::Error>>(what: &'static str) -> impl FnOnce(E) -> EbpfError {
+    move |e| EbpfError::Kernel { what, source: anyhow::anyhow!(shorten(&format!("{:#}", e.into()))) }
+}
+
+/// A verifier rejection comes with the whole verifier log (hundreds of lines): keep the
+/// syscall error and the log's last lines, which say what was refused.
+fn shorten(msg: &str) -> String {
+    let Some((head, log)) = msg.split_once("Verifier output:") else { return msg.to_string() };
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(4)..].join(" | ");
+    format!("{} verifier: … {tail}", head.trim_end())
+}
+
+/// The loaded programs and their maps.
+pub struct EbpfSource {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    l2: BpfHashMap<MapData, u32, u32>,
+    attached: BTreeMap<String, (u32, Vec<(&'static str, SchedClassifierLinkId)>)>,
+    clock: Clock,
+    malformed: u64,
+}
+
+impl std::fmt::Debug for EbpfSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EbpfSource").field("attached", &self.attached.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+fn endpoint(sa: &SocketAddr) -> Endpoint {
+    let addr = match sa.ip() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    Endpoint { addr, port: sa.port(), pad: [0; 2] }
+}
+
+impl EbpfSource {
+    /// Loads and verifies the programs and fills the filter maps. Nothing is attached yet.
+    pub fn open(cfg: &EbpfConfig) -> Result<EbpfSource, EbpfError> {
+        if OBJECT.is_empty() {
+            return Err(EbpfError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
+        }
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Kernel { what: "counting CPUs", source: anyhow::anyhow!("{what}: {e}") })?;
+        let conf = CaptureConfig { filter_ports: u8::from(!cfg.ports.is_empty()), pad: [0; 7] };
+        let mut ebpf = EbpfLoader::new()
+            .override_global(GLOBAL_CONFIG, &conf, true)
+            .map_max_entries(MAP_SCRATCH, cpus as u32)
+            .map_max_entries(MAP_EVENTS, cfg.ring_bytes)
+            .load(OBJECT)
+            .map_err(kernel("loading the eBPF object (maps)"))?;
+        for name in [PROG_INGRESS, PROG_EGRESS] {
+            let prog: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or_else(|| EbpfError::Kernel { what: "finding the TC program", source: anyhow::anyhow!("{name} missing") })?
+                .try_into()
+                .map_err(kernel("TC program type"))?;
+            prog.load().map_err(kernel("loading the TC classifier (verifier)"))?;
+        }
+        let mut ports: BpfHashMap<_, u16, u8> =
+            BpfHashMap::try_from(ebpf.take_map(MAP_PORTS).ok_or_else(|| missing(MAP_PORTS))?).map_err(kernel("port map"))?;
+        for p in &cfg.ports {
+            ports.insert(p, 1, 0).map_err(kernel("filling the port map"))?;
+        }
+        let mut deny: BpfHashMap<_, u16, u8> = BpfHashMap::try_from(ebpf.take_map(MAP_DENY_PORTS).ok_or_else(|| missing(MAP_DENY_PORTS))?)
+            .map_err(kernel("deny-port map"))?;
+        for p in &cfg.deny_ports {
+            deny.insert(p, 1, 0).map_err(kernel("filling the deny-port map"))?;
+        }
+        let mut deny_ep: BpfHashMap<_, Endpoint, u8> =
+            BpfHashMap::try_from(ebpf.take_map(MAP_DENY_ENDPOINTS).ok_or_else(|| missing(MAP_DENY_ENDPOINTS))?)
+                .map_err(kernel("deny-endpoint map"))?;
+        for sa in &cfg.deny_endpoints {
+            deny_ep.insert(endpoint(sa), 1, 0).map_err(kernel("filling the deny-endpoint map"))?;
+        }
+        let l2 = BpfHashMap::try_from(ebpf.take_map(MAP_L2_LEN).ok_or_else(|| missing(MAP_L2_LEN))?).map_err(kernel("interface map"))?;
+        let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing(MAP_EVENTS))?).map_err(kernel("ring buffer"))?;
+        let counters =
+            PerCpuArray::try_from(ebpf.take_map(MAP_COUNTERS).ok_or_else(|| missing(MAP_COUNTERS))?).map_err(kernel("counters"))?;
+        Ok(EbpfSource { ebpf, ring, counters, l2, attached: BTreeMap::new(), clock: Clock::new(), malformed: 0 })
+    }
+
+    fn program(&mut self, name: &str) -> anyhow::Result<&mut SchedClassifier> {
+        let p = self.ebpf.program_mut(name).ok_or_else(|| anyhow::anyhow!("program {name} missing"))?;
+        Ok(p.try_into()?)
+    }
+
+    fn counter(&self, index: u32) -> u64 {
+        self.counters.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+fn missing(name: &'static str) -> EbpfError {
+    EbpfError::Kernel { what: "finding a map", source: anyhow::anyhow!("{name} missing from the object") }
+}
+
+impl Source for EbpfSource {
+    fn name(&self) -> &'static str {
+        "ebpf"
+    }
+
+    fn attach(&mut self, iface: &Iface) -> anyhow::Result<()> {
+        let l2 = match iface.l2 {
+            Some(L2::Ethernet) => 14,
+            Some(L2::RawIp) => 0,
+            None => anyhow::bail!("{}: link type not supported", iface.name),
+        };
+        self.l2.insert(iface.index, l2, 0)?;
+        // On loopback every packet passes egress and then ingress: egress alone sees it once.
+        let hooks: &[(&'static str, TcAttachType)] = if iface.loopback {
+            &[(PROG_EGRESS, TcAttachType::Egress)]
+        } else {
+            &[(PROG_INGRESS, TcAttachType::Ingress), (PROG_EGRESS, TcAttachType::Egress)]
+        };
+        let mut links = Vec::new();
+        for (prog, hook) in hooks {
+            let result = self.program(prog).and_then(|p| Ok(p.attach(&iface.name, *hook)?));
+            match result {
+                Ok(link) => links.push((*prog, link)),
+                Err(e) => {
+                    // Leave nothing half-attached.
+                    for (p, link) in links {
+                        if let Ok(p) = self.program(p) {
+                            let _ = p.detach(link);
+                        }
+                    }
+                    return Err(e.context(format!("attaching to {} ({hook:?})", iface.name)));
+                }
+            }
+        }
+        self.attached.insert(iface.name.clone(), (iface.index, links));
+        Ok(())
+    }
+
+    fn detach(&mut self, name: &str) {
+        if let Some((index, links)) = self.attached.remove(name) {
+            for (prog, link) in links {
+                // An interface that is gone took its links with it: nothing to undo.
+                if let Ok(p) = self.program(prog) {
+                    let _ = p.detach(link);
+                }
+            }
+            let _ = self.l2.remove(&index);
+        }
+    }
+
+    fn attached(&self) -> BTreeMap<String, u32> {
+        self.attached.iter().map(|(n, (i, _))| (n.clone(), *i)).collect()
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut Dispatcher) -> anyhow::Result<()> {
+        self.clock.refresh();
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let ready = {
+            let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => false,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // Drain even when poll said nothing: the epoll wake-up is only sent on some commits.
+        let _ = ready;
+        for _ in 0..DRAIN_LIMIT {
+            let Some(item) = self.ring.next() else { break };
+            let Some(h) = Header::parse(&item) else {
+                self.malformed += 1;
+                continue;
+            };
+            let data = &item[HEADER_LEN..HEADER_LEN + h.cap_len as usize];
+            let link = if h.l2_len == 0 { LinkType::Raw } else { LinkType::Ethernet };
+            out.push(u64::from(h.flow_hash), self.clock.to_wall(h.ts_ns), link, data);
+        }
+        Ok(())
+    }
+
+    fn kernel(&self) -> KernelStats {
+        KernelStats {
+            packets: self.counter(counter::CAPTURED_PACKETS),
+            bytes: self.counter(counter::CAPTURED_BYTES),
+            drops: vec![
+                ("ring_full", self.counter(counter::RING_FULL_PACKETS)),
+                ("load_error", self.counter(counter::LOAD_ERRORS)),
+                ("malformed_event", self.malformed),
+            ],
+            other: vec![
+                ("ring_full_bytes", self.counter(counter::RING_FULL_BYTES)),
+                ("truncated", self.counter(counter::TRUNCATED)),
+                ("denied", self.counter(counter::DENIED)),
+                ("filtered_port", self.counter(counter::FILTERED)),
+                ("fragment_skipped", self.counter(counter::FRAGMENTS)),
+            ],
+        }
+    }
+}
+
+impl Drop for EbpfSource {
+    fn drop(&mut self) {
+        let names: Vec<String> = self.attached.keys().cloned().collect();
+        for n in names {
+            self.detach(&n);
+        }
+    }
+}
+
+/// The fields of a ring-buffer item's header the capture needs.
+struct Header {
+    ts_ns: u64,
+    cap_len: u32,
+    flow_hash: u32,
+    l2_len: u16,
+}
+
+impl Header {
+    /// Reads the `#[repr(C)]` `PacketHeader` at the front of an item (host byte order).
+    fn parse(item: &[u8]) -> Option<Header> {
+        let u32_at = |o: usize| item.get(o..o + 4).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
+        let h = Header {
+            ts_ns: u64::from_ne_bytes(item.get(0..8)?.try_into().ok()?),
+            cap_len: u32_at(16)?,
+            flow_hash: u32_at(20)?,
+            l2_len: u16::from_ne_bytes(item.get(24..26)?.try_into().ok()?),
+        };
+        (item.len() >= HEADER_LEN + h.cap_len as usize).then_some(h)
+    }
+}
+
+/// Converts the kernel's monotonic timestamps to wall-clock capture time.
+struct Clock {
+    offset_ns: i128,
+    refreshed: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let mut c = Clock { offset_ns: 0, refreshed: Instant::now() };
+        c.offset_ns = Clock::sample();
+        c
+    }
+
+    fn sample() -> i128 {
+        use nix::time::{clock_gettime, ClockId};
+        let ns = |id| clock_gettime(id).map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec())).unwrap_or(0);
+        ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_MONOTONIC)
+    }
+
+    /// Follows wall-clock adjustments (NTP steps) once a second.
+    fn refresh(&mut self) {
+        if self.refreshed.elapsed() >= Duration::from_secs(1) {
+            self.offset_ns = Clock::sample();
+            self.refreshed = Instant::now();
+        }
+    }
+
+    fn to_wall(&self, mono_ns: u64) -> Timestamp {
+        let wall = i128::from(mono_ns) + self.offset_ns;
+        Timestamp(u64::try_from(wall / 1000).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use akto_tap_ebpf_common::PacketHeader;
+
+    #[test]
+    fn header_parse_matches_the_shared_layout() {
+        let h = PacketHeader { ts_ns: 7, ifindex: 3, wire_len: 100, cap_len: 4, flow_hash: 0xabcd, l2_len: 14, flags: 1, pad: [0; 5] };
+        let mut item = Vec::new();
+        item.extend_from_slice(&h.ts_ns.to_ne_bytes());
+        item.extend_from_slice(&h.ifindex.to_ne_bytes());
+        item.extend_from_slice(&h.wire_len.to_ne_bytes());
+        item.extend_from_slice(&h.cap_len.to_ne_bytes());
+        item.extend_from_slice(&h.flow_hash.to_ne_bytes());
+        item.extend_from_slice(&h.l2_len.to_ne_bytes());
+        item.push(h.flags);
+        item.extend_from_slice(&h.pad);
+        assert_eq!(item.len(), HEADER_LEN);
+        item.extend_from_slice(b"abcd");
+        let p = Header::parse(&item).unwrap();
+        assert_eq!((p.ts_ns, p.cap_len, p.flow_hash, p.l2_len), (7, 4, 0xabcd, 14));
+        // A cap_len longer than the item is refused, not sliced past the end.
+        assert!(Header::parse(&item[..HEADER_LEN + 2]).is_none());
+        assert!(Header::parse(&item[..10]).is_none());
+    }
+
+    #[test]
+    fn clock_maps_monotonic_to_wall() {
+        let c = Clock::new();
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        let mono_ns = mono.tv_sec() as u64 * 1_000_000_000 + mono.tv_nsec() as u64;
+        let wall = super::super::pipeline::now().0;
+        assert!(c.to_wall(mono_ns).0.abs_diff(wall) < 1_000_000);
+    }
+}

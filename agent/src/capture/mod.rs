@@ -1,0 +1,465 @@
+//! `akto-tap capture`: live capture → reassembly shards → records (JSONL and/or Kafka).
+//!
+//! * [`ifaces`] — which interfaces, and noticing when they come and go.
+//! * [`ebpf`] — the default backend: TC classifiers copying TCP packets to a ring buffer.
+//! * [`pcap`] — libpcap, chosen with `--backend pcap` or when eBPF is not permitted here.
+//! * [`pipeline`] — batching by flow hash to shard threads, each with its own engine.
+//!
+//! The capture thread (this one) polls the backend, feeds the dispatcher, re-plans interface
+//! attachment when netlink says something changed, and prints the status line. It never
+//! blocks on anything downstream: see the backpressure notes in [`pipeline`].
+
+pub mod ebpf;
+pub mod ifaces;
+pub mod pcap;
+pub mod pipeline;
+
+use crate::kafka::{self, KafkaArgs, KafkaSink};
+use crate::output::jsonl::JsonlSink;
+use crate::output::{Format, RecordOptions};
+use anyhow::Context;
+use ifaces::{Iface, Selection, Watcher};
+use pipeline::{Dispatcher, Outputs, Pipeline, PipelineConfig};
+use record::Source as RecordSource;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which capture backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// eBPF where the kernel permits it, else libpcap.
+    Auto,
+    /// eBPF TC classifiers (fails when not permitted).
+    Ebpf,
+    /// libpcap.
+    Pcap,
+}
+
+/// Arguments of `akto-tap capture`.
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Interfaces to capture on (repeat or comma-separate). `any` = every non-loopback interface
+    /// that is up, including ones that appear later; `lo` only when named.
+    #[arg(long = "interface", short = 'i', value_delimiter = ',', env = "MIRRORING_INTERFACE", default_value = "any")]
+    pub interfaces: Vec<String>,
+    /// Capture backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Capture only connections with one of these ports (comma-separated); empty = all ports.
+    #[arg(long, value_delimiter = ',')]
+    pub ports: Vec<u16>,
+    /// Never capture these ports (SSH by default). The Kafka brokers' endpoints are always
+    /// excluded, so the agent does not capture its own output.
+    #[arg(long = "deny-ports", value_delimiter = ',', default_value = "22")]
+    pub deny_ports: Vec<u16>,
+    /// Where to write the records: a path, or `-` for stdout. Default: stdout, or nothing when
+    /// the Kafka sink is on.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Line format of the output.
+    #[arg(long, value_enum, default_value = "akto")]
+    pub format: Format,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// `akto_account_id` of the records.
+    #[arg(long, default_value = "1000000")]
+    pub account_id: String,
+    /// `daemonset_id` of the records (identifies this agent instance).
+    #[arg(long, env = "AKTO_TAP_DAEMONSET_ID")]
+    pub daemonset_id: Option<String>,
+    /// Body bytes kept per message (and per record payload).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Maximum concurrent TCP flows per worker thread.
+    #[arg(long, default_value_t = reassembly::config::TcpConfig::default().max_flows)]
+    pub max_flows: usize,
+    /// Reassembly worker threads (0 = one per CPU, at most 4).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Packet batches queued per worker before the capture thread drops (and counts).
+    #[arg(long, default_value_t = 256)]
+    pub queue_batches: usize,
+    /// eBPF ring buffer size, MiB (a power of two).
+    #[arg(long, default_value_t = 16)]
+    pub ring_mib: u32,
+    /// libpcap: bytes captured per packet.
+    #[arg(long, default_value_t = 262_144)]
+    pub snaplen: u32,
+    /// libpcap: kernel buffer per interface, MiB.
+    #[arg(long, default_value_t = 64)]
+    pub pcap_buffer_mib: u32,
+    /// libpcap: promiscuous mode (for mirror/SPAN ports).
+    #[arg(long)]
+    pub promisc: bool,
+    /// How often interfaces are rescanned even without a netlink event, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub rescan_secs: f64,
+    /// Write the final counters as JSON to this file.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// No status line and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Kafka sink.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// Counters read from the kernel side of a backend.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct KernelStats {
+    /// Packets delivered to the agent.
+    pub packets: u64,
+    /// Bytes delivered (0 when the backend does not count bytes).
+    pub bytes: u64,
+    /// Packets lost before reaching the agent, by cause.
+    pub drops: Vec<(&'static str, u64)>,
+    /// Other counters (skipped by filters, truncated).
+    pub other: Vec<(&'static str, u64)>,
+}
+
+impl KernelStats {
+    fn dropped(&self) -> u64 {
+        self.drops.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// A capture backend.
+pub trait Source {
+    /// `ebpf` or `pcap`.
+    fn name(&self) -> &'static str;
+    /// Starts capturing on an interface.
+    fn attach(&mut self, iface: &Iface) -> anyhow::Result<()>;
+    /// Stops capturing on an interface (gone or no longer wanted).
+    fn detach(&mut self, name: &str);
+    /// Attached interfaces, name → index.
+    fn attached(&self) -> BTreeMap<String, u32>;
+    /// Waits up to `timeout` for packets and hands what arrived to the dispatcher.
+    fn poll(&mut self, timeout: Duration, out: &mut Dispatcher) -> anyhow::Result<()>;
+    /// Kernel-side counters.
+    fn kernel(&self) -> KernelStats;
+}
+
+/// Resolves the Kafka brokers so the capture can exclude the agent's own traffic.
+fn broker_endpoints(brokers: &str) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for b in brokers.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        let b = b.rsplit_once("://").map_or(b, |(_, rest)| rest);
+        if let Ok(addrs) = b.to_socket_addrs() {
+            out.extend(addrs);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Picks and opens the backend. `auto` tries eBPF and falls back to libpcap with the reason.
+fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: Option<&Iface>) -> anyhow::Result<Box<dyn Source>> {
+    let pcap_cfg = pcap::PcapConfig {
+        snaplen: args.snaplen,
+        buffer_bytes: args.pcap_buffer_mib.saturating_mul(1 << 20),
+        promisc: args.promisc,
+        ports: args.ports.clone(),
+        deny_ports: args.deny_ports.clone(),
+        deny_endpoints: deny_endpoints.to_vec(),
+    };
+    if args.backend == BackendChoice::Pcap {
+        return Ok(Box::new(pcap::PcapSource::new(pcap_cfg)));
+    }
+    if !args.ring_mib.is_power_of_two() {
+        anyhow::bail!("--ring-mib must be a power of two (got {})", args.ring_mib);
+    }
+    let ebpf_cfg = ebpf::EbpfConfig {
+        ring_bytes: args.ring_mib.saturating_mul(1 << 20),
+        ports: args.ports.clone(),
+        deny_ports: args.deny_ports.clone(),
+        deny_endpoints: deny_endpoints.to_vec(),
+    };
+    // The probe: load and verify the programs, then attach to one interface and detach, so a
+    // kernel that loads but refuses attachment is found now rather than per interface.
+    let probe = ebpf::EbpfSource::open(&ebpf_cfg).map_err(anyhow::Error::from).and_then(|mut src| {
+        if let Some(i) = probe_iface {
+            src.attach(i)?;
+            src.detach(&i.name);
+        }
+        Ok(src)
+    });
+    match (probe, args.backend) {
+        (Ok(src), _) => Ok(Box::new(src)),
+        (Err(e), BackendChoice::Ebpf) => Err(e.context("eBPF capture is not available here")),
+        (Err(e), _) => {
+            eprintln!("akto-tap capture: eBPF not available here ({e:#}); falling back to libpcap");
+            Ok(Box::new(pcap::PcapSource::new(pcap_cfg)))
+        }
+    }
+}
+
+/// Runs the capture until the duration ends or SIGINT/SIGTERM.
+pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+    }
+    let selection = Selection::from_args(&args.interfaces);
+    let all = ifaces::list().context("listing interfaces (/sys/class/net)")?;
+    if let Selection::Named(names) = &selection {
+        let missing: Vec<&String> = names.iter().filter(|n| !all.iter().any(|i| &i.name == *n)).collect();
+        if missing.len() == names.len() {
+            anyhow::bail!("no such interface: {}", names.join(", "));
+        }
+    }
+    let wanted = selection.pick(&all);
+
+    let kafka_cfg = args.kafka.resolve(&kafka::config::ProcessEnv).context("Kafka configuration")?;
+    let deny_endpoints = kafka_cfg.as_ref().map(|k| broker_endpoints(&k.brokers)).unwrap_or_default();
+    let mut source = open_backend(args, &deny_endpoints, wanted.first())?;
+
+    let record = RecordOptions {
+        account_id: args.account_id.clone(),
+        source: RecordSource::Mirroring,
+        max_payload_bytes: args.max_body_bytes,
+        local_addrs: ifaces::local_addrs(),
+        daemonset_id: args.daemonset_id.clone(),
+        ..RecordOptions::default()
+    };
+    let output = match (&args.output, &kafka_cfg) {
+        (Some(p), _) => Some(p.clone()),
+        (None, None) => Some(PathBuf::from("-")),
+        (None, Some(_)) => None,
+    };
+    let jsonl = match &output {
+        Some(path) => Some((
+            Arc::new(Mutex::new(
+                JsonlSink::open(path, args.format, record.clone()).with_context(|| format!("cannot open output {}", path.display()))?,
+            )),
+            args.format,
+        )),
+        None => None,
+    };
+    let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
+    let outputs = Outputs { jsonl, kafka: kafka_sink.as_ref().and_then(KafkaSink::sender) };
+    let mut engine = reassembly::Config::default();
+    engine.http.max_body_bytes = args.max_body_bytes;
+    engine.tcp.max_flows = args.max_flows;
+    let shards = if args.workers == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) } else { args.workers };
+    let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record };
+    let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
+
+    let quiet = args.quiet;
+    let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
+    let sync = |source: &mut Box<dyn Source>, wanted: &[Iface], errors: &mut BTreeMap<String, String>| {
+        let plan = ifaces::plan(&source.attached(), wanted);
+        for name in &plan.detach {
+            source.detach(name);
+            if !quiet {
+                eprintln!("akto-tap capture: detached from {name}");
+            }
+        }
+        for i in &plan.attach {
+            match source.attach(i) {
+                Ok(()) => {
+                    errors.remove(&i.name);
+                    if !quiet {
+                        eprintln!("akto-tap capture: {} attached to {} (index {})", source.name(), i.name, i.index);
+                    }
+                }
+                // Said once per interface, not at every rescan.
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    if errors.insert(i.name.clone(), msg.clone()).as_deref() != Some(msg.as_str()) {
+                        eprintln!("akto-tap capture: cannot capture on {}: {msg}", i.name);
+                    }
+                }
+            }
+        }
+    };
+    sync(&mut source, &wanted, &mut attach_errors);
+    if source.attached().is_empty() && matches!(selection, Selection::Named(_)) {
+        anyhow::bail!("could not attach to any of the named interfaces");
+    }
+
+    let mut watcher = Watcher::new(Duration::from_secs_f64(args.rescan_secs.max(0.1)));
+    let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+    let status_on = !args.quiet && std::io::stderr().is_terminal();
+    let mut status = Status::new();
+    let mut result = Ok(());
+    while !stop.load(Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        if let Err(e) = source.poll(Duration::from_millis(50), &mut dispatcher) {
+            result = Err(e.context("capture"));
+            break;
+        }
+        dispatcher.flush();
+        if watcher.changed() {
+            match ifaces::list() {
+                Ok(all) => sync(&mut source, &selection.pick(&all), &mut attach_errors),
+                Err(e) => eprintln!("akto-tap capture: rescanning interfaces: {e}"),
+            }
+        }
+        if let Some(e) = pipeline.output_error() {
+            result = Err(anyhow::anyhow!(e));
+            break;
+        }
+        if status_on {
+            status.maybe_print(&*source, &pipeline, kafka_sink.as_ref());
+        }
+    }
+    // Drain what the kernel already queued, then stop the shards (they flush open flows).
+    let _ = source.poll(Duration::ZERO, &mut dispatcher);
+    dispatcher.flush();
+    let kernel = source.kernel();
+    let backend = source.name();
+    let interfaces: Vec<String> = source.attached().into_keys().collect();
+    drop(source);
+    drop(dispatcher);
+    let pstats = Arc::clone(pipeline.stats());
+    let engine_stats = pipeline.finish();
+    if status_on {
+        eprintln!();
+    }
+    let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
+    let summary = Summary { backend, interfaces, kernel, pipeline: snapshot(&pstats), engine: engine_stats, kafka: kafka_report };
+    if let Some(path) = &args.stats_json {
+        let text = serde_json::to_string_pretty(&summary.to_json())?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !args.quiet {
+        eprint!("{}", summary.render());
+    }
+    result
+}
+
+/// Pipeline counters at one moment.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PipelineSnapshot {
+    packets: u64,
+    bytes: u64,
+    queue_full_packets: u64,
+    queue_full_bytes: u64,
+    exchanges: u64,
+    lines: u64,
+    no_request_line: u64,
+    kafka_records: u64,
+    output_errors: u64,
+}
+
+fn snapshot(s: &pipeline::PipelineStats) -> PipelineSnapshot {
+    PipelineSnapshot {
+        packets: s.packets.load(Relaxed),
+        bytes: s.bytes.load(Relaxed),
+        queue_full_packets: s.queue_full_packets.load(Relaxed),
+        queue_full_bytes: s.queue_full_bytes.load(Relaxed),
+        exchanges: s.exchanges.load(Relaxed),
+        lines: s.lines.load(Relaxed),
+        no_request_line: s.no_request_line.load(Relaxed),
+        kafka_records: s.kafka_records.load(Relaxed),
+        output_errors: s.output_errors.load(Relaxed),
+    }
+}
+
+struct Summary {
+    backend: &'static str,
+    interfaces: Vec<String>,
+    kernel: KernelStats,
+    pipeline: PipelineSnapshot,
+    engine: reassembly::Stats,
+    kafka: Option<kafka::Snapshot>,
+}
+
+impl Summary {
+    fn to_json(&self) -> serde_json::Value {
+        let pairs = |v: &[(&'static str, u64)]| -> serde_json::Map<String, serde_json::Value> {
+            v.iter().map(|(k, n)| ((*k).to_string(), serde_json::Value::from(*n))).collect()
+        };
+        serde_json::json!({
+            "backend": self.backend,
+            "interfaces": self.interfaces,
+            "kernel": {
+                "packets": self.kernel.packets,
+                "bytes": self.kernel.bytes,
+                "drops": pairs(&self.kernel.drops),
+                "other": pairs(&self.kernel.other),
+            },
+            "pipeline": self.pipeline,
+            "engine": self.engine,
+            "kafka": self.kafka,
+        })
+    }
+
+    fn render(&self) -> String {
+        let k = &self.kernel;
+        let p = &self.pipeline;
+        let mut s = format!(
+            "capture ({}) on {}: kernel packets {} · kernel drops {}",
+            self.backend,
+            if self.interfaces.is_empty() { "-".to_string() } else { self.interfaces.join(",") },
+            k.packets,
+            k.dropped()
+        );
+        for (name, n) in k.drops.iter().chain(&k.other).filter(|(_, n)| *n > 0) {
+            s.push_str(&format!(" · {name} {n}"));
+        }
+        s.push_str(&format!(
+            "\npipeline: packets {} · queue-full drops {} packets · exchanges {} · records written {} · without request line {} · to Kafka {}\n",
+            p.packets, p.queue_full_packets, p.exchanges, p.lines, p.no_request_line, p.kafka_records
+        ));
+        let e = &self.engine;
+        s.push_str(&format!(
+            "engine: flows {} · gaps {} · flows evicted at the cap {} · body bytes over budget {}\n",
+            e.flows_created, e.gaps, e.flows_evicted_cap, e.body_bytes_over_budget
+        ));
+        if let Some(kr) = &self.kafka {
+            s.push_str(&kafka::summary_line(kr));
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// The periodic one-line status on a terminal.
+struct Status {
+    last: Instant,
+    last_exchanges: u64,
+}
+
+impl Status {
+    fn new() -> Status {
+        Status { last: Instant::now(), last_exchanges: 0 }
+    }
+
+    fn maybe_print(&mut self, source: &dyn Source, pipeline: &Pipeline, kafka: Option<&KafkaSink>) {
+        let dt = self.last.elapsed();
+        if dt < Duration::from_secs(1) {
+            return;
+        }
+        let p = snapshot(pipeline.stats());
+        let e = pipeline.engine_stats();
+        let k = source.kernel();
+        let rate = (p.exchanges - self.last_exchanges) as f64 / dt.as_secs_f64();
+        let mut line = format!(
+            "\r\x1b[K{} on {} if · exchanges {} ({rate:.0}/s) · flows {} · kernel drops {} · queue drops {}",
+            source.name(),
+            source.attached().len(),
+            p.exchanges,
+            e.flows_now,
+            k.dropped(),
+            p.queue_full_packets,
+        );
+        if let Some(ks) = kafka {
+            let s = ks.stats().snapshot();
+            line.push_str(&format!(" · kafka delivered {} spooled {}", s.delivered, s.spool_bytes));
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes());
+        let _ = err.flush();
+        self.last = Instant::now();
+        self.last_exchanges = p.exchanges;
+    }
+}

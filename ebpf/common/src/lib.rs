@@ -1,0 +1,166 @@
+//! Types shared by akto-tap's eBPF programs (`ebpf/programs`) and the agent.
+//!
+//! Everything here is `#[repr(C)]` plain data with a layout both sides agree on: the agent reads
+//! [`PacketHeader`]s out of the ring buffer and writes [`CaptureConfig`], ports and endpoints into
+//! maps. `no_std`, no dependencies on the kernel side; with the `user` feature the types are
+//! [`aya::Pod`] so user space can put them in maps.
+#![no_std]
+
+/// Largest packet copied whole (bytes from the start of the link-layer frame). GSO
+/// super-packets on `lo` and veths are up to 64 KiB of payload plus headers; anything longer
+/// (BIG TCP) is cut and counted in [`counter::TRUNCATED`].
+pub const MAX_PACKET: usize = 64 * 1024 + 1024;
+
+/// Name of the ring buffer map that carries packets to user space.
+pub const MAP_EVENTS: &str = "EVENTS";
+/// Name of the per-CPU counter array (indices in [`counter`]).
+pub const MAP_COUNTERS: &str = "COUNTERS";
+/// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`.
+pub const MAP_SCRATCH: &str = "SCRATCH";
+/// Ports to capture (host byte order → 1); consulted when [`CaptureConfig::filter_ports`] is set.
+pub const MAP_PORTS: &str = "PORTS";
+/// Ports never captured (host byte order → 1): SSH, the agent's own listeners.
+pub const MAP_DENY_PORTS: &str = "DENY_PORTS";
+/// Endpoints never captured: the agent's Kafka brokers.
+pub const MAP_DENY_ENDPOINTS: &str = "DENY_ENDPOINTS";
+/// Offset of the IP header per interface index (14 for Ethernet and loopback, 0 for raw-IP
+/// devices such as tun or WireGuard). Absent = 14.
+pub const MAP_L2_LEN: &str = "L2_LEN";
+/// Name of the global holding [`CaptureConfig`].
+pub const GLOBAL_CONFIG: &str = "CONFIG";
+/// Program attached to TC ingress.
+pub const PROG_INGRESS: &str = "tap_ingress";
+/// Program attached to TC egress.
+pub const PROG_EGRESS: &str = "tap_egress";
+
+/// Capacity of [`MAP_PORTS`].
+pub const MAX_PORTS: u32 = 1024;
+/// Capacity of [`MAP_DENY_PORTS`].
+pub const MAX_DENY_PORTS: u32 = 64;
+/// Capacity of [`MAP_DENY_ENDPOINTS`].
+pub const MAX_DENY_ENDPOINTS: u32 = 256;
+/// Capacity of [`MAP_L2_LEN`].
+pub const MAX_INTERFACES: u32 = 4096;
+
+/// Indices into the per-CPU counter array. Drops are the ones user space reports as
+/// `kernel_*` drops; the others explain what the filter skipped.
+pub mod counter {
+    /// Packets copied to the ring buffer.
+    pub const CAPTURED_PACKETS: u32 = 0;
+    /// Bytes copied to the ring buffer (packet bytes, headers excluded).
+    pub const CAPTURED_BYTES: u32 = 1;
+    /// Packets lost because the ring buffer was full (user space too slow).
+    pub const RING_FULL_PACKETS: u32 = 2;
+    /// Bytes lost because the ring buffer was full.
+    pub const RING_FULL_BYTES: u32 = 3;
+    /// Packets longer than `MAX_PACKET`, copied cut (their tail is lost).
+    pub const TRUNCATED: u32 = 4;
+    /// Packets that could not be read from the skb (helper error).
+    pub const LOAD_ERRORS: u32 = 5;
+    /// Packets skipped by the deny lists (ports or endpoints).
+    pub const DENIED: u32 = 6;
+    /// Packets skipped by the port filter.
+    pub const FILTERED: u32 = 7;
+    /// IPv4 fragments and IPv6 packets with a fragment header: not captured, because the
+    /// filter cannot see their ports (TCP sets DF; this is rare).
+    pub const FRAGMENTS: u32 = 8;
+    /// Number of counters.
+    pub const LEN: u32 = 9;
+}
+
+/// Bits of [`PacketHeader::flags`].
+pub mod flags {
+    /// Seen on egress (else ingress).
+    pub const EGRESS: u8 = 1;
+    /// The copy is shorter than the packet (`cap_len < wire_len`).
+    pub const TRUNCATED: u8 = 2;
+}
+
+/// What precedes each packet in the ring buffer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketHeader {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the program ran.
+    pub ts_ns: u64,
+    /// Interface index the packet was seen on.
+    pub ifindex: u32,
+    /// Length of the packet (`skb->len`).
+    pub wire_len: u32,
+    /// Bytes that follow this header.
+    pub cap_len: u32,
+    /// Direction-independent hash of the addresses and ports, for sharding flows.
+    pub flow_hash: u32,
+    /// Offset of the IP header in the copied bytes.
+    pub l2_len: u16,
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// Padding (zero).
+    pub pad: [u8; 5],
+}
+
+/// Size of [`PacketHeader`] in the ring buffer.
+pub const HEADER_LEN: usize = core::mem::size_of::<PacketHeader>();
+
+/// Settings read by the program at run time (a global set at load).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureConfig {
+    /// 1: capture only packets whose source or destination port is in [`MAP_PORTS`].
+    pub filter_ports: u8,
+    /// Padding (zero).
+    pub pad: [u8; 7],
+}
+
+/// Key of [`MAP_DENY_ENDPOINTS`]: an address (IPv4 as `::ffff:a.b.c.d`) and a port.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// IPv6 address bytes, or IPv4-mapped.
+    pub addr: [u8; 16],
+    /// Port, host byte order.
+    pub port: u16,
+    /// Padding (zero: map keys compare as bytes).
+    pub pad: [u8; 2],
+}
+
+/// Scratch area per CPU: the header then the packet, contiguous so one `bpf_ringbuf_output`
+/// sends both.
+#[repr(C)]
+pub struct Scratch {
+    /// Header of the packet being copied.
+    pub header: PacketHeader,
+    /// Packet bytes.
+    pub data: [u8; MAX_PACKET],
+}
+
+impl core::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scratch").field("header", &self.header).finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain `#[repr(C)]` data without padding holes the kernel could leave
+    // uninitialized (padding is explicit and zeroed) and valid for any bit pattern.
+    #[allow(unsafe_code)]
+    unsafe impl aya::Pod for super::PacketHeader {}
+    #[allow(unsafe_code)]
+    unsafe impl aya::Pod for super::CaptureConfig {}
+    #[allow(unsafe_code)]
+    unsafe impl aya::Pod for super::Endpoint {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout_is_stable() {
+        assert_eq!(HEADER_LEN, 32);
+        assert_eq!(core::mem::align_of::<PacketHeader>(), 8);
+        assert_eq!(core::mem::size_of::<Endpoint>(), 20);
+        assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
+        assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
+    }
+}
