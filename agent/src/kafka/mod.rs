@@ -59,9 +59,11 @@ pub fn start(cfg: KafkaConfig) -> Result<KafkaSink, StartError> {
     };
     if let Startup::Unreachable { reason } = &startup {
         eprintln!(
-            "akto-tap kafka: brokers {} not reachable at start-up ({reason}); records are spooled in {} until they answer",
+            "akto-tap kafka: brokers {} not reachable at start-up ({reason}); records are spooled in {} until they answer. \
+             A listener that drops the connection at once may want TLS (--kafka-tls) or SASL (--kafka-sasl-mechanism){}",
             cfg.brokers,
-            cfg.spool.dir.display()
+            cfg.spool.dir.display(),
+            if cfg.tls.is_some() || cfg.sasl.is_some() { ", or other credentials" } else { "" }
         );
     }
     let spool = spool::Spool::open(cfg.spool.clone())?;
