@@ -157,7 +157,8 @@ fn looks_like_sse(body: &str) -> bool {
 /// under the key `jsonrpc`, spelled literally or with `\u` escapes. Bodies without either (most
 /// API JSON) skip building a `serde_json::Value` tree only to be rejected.
 pub fn may_be_jsonrpc(body: &str) -> bool {
-    body.contains("jsonrpc") || body.contains("\\u")
+    // `memmem` searches with SIMD where available (the bodies are mostly large non-MCP JSON).
+    memchr::memmem::find(body.as_bytes(), b"jsonrpc").is_some() || memchr::memmem::find(body.as_bytes(), b"\\u").is_some()
 }
 
 /// Parses a body as JSON-RPC 2.0 (single, batch) or an SSE stream of them.

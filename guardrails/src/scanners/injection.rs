@@ -197,6 +197,12 @@ impl InjectionScanner {
     /// Rule matches and their noisy-OR score on normalized text.
     pub fn rules(&self, norm: &str, ctx: TextContext) -> (f32, Vec<RuleHit>) {
         let mut hits: Vec<RuleHit> = Vec::new();
+        // Most text matches no rule: the earliest-match search stops at the first match and runs
+        // the lazy DFA's fast loop, while the overlapping search that reports *which* rules match
+        // visits every byte with every live pattern. Same result, since no match means no rules.
+        if !self.set.is_match(norm) {
+            return (0.0, hits);
+        }
         for idx in self.set.matches(norm).iter() {
             let (id, _, wp, wt, reason) = self.specs[idx];
             let base = match ctx {
@@ -334,6 +340,40 @@ const B64: [u8; 256] = {
 /// Byte ranges of runs of base64-alphabet bytes (plus `=` padding) at least `min` long.
 fn long_runs(text: &str, min: usize) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
+    let class = |i: usize| B64[usize::from(b[i])];
+    let mut out = Vec::new();
+    if min == 0 {
+        return long_runs_bytewise(text, min);
+    }
+    // Runs are the maximal segments of non-zero bytes, leading `=` stripped. A segment of `min`
+    // bytes or more that starts at or after `i` covers `i + min - 1`: probe that byte, and on a
+    // zero byte (or one found scanning back) skip past it without visiting the bytes between.
+    // Invariant: `i` is 0 or follows a zero byte.
+    let mut i = 0;
+    while let Some(p) = (i + min - 1 < b.len()).then_some(i + min - 1) {
+        if let Some(z) = (i..=p).rev().find(|&k| class(k) == 0) {
+            i = z + 1;
+            continue;
+        }
+        let mut e = p + 1;
+        while e < b.len() && class(e) != 0 {
+            e += 1;
+        }
+        let mut s = i;
+        while s < e && class(s) == 2 {
+            s += 1;
+        }
+        if e - s >= min {
+            out.push((s, e));
+        }
+        i = e + 1;
+    }
+    out
+}
+
+/// [`long_runs`] byte by byte (the reference the skipping version is tested against).
+fn long_runs_bytewise(text: &str, min: usize) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -391,6 +431,28 @@ fn decode_run(run: &str, hex: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The skipping run finder equals the byte-by-byte one.
+    #[test]
+    fn long_runs_equal_bytewise() {
+        let alphabet = b"aZ09+/_-= .\n\"=:";
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..400usize {
+            let mut t = String::new();
+            // Bias towards long runs: mostly alphabet bytes, sometimes a separator.
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let c = if x % 16 < 13 { alphabet[(x >> 8) as usize % 4] } else { alphabet[4 + (x >> 8) as usize % (alphabet.len() - 4)] };
+                t.push(c as char);
+            }
+            for min in [1usize, 2, 5, 24] {
+                assert_eq!(long_runs(&t, min), long_runs_bytewise(&t, min), "{t:?} min {min}");
+            }
+        }
+        assert_eq!(long_runs("==aaaa bbbb", 3), vec![(2, 6), (7, 11)]);
+    }
 
     fn scanner() -> InjectionScanner {
         InjectionScanner::new().expect("model")

@@ -65,7 +65,7 @@ impl PiiScanner {
     pub fn scan(&self, text: &str, types: &[PiiType]) -> Vec<Hit> {
         let on = |t: PiiType| types.contains(&t);
         let mut hits: Vec<Hit> = Vec::new();
-        if on(PiiType::Email) && text.contains('@') {
+        if on(PiiType::Email) && memchr::memchr(b'@', text.as_bytes()).is_some() {
             for m in self.email.find_iter(text) {
                 if valid_email(m.as_str()) {
                     hits.push(pii(PiiType::Email, 1.0, m.start(), m.end(), "e-mail address"));
@@ -79,7 +79,7 @@ impl PiiScanner {
         // Card, SSN, IPv4 and phone matches consist of bytes of the phone alphabet only, so each
         // lies inside one maximal run of those bytes: the patterns run on the runs that hold
         // enough digits for any of them (texts are mostly letters; this skips nearly all).
-        let runs = class_runs(text, is_phone_byte, |b| b.is_ascii_digit(), 4);
+        let runs = class_runs::<true>(text, is_phone_byte, |b| b.is_ascii_digit(), 4);
         if on(PiiType::CreditCard) {
             for r in runs.iter().filter(|r| r.digits >= 12) {
                 let hay = run_haystack(text, r);
@@ -108,8 +108,7 @@ impl PiiScanner {
             // digits (rare in prose) rather than by testing every byte.
             let mut next = 2usize;
             let starts = std::iter::from_fn(|| {
-                while let Some(off) = b.get(next..).and_then(|t| t.iter().position(u8::is_ascii_digit)) {
-                    let d = next + off;
+                while let Some(d) = next_digit(b, next) {
                     next = d + 1;
                     let i = d - 2;
                     if b.get(d + 1).is_some_and(u8::is_ascii_digit) && b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
@@ -139,8 +138,11 @@ impl PiiScanner {
                     hits.push(pii(PiiType::UsSsn, 1.0, all.start(), all.end(), "US SSN (area/group/serial valid)"));
                 }
             }
-            // The label is required: look for it before running the pattern (`ſ` case-folds to `s`).
-            let labelled = self.ssn_label.is_match(text);
+            // The pattern needs nine consecutive ASCII digits, which lie inside one run: most
+            // texts have none. Then the label is required: look for it before running the
+            // pattern (`ſ` case-folds to `s`).
+            let nine = runs.iter().any(|r| r.digits >= 9 && has_digit_run(&text.as_bytes()[r.start..r.end], 9));
+            let labelled = nine && self.ssn_label.is_match(text);
             for c in self.ssn_bare.captures_iter(if labelled { text } else { "" }) {
                 let Some(d) = c.get(1) else { continue };
                 let v = d.as_str();
@@ -292,13 +294,51 @@ fn is_ipv6_byte(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
-/// Maximal runs of `class` bytes holding at least `min_seed` `seed` bytes (seeds are in the class).
-fn class_runs(text: &str, class: impl Fn(u8) -> bool, seed: impl Fn(u8) -> bool, min_seed: usize) -> Vec<ByteRun> {
+/// Offset of the first ASCII digit in `b[from..]`, eight bytes at a time (SWAR; no `unsafe`).
+#[inline]
+pub(crate) fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut base = from;
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        let low = x & LO;
+        // High bit of each byte: (x & 0x7F) ≥ b'0', (x & 0x7F) > b'9', x < 0x80. No carries
+        // between bytes (0x7F + 0x50 < 0x100).
+        let ge0 = low.wrapping_add(0x5050_5050_5050_5050) & HI;
+        let gt9 = low.wrapping_add(0x4646_4646_4646_4646) & HI;
+        let digits = ge0 & !gt9 & !x & HI;
+        if digits != 0 {
+            return Some(base + (digits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(u8::is_ascii_digit).map(|k| base + k)
+}
+
+/// `true` when `b` holds `n` consecutive ASCII digits.
+fn has_digit_run(b: &[u8], n: usize) -> bool {
+    let mut k = 0;
+    for c in b {
+        k = if c.is_ascii_digit() { k + 1 } else { 0 };
+        if k >= n {
+            return true;
+        }
+    }
+    false
+}
+
+/// Maximal runs of `class` bytes holding at least `min_seed` `seed` bytes (seeds are in the class;
+/// `DIGIT_SEED` says that the seeds are the ASCII digits, found eight bytes at a time).
+fn class_runs<const DIGIT_SEED: bool>(text: &str, class: impl Fn(u8) -> bool, seed: impl Fn(u8) -> bool, min_seed: usize) -> Vec<ByteRun> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| seed(c)) {
-        let j = i + off;
+    while let Some(j) = if DIGIT_SEED { next_digit(b, i) } else { b[i..].iter().position(|&c| seed(c)).map(|off| i + off) } {
         let mut s = j;
         while s > i && class(b[s - 1]) {
             s -= 1;
@@ -325,8 +365,7 @@ fn ipv6_runs(text: &str) -> Vec<ByteRun> {
     let b = text.as_bytes();
     let mut out: Vec<ByteRun> = Vec::new();
     let mut i = 0;
-    while let Some(off) = b.get(i..).and_then(|t| t.iter().position(|&c| c == b':')) {
-        let c = i + off;
+    while let Some(c) = b.get(i..).and_then(|t| memchr::memchr(b':', t)).map(|off| i + off) {
         i = c + 1;
         let pair = (1..=5).map(|k| b.get(c + k)).take_while(|x| x.is_some_and(|&y| y == b':' || y.is_ascii_hexdigit())).any(|x| x == Some(&b':'));
         if !pair || out.last().is_some_and(|r| c < r.end) {
@@ -565,6 +604,28 @@ fn valid_ipv4(text: &str, start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The eight-bytes-at-a-time digit search equals the byte loop, at every offset, next to
+    /// every byte value (non-ASCII bytes around `0xB0`–`0xB9` included).
+    #[test]
+    fn next_digit_equals_byte_search() {
+        let mut b: Vec<u8> = (0u8..=255).collect();
+        b.extend_from_slice(b"abc/:;09 x\xb0\xb9\xc3\xa9 12");
+        b.extend((0u8..=255).rev());
+        for from in 0..=b.len() + 1 {
+            let want = b.get(from..).and_then(|t| t.iter().position(u8::is_ascii_digit)).map(|k| from + k);
+            assert_eq!(next_digit(&b, from), want, "from {from}");
+        }
+        for v in 0u8..=255 {
+            for len in 0..20 {
+                let mut t = vec![b'a'; len];
+                t.push(v);
+                let want = t.iter().position(u8::is_ascii_digit);
+                assert_eq!(next_digit(&t, 0), want, "byte {v} at {len}");
+            }
+        }
+        assert!(has_digit_run(b"ssn 123456789", 9) && !has_digit_run(b"12345678 9", 9));
+    }
 
     fn kinds(text: &str) -> Vec<(String, String)> {
         let s = PiiScanner::new().expect("compile");

@@ -151,7 +151,7 @@ impl SecretsScanner {
                 hits.push(Hit::new(r.id, r.score, m.start(), m.end(), r.reason));
             }
         }
-        if text.contains("PRIVATE KEY") {
+        if memchr::memmem::find(text.as_bytes(), b"PRIVATE KEY").is_some() {
             for m in self.private_key.find_iter(text) {
                 let end = text[m.end()..]
                     .find("-----END")
@@ -175,7 +175,7 @@ impl SecretsScanner {
             }
             self.generic(text, p, &mut hits);
         }
-        if p.honor_allowlist_pragma && (text.contains("allowlist secret") || text.contains("gitleaks:allow")) {
+        if p.honor_allowlist_pragma && (memchr::memmem::find(text.as_bytes(), b"allowlist secret").is_some() || memchr::memmem::find(text.as_bytes(), b"gitleaks:allow").is_some()) {
             hits.retain(|h| !line_of(text, h.start).contains("pragma: allowlist secret") && !line_of(text, h.start).contains("gitleaks:allow"));
         }
         dedup_overlaps(&mut hits);
@@ -185,7 +185,7 @@ impl SecretsScanner {
     /// `true` when `key` contains a strong keyword. Every strong keyword contains `key`,
     /// `secret`, `pass`, `pwd` or `contrase`, so ASCII keys without one skip the automaton.
     fn is_strong(&self, key: &str) -> bool {
-        if key.is_ascii() && !(contains_ci(key, b"key") || contains_ci(key, b"secret") || contains_ci(key, b"pass") || contains_ci(key, b"pwd") || contains_ci(key, b"contrase")) {
+        if key.is_ascii() && !has_stem(key, false) {
             return false;
         }
         self.strong.is_match(key)
@@ -193,7 +193,7 @@ impl SecretsScanner {
 
     /// `true` when `key` contains a weak keyword (each contains `token`, `cred`, `auth` or `key`).
     fn is_weak(&self, key: &str) -> bool {
-        if key.is_ascii() && !(contains_ci(key, b"key") || contains_ci(key, b"token") || contains_ci(key, b"cred") || contains_ci(key, b"auth")) {
+        if key.is_ascii() && !has_stem(key, true) {
             return false;
         }
         self.weak.is_match(key)
@@ -255,7 +255,7 @@ impl SecretsScanner {
         // Stack of (indent, key) for the enclosing assignments.
         let mut stack: Vec<(usize, String)> = Vec::new();
         let mut offset = 0usize;
-        for line in text.split_inclusive('\n') {
+        for line in lines_inclusive(text) {
             let line_start = offset;
             offset += line.len();
             let body = line.trim_end_matches(['\n', '\r']);
@@ -265,7 +265,7 @@ impl SecretsScanner {
             }
             let indent = body.len() - trimmed.len();
             // Prose lines without any assignment character and no enclosing key: nothing to do.
-            if stack.is_empty() && !body.contains(['=', ':']) {
+            if stack.is_empty() && memchr::memchr2(b'=', b':', body.as_bytes()).is_none() {
                 continue;
             }
             while stack.last().is_some_and(|(i, _)| *i >= indent) {
@@ -337,7 +337,7 @@ fn parse_assignment(b: &[u8], q: usize) -> Option<((usize, usize), (usize, usize
         return None;
     }
     p += 1;
-    while p < b.len() && p - ks < 81 && (b[p].is_ascii_alphanumeric() || matches!(b[p], b'_' | b'.' | b'-')) {
+    while p < b.len() && p - ks < 81 && is_key_byte(b[p]) {
         p += 1;
     }
     let ke = p;
@@ -389,7 +389,7 @@ fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usiz
     let mut from = 0usize;
     let mut last_end = 0usize;
     std::iter::from_fn(move || {
-        while let Some(off) = b.get(from..).and_then(|t| t.iter().position(|&c| c == b'=' || c == b':')) {
+        while let Some(off) = b.get(from..).and_then(|t| memchr::memchr2(b'=', b':', t)) {
             let sep = from + off;
             from = sep + 1;
             // Backwards: spaces, an optional quote, the key run, an optional quote.
@@ -401,7 +401,7 @@ fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usiz
                 k -= 1;
             }
             let key_end = k;
-            while k > last_end && (b[k - 1].is_ascii_alphanumeric() || matches!(b[k - 1], b'_' | b'.' | b'-')) {
+            while k > last_end && is_key_byte(b[k - 1]) {
                 k -= 1;
             }
             if k == key_end {
@@ -431,17 +431,76 @@ fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usiz
     })
 }
 
+/// `text.split_inclusive('\n')`, with the newline search done by `memchr`.
+fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
 /// `[\s{,;(&?]` (ASCII `\s`).
 fn is_prefix_byte(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'{' | b',' | b';' | b'(' | b'&' | b'?')
 }
 
 /// Bytes the assignment pattern accepts in a value (`[^\s"',;&}{\[\]()<>]`; non-ASCII included).
+#[inline]
 fn is_value_byte(b: u8) -> bool {
-    !matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'}' | b'{' | b'[' | b']' | b'(' | b')' | b'<' | b'>')
+    BYTE_CLASS[usize::from(b)] & VALUE != 0
+}
+
+/// Bytes of a key (`[A-Za-z0-9_.\-]`).
+#[inline]
+fn is_key_byte(b: u8) -> bool {
+    BYTE_CLASS[usize::from(b)] & KEY != 0
+}
+
+const VALUE: u8 = 1;
+const KEY: u8 = 2;
+/// [`is_value_byte`] and [`is_key_byte`] as one table.
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if !matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'}' | b'{' | b'[' | b']' | b'(' | b')' | b'<' | b'>') {
+            t[i] |= VALUE;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') {
+            t[i] |= KEY;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// `true` when `hay` contains, ASCII case-insensitively, one of the strong keyword stems (`key`,
+/// `secret`, `pass`, `pwd`, `contrase`; `weak` = false) or the weak ones (`key`, `token`, `cred`,
+/// `auth`; `weak` = true). One pass: each byte selects the stems that start with it.
+fn has_stem(hay: &str, weak: bool) -> bool {
+    let b = hay.as_bytes();
+    let at = |i: usize, n: &[u8]| b.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n));
+    (0..b.len()).any(|i| match (b[i] | 0x20, weak) {
+        (b'k', _) => at(i, b"key"),
+        (b's', false) => at(i, b"secret"),
+        (b'p', false) => at(i, b"pass") || at(i, b"pwd"),
+        (b'c', false) => at(i, b"contrase"),
+        (b't', true) => at(i, b"token"),
+        (b'c', true) => at(i, b"cred"),
+        (b'a', true) => at(i, b"auth"),
+        _ => false,
+    })
 }
 
 /// ASCII case-insensitive substring test on a short string (`needle` lowercase).
+#[cfg(test)]
 fn contains_ci(hay: &str, needle: &[u8]) -> bool {
     hay.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
@@ -500,6 +559,26 @@ fn dedup_overlaps(hits: &mut Vec<Hit>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_inclusive_equals_split_inclusive() {
+        for t in ["", "\n", "a", "a\n", "a\nb", "\n\na\r\nb\n", "x\ny\n\n"] {
+            assert_eq!(lines_inclusive(t).collect::<Vec<_>>(), t.split_inclusive('\n').collect::<Vec<_>>(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn one_pass_keyword_test_equals_substring_tests() {
+        let strong: &[&[u8]] = &[b"key", b"secret", b"pass", b"pwd", b"contrase"];
+        let weak: &[&[u8]] = &[b"key", b"token", b"cred", b"auth"];
+        for key in ["", "k", "ke", "key", "KEY", "api_Key", "SeCrEt_x", "passwd", "xpwd", "Contrasena", "token", "pw", "kkey", "sec", "ss_pass_", "db.PWD", "ACCESS_TOKEN", "credS", "oauth", "Authorization", "tok", "cre", "KKKey", "@key"] {
+            assert_eq!(has_stem(key, false), strong.iter().any(|n| contains_ci(key, n)), "{key}");
+            assert_eq!(has_stem(key, true), weak.iter().any(|n| contains_ci(key, n)), "{key}");
+        }
+        for b in 0u8..=255 {
+            assert_eq!(is_key_byte(b), b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'), "{b}");
+        }
+    }
 
     fn scan(text: &str) -> Vec<(String, String)> {
         let s = SecretsScanner::new().expect("compile");
