@@ -332,25 +332,13 @@ fn pcap_on_veth_between_namespaces() {
     }
 }
 
-/// TCX programs attached to an interface (names), per `bpftool net`.
+/// Programs attached to an interface's TCX hooks (names), asked of the kernel.
 fn tc_programs(iface: &str) -> Vec<String> {
-    let out = Command::new("bpftool").args(["-j", "net", "show", "dev", iface]).output();
-    let Ok(out) = out else { return Vec::new() };
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    use aya::programs::tc::{SchedClassifier, TcAttachType};
     let mut names = Vec::new();
-    let mut walk = vec![&v];
-    while let Some(x) = walk.pop() {
-        match x {
-            Value::Object(m) => {
-                if let Some(Value::String(n)) = m.get("name") {
-                    if n.starts_with("tap_") {
-                        names.push(n.clone());
-                    }
-                }
-                walk.extend(m.values());
-            }
-            Value::Array(a) => walk.extend(a),
-            _ => {}
+    for hook in [TcAttachType::Ingress, TcAttachType::Egress] {
+        if let Ok((_, progs)) = SchedClassifier::query_tcx(iface, hook) {
+            names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)).filter(|n| n.starts_with("tap_")));
         }
     }
     names.sort();
@@ -444,7 +432,13 @@ fn overload_drops_are_counted_not_silent() {
         expected += client("127.0.0.1", p, "large", &format!("ovl{round}")).len();
     }
     std::thread::sleep(Duration::from_secs(4));
-    let _ = Command::new("pkill").args(["-TERM", "-f", &format!("capture --backend ebpf --interface lo --ports {p} ")]).status();
+    // SIGTERM to the agent only (not the shell around it), then wait for the pipeline to end.
+    let pids = Command::new("pgrep").args(["-f", &format!("^{} capture --backend ebpf --interface lo --ports {p} ", bin())]).output().expect("pgrep");
+    let pids = String::from_utf8_lossy(&pids.stdout).to_string();
+    assert!(!pids.trim().is_empty(), "agent not running");
+    for pid in pids.split_whitespace() {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
     let _ = agent.wait();
     let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).expect("stats")).expect("json");
     let dropped = stats["pipeline"]["queue_full_packets"].as_u64().unwrap_or(0);

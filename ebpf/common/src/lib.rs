@@ -7,9 +7,10 @@
 #![no_std]
 
 /// Largest packet copied whole (bytes from the start of the link-layer frame). GSO
-/// super-packets on `lo` and veths are up to 64 KiB of payload plus headers; anything longer
-/// (BIG TCP) is cut and counted in [`counter::TRUNCATED`].
-pub const MAX_PACKET: usize = 64 * 1024 + 1024;
+/// super-packets reach 64 KiB of payload on most devices and up to `tso_max_size` (512 KiB)
+/// with BIG TCP (seen on `lo` here); anything longer is cut and counted in
+/// [`counter::TRUNCATED`]. The scratch area costs this much kernel memory per CPU.
+pub const MAX_PACKET: usize = 512 * 1024 + 1024;
 
 /// Name of the ring buffer map that carries packets to user space.
 pub const MAP_EVENTS: &str = "EVENTS";
