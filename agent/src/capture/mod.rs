@@ -20,6 +20,7 @@ use crate::output::{Format, RecordOptions};
 use anyhow::Context;
 use ifaces::{Iface, Selection, Watcher};
 use pipeline::{Dispatcher, Outputs, Pipeline, PipelineConfig};
+use crate::metrics::MetricSet;
 use record::Source as RecordSource;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -107,6 +108,15 @@ pub struct CaptureArgs {
     /// No status line and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Configuration file (TOML) with these settings; flags given here win over it.
+    #[arg(long, env = "AKTO_TAP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9464).
+    #[arg(long, env = "AKTO_TAP_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
     /// Kafka sink.
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -196,7 +206,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
         (Ok(src), _) => Ok(Box::new(src)),
         (Err(e), BackendChoice::Ebpf) => Err(e.context("eBPF capture is not available here")),
         (Err(e), _) => {
-            eprintln!("akto-tap capture: eBPF not available here ({e:#}); falling back to libpcap");
+            tracing::warn!(reason = %format!("{e:#}"), "eBPF not available here; falling back to libpcap");
             Ok(Box::new(pcap::PcapSource::new(pcap_cfg)))
         }
     }
@@ -204,6 +214,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
 
 /// Runs the capture until the duration ends or SIGINT/SIGTERM.
 pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
+    crate::logging::init(&args.log)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
@@ -253,29 +264,24 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
 
-    let quiet = args.quiet;
     let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
     let sync = |source: &mut Box<dyn Source>, wanted: &[Iface], errors: &mut BTreeMap<String, String>| {
         let plan = ifaces::plan(&source.attached(), wanted);
         for name in &plan.detach {
             source.detach(name);
-            if !quiet {
-                eprintln!("akto-tap capture: detached from {name}");
-            }
+            tracing::info!(interface = %name, "detached from {name}");
         }
         for i in &plan.attach {
             match source.attach(i) {
                 Ok(()) => {
                     errors.remove(&i.name);
-                    if !quiet {
-                        eprintln!("akto-tap capture: {} attached to {} (index {})", source.name(), i.name, i.index);
-                    }
+                    tracing::info!(backend = source.name(), interface = %i.name, index = i.index, "{} attached to {}", source.name(), i.name);
                 }
                 // Said once per interface, not at every rescan.
                 Err(e) => {
                     let msg = format!("{e:#}");
                     if errors.insert(i.name.clone(), msg.clone()).as_deref() != Some(msg.as_str()) {
-                        eprintln!("akto-tap capture: cannot capture on {}: {msg}", i.name);
+                        tracing::warn!(interface = %i.name, error = %msg, "cannot capture on {}", i.name);
                     }
                 }
             }
@@ -285,6 +291,19 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     if source.attached().is_empty() && matches!(selection, Selection::Named(_)) {
         anyhow::bail!("could not attach to any of the named interfaces");
     }
+
+    let health = crate::metrics::server::Health::new(Some(Duration::from_secs(10)));
+    let kernel_now = Arc::new(Mutex::new((source.name(), source.kernel(), source.attached().len())));
+    let _metrics = match args.metrics_listen {
+        Some(addr) => {
+            let render = render_metrics(pipeline.observer().clone(), Arc::clone(&kernel_now), kafka_sink.as_ref().map(KafkaSink::stats));
+            Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
+        }
+        None => None,
+    };
+    health.beat();
+    health.set_ready(Ok(()));
+    let mut kernel_refreshed = Instant::now();
 
     let mut watcher = Watcher::new(Duration::from_secs_f64(args.rescan_secs.max(0.1)));
     let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
@@ -300,17 +319,25 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         if watcher.changed() {
             match ifaces::list() {
                 Ok(all) => sync(&mut source, &selection.pick(&all), &mut attach_errors),
-                Err(e) => eprintln!("akto-tap capture: rescanning interfaces: {e}"),
+                Err(e) => tracing::warn!(error = %e, "rescanning interfaces failed"),
             }
         }
         if let Some(e) = pipeline.output_error() {
             result = Err(anyhow::anyhow!(e));
             break;
         }
+        health.beat();
+        if kernel_refreshed.elapsed() >= Duration::from_millis(500) {
+            kernel_refreshed = Instant::now();
+            if let Ok(mut k) = kernel_now.lock() {
+                *k = (source.name(), source.kernel(), source.attached().len());
+            }
+        }
         if status_on {
-            status.maybe_print(&*source, &pipeline, kafka_sink.as_ref());
+            status.maybe_print(&*source, pipeline.observer(), kafka_sink.as_ref());
         }
     }
+    health.set_ready(Err("shutting down".into()));
     // Drain what the kernel already queued, then stop the shards (they flush open flows).
     let _ = source.poll(Duration::ZERO, &mut dispatcher);
     dispatcher.flush();
@@ -319,13 +346,13 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let interfaces: Vec<String> = source.attached().into_keys().collect();
     drop(source);
     drop(dispatcher);
-    let pstats = Arc::clone(pipeline.stats());
+    let observer = pipeline.observer().clone();
     let engine_stats = pipeline.finish();
     if status_on {
         eprintln!();
     }
     let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
-    let summary = Summary { backend, interfaces, kernel, pipeline: snapshot(&pstats), engine: engine_stats, kafka: kafka_report };
+    let summary = Summary { backend, interfaces, kernel, pipeline: snapshot(observer.stats()), engine: engine_stats, kafka: kafka_report };
     if let Some(path) = &args.stats_json {
         let text = serde_json::to_string_pretty(&summary.to_json())?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -434,7 +461,7 @@ impl Status {
         Status { last: Instant::now(), last_exchanges: 0 }
     }
 
-    fn maybe_print(&mut self, source: &dyn Source, pipeline: &Pipeline, kafka: Option<&KafkaSink>) {
+    fn maybe_print(&mut self, source: &dyn Source, pipeline: &pipeline::Observer, kafka: Option<&KafkaSink>) {
         let dt = self.last.elapsed();
         if dt < Duration::from_secs(1) {
             return;
@@ -462,4 +489,46 @@ impl Status {
         self.last = Instant::now();
         self.last_exchanges = p.exchanges;
     }
+}
+
+/// The metrics of a running capture (names documented in the README).
+fn render_metrics(
+    observer: pipeline::Observer,
+    kernel: Arc<Mutex<(&'static str, KernelStats, usize)>>,
+    kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
+) -> crate::metrics::server::Render {
+    Arc::new(move || {
+        let mut m = MetricSet::new();
+        if let Ok(k) = kernel.lock() {
+            let (backend, ks, attached) = &*k;
+            m.gauge("up", "1 while the agent runs; the label says which capture backend.", &[("backend", backend)], 1.0);
+            m.gauge("interfaces_attached", "Interfaces the capture is attached to.", &[], *attached as f64);
+            m.counter("kernel_packets_total", "Packets the kernel side delivered to the agent.", &[], ks.packets);
+            m.counter("kernel_bytes_total", "Packet bytes the kernel side delivered (eBPF only).", &[], ks.bytes);
+            for (cause, n) in &ks.drops {
+                m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "kernel"), ("cause", cause)], *n);
+            }
+            for (reason, n) in &ks.other {
+                m.counter("kernel_skipped_total", "Packets the kernel filter skipped or cut, by reason.", &[("reason", reason)], *n);
+            }
+        }
+        let p = snapshot(observer.stats());
+        m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "queue"), ("cause", "queue_full")], p.queue_full_packets);
+        m.counter("queue_dropped_bytes_total", "Bytes lost because a worker queue was full.", &[], p.queue_full_bytes);
+        m.counter("packets_total", "Packets handed to the reassembly workers.", &[], p.packets);
+        m.counter("bytes_total", "Packet bytes handed to the reassembly workers.", &[], p.bytes);
+        m.counter("exchanges_total", "HTTP exchanges reconstructed.", &[], p.exchanges);
+        m.counter("records_written_total", "Records written to the JSONL output.", &[], p.lines);
+        m.counter("records_to_kafka_total", "Records handed to the Kafka sink.", &[], p.kafka_records);
+        m.counter("exchanges_without_request_total", "Exchanges without a request line (not sent to Akto).", &[], p.no_request_line);
+        m.counter("output_errors_total", "Errors writing records.", &[], p.output_errors);
+        for (i, d) in observer.queue_depths().iter().enumerate() {
+            m.gauge("queue_depth", "Packet batches waiting in each worker's queue.", &[("worker", &i.to_string())], *d as f64);
+        }
+        crate::metrics::add_engine(&mut m, &observer.engine_stats());
+        if let Some(k) = &kafka {
+            crate::metrics::add_kafka(&mut m, &k.snapshot());
+        }
+        m.render()
+    })
 }

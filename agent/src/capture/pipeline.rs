@@ -95,6 +95,7 @@ pub struct Outputs {
 #[derive(Debug)]
 pub struct Dispatcher {
     senders: Vec<SyncSender<Batch>>,
+    depths: Vec<Arc<AtomicU64>>,
     pending: Vec<Batch>,
     stats: Arc<PipelineStats>,
 }
@@ -129,6 +130,7 @@ impl Dispatcher {
         let (n, bytes) = (batch.packets.len() as u64, batch.bytes.len() as u64);
         match self.senders[shard].try_send(batch) {
             Ok(()) => {
+                self.depths[shard].fetch_add(1, Relaxed);
                 self.stats.packets.fetch_add(n, Relaxed);
                 self.stats.bytes.fetch_add(bytes, Relaxed);
             }
@@ -144,9 +146,39 @@ impl Dispatcher {
 #[derive(Debug)]
 pub struct Pipeline {
     workers: Vec<JoinHandle<()>>,
-    engine_stats: Vec<Arc<Mutex<Stats>>>,
-    stats: Arc<PipelineStats>,
+    observer: Observer,
     first_error: Arc<Mutex<Option<String>>>,
+}
+
+/// A read-only view of the pipeline's counters, for the status line and metrics.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    stats: Arc<PipelineStats>,
+    engine_stats: Vec<Arc<Mutex<Stats>>>,
+    depths: Vec<Arc<AtomicU64>>,
+}
+
+impl Observer {
+    /// Pipeline counters.
+    pub fn stats(&self) -> &PipelineStats {
+        &self.stats
+    }
+
+    /// The engines' counters, summed (each shard publishes every tick).
+    pub fn engine_stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for s in &self.engine_stats {
+            if let Ok(s) = s.lock() {
+                total.merge(&s);
+            }
+        }
+        total
+    }
+
+    /// Batches waiting in each shard's queue.
+    pub fn queue_depths(&self) -> Vec<u64> {
+        self.depths.iter().map(|d| d.load(Relaxed)).collect()
+    }
 }
 
 impl Pipeline {
@@ -158,14 +190,18 @@ impl Pipeline {
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         let mut engine_stats = Vec::with_capacity(shards);
+        let mut depths = Vec::with_capacity(shards);
         for i in 0..shards {
             let (tx, rx) = mpsc::sync_channel(cfg.queue_batches.max(1));
             senders.push(tx);
+            let depth = Arc::new(AtomicU64::new(0));
+            depths.push(Arc::clone(&depth));
             let published = Arc::new(Mutex::new(Stats::default()));
             engine_stats.push(Arc::clone(&published));
             let shard = Shard {
                 engine: Engine::new(cfg.engine.clone()),
                 rx,
+                depth,
                 outputs: outputs.clone(),
                 record: cfg.record.clone(),
                 stats: Arc::clone(&stats),
@@ -177,24 +213,13 @@ impl Pipeline {
             workers.push(std::thread::Builder::new().name(format!("akto-tap-shard-{i}")).spawn(move || shard.run())?);
         }
         let pending = (0..shards).map(|_| Batch::default()).collect();
-        let dispatcher = Dispatcher { senders, pending, stats: Arc::clone(&stats) };
-        Ok((Pipeline { workers, engine_stats, stats, first_error }, dispatcher))
+        let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats) };
+        Ok((Pipeline { workers, observer: Observer { stats, engine_stats, depths }, first_error }, dispatcher))
     }
 
-    /// Pipeline counters.
-    pub fn stats(&self) -> &Arc<PipelineStats> {
-        &self.stats
-    }
-
-    /// The engines' counters, summed (published by each shard every tick).
-    pub fn engine_stats(&self) -> Stats {
-        let mut total = Stats::default();
-        for s in &self.engine_stats {
-            if let Ok(s) = s.lock() {
-                total.merge(&s);
-            }
-        }
-        total
+    /// A view of the counters.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     /// The first output error, if any.
@@ -208,19 +233,14 @@ impl Pipeline {
         for w in self.workers {
             let _ = w.join();
         }
-        let mut total = Stats::default();
-        for s in &self.engine_stats {
-            if let Ok(s) = s.lock() {
-                total.merge(&s);
-            }
-        }
-        total
+        self.observer.engine_stats()
     }
 }
 
 struct Shard {
     engine: Engine,
     rx: Receiver<Batch>,
+    depth: Arc<AtomicU64>,
     outputs: Outputs,
     record: RecordOptions,
     stats: Arc<PipelineStats>,
@@ -237,6 +257,7 @@ impl Shard {
         loop {
             match self.rx.recv_timeout(TICK) {
                 Ok(batch) => {
+                    self.depth.fetch_sub(1, Relaxed);
                     for p in &batch.packets {
                         let data = &batch.bytes[p.start as usize..(p.start + p.len) as usize];
                         self.engine.on_frame(p.ts, p.link, data, &mut out);
