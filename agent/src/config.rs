@@ -5,7 +5,8 @@
 //! command's section (`[capture]` or `[ingest]`), except these, grouped by component:
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
 //! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`) and
-//! `[log]` (`format`, `level`).
+//! `[log]` (`format`, `level`). `[filter]` holds the filter and sampling rules (typed in
+//! `crate::filter::config`, also refusing unknown keys with their line).
 //!
 //! Precedence: flag on the command line > file > environment variable > default. Unknown keys
 //! and bad values are refused with their line. `akto-tap config check FILE` validates a file;
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub const COMMANDS: [&str; 2] = ["capture", "ingest"];
 
 /// Sections whose content is typed elsewhere (not flags).
-const TYPED_SECTIONS: [&str; 0] = [];
+const TYPED_SECTIONS: [&str; 1] = ["filter"];
 
 /// Where a flag lives in the file.
 #[derive(Debug, Clone)]
@@ -263,6 +264,7 @@ pub fn reference(root: &Command) -> String {
             s.push_str(&format!("| `[{}] {}` | `--{}` | {env} | {default} | {help} |\n", k.section, k.key, k.long()));
         }
     }
+    s.push_str("\n`capture` also takes a `[filter]` section: see \"Filters and sampling\".\n");
     s
 }
 

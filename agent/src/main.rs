@@ -5,6 +5,7 @@
 
 mod capture;
 mod config;
+mod filter;
 mod guard;
 mod ingest;
 mod kafka;
@@ -76,7 +77,11 @@ fn load_cli() -> anyhow::Result<Cli> {
             let mut merged: Vec<OsString> = argv.iter().take(2).cloned().collect();
             merged.extend(config::args_from_file(&file, sub));
             merged.extend(argv.iter().skip(2).cloned());
-            return Cli::try_parse_from(merged).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.render()));
+            let mut cli = Cli::try_parse_from(merged).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.render()))?;
+            if let (Command::Capture(a), true) = (&mut cli.command, file.filter.is_some()) {
+                a.filter_source = Some((path.clone(), text));
+            }
+            return Ok(cli);
         }
     }
     Ok(Cli::from_arg_matches(&matches)?)
@@ -95,7 +100,11 @@ fn config_command(c: &ConfigCommand) -> anyhow::Result<()> {
             let root = Cli::command();
             let cmd = root.find_subcommand(&name).cloned().ok_or_else(|| anyhow::anyhow!("no command {name}"))?;
             let parsed = config::parse(file, &text, &cmd)?;
-            println!("{}: OK for `akto-tap {name}` ({} settings)", file.display(), parsed.entries.len());
+            if parsed.filter.is_some() {
+                capture::filter_config(Some((file, &text)))?;
+            }
+            let rules = if parsed.filter.is_some() { ", filter rules" } else { "" };
+            println!("{}: OK for `akto-tap {name}` ({} settings{rules})", file.display(), parsed.entries.len());
             Ok(())
         }
         ConfigCommand::Reference { update } => {

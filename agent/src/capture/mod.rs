@@ -90,6 +90,13 @@ pub struct CaptureArgs {
     /// eBPF ring buffer size, MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_mib: u32,
+    /// How long the capture thread waits for packets before handing what it has to the workers,
+    /// milliseconds. Larger values mean fewer wake-ups (less CPU) and more latency.
+    #[arg(long, default_value_t = 5)]
+    pub poll_ms: u16,
+    /// eBPF: wake the capture thread before its timer when this much data waits in the ring, KiB.
+    #[arg(long, default_value_t = 256)]
+    pub wakeup_kib: u32,
     /// libpcap: bytes captured per packet.
     #[arg(long, default_value_t = 262_144)]
     pub snaplen: u32,
@@ -120,6 +127,32 @@ pub struct CaptureArgs {
     /// Kafka sink.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// The configuration file and its text when it has a `[filter]` section.
+    #[arg(skip)]
+    pub filter_source: Option<(PathBuf, String)>,
+}
+
+/// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
+/// with their line), then Akto's environment variables for what the file leaves unset.
+pub fn filter_config(source: Option<(&PathBuf, &str)>) -> anyhow::Result<crate::filter::FilterConfig> {
+    #[derive(serde::Deserialize)]
+    struct FilterOnly {
+        #[serde(default)]
+        filter: Option<crate::filter::FilterConfig>,
+        #[serde(flatten)]
+        _rest: toml::Table,
+    }
+    let mut cfg = match source {
+        Some((path, text)) => {
+            let parsed: FilterOnly = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: [filter]: {e}", path.display()))?;
+            parsed.filter.unwrap_or_default()
+        }
+        None => crate::filter::FilterConfig::default(),
+    };
+    cfg.apply_env(&|k| std::env::var(k).ok())?;
+    // Rules are compiled once here so a bad pattern stops start-up (each shard compiles its own).
+    crate::filter::Filter::new(cfg.clone())?;
+    Ok(cfg)
 }
 
 /// Counters read from the kernel side of a backend.
@@ -177,6 +210,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
         snaplen: args.snaplen,
         buffer_bytes: args.pcap_buffer_mib.saturating_mul(1 << 20),
         promisc: args.promisc,
+        timeout_ms: args.poll_ms.max(1),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),
         deny_endpoints: deny_endpoints.to_vec(),
@@ -189,6 +223,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
     }
     let ebpf_cfg = ebpf::EbpfConfig {
         ring_bytes: args.ring_mib.saturating_mul(1 << 20),
+        wakeup_bytes: args.wakeup_kib.saturating_mul(1 << 10),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),
         deny_endpoints: deny_endpoints.to_vec(),
@@ -261,7 +296,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     engine.http.max_body_bytes = args.max_body_bytes;
     engine.tcp.max_flows = args.max_flows;
     let shards = if args.workers == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) } else { args.workers };
-    let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record };
+    let filter = filter_config(args.filter_source.as_ref().map(|(p, t)| (p, t.as_str())))?;
+    let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record, filter };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
 
     let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
@@ -311,7 +347,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let mut status = Status::new();
     let mut result = Ok(());
     while !stop.load(Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        if let Err(e) = source.poll(Duration::from_millis(50), &mut dispatcher) {
+        if let Err(e) = source.poll(Duration::from_millis(u64::from(args.poll_ms.max(1))), &mut dispatcher) {
             result = Err(e.context("capture"));
             break;
         }
@@ -352,7 +388,15 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         eprintln!();
     }
     let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
-    let summary = Summary { backend, interfaces, kernel, pipeline: snapshot(observer.stats()), engine: engine_stats, kafka: kafka_report };
+    let summary = Summary {
+        backend,
+        interfaces,
+        kernel,
+        pipeline: snapshot(observer.stats()),
+        engine: engine_stats,
+        filter: observer.filter_stats(),
+        kafka: kafka_report,
+    };
     if let Some(path) = &args.stats_json {
         let text = serde_json::to_string_pretty(&summary.to_json())?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -397,6 +441,7 @@ struct Summary {
     kernel: KernelStats,
     pipeline: PipelineSnapshot,
     engine: reassembly::Stats,
+    filter: crate::filter::FilterStats,
     kafka: Option<kafka::Snapshot>,
 }
 
@@ -416,6 +461,7 @@ impl Summary {
             },
             "pipeline": self.pipeline,
             "engine": self.engine,
+            "filter": self.filter.fields().into_iter().map(|(k, _, v)| (k.to_string(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
             "kafka": self.kafka,
         })
     }
@@ -442,6 +488,10 @@ impl Summary {
             "engine: flows {} · gaps {} · flows evicted at the cap {} · body bytes over budget {}\n",
             e.flows_created, e.gaps, e.flows_evicted_cap, e.body_bytes_over_budget
         ));
+        let dropped: Vec<String> = self.filter.dropped().into_iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{} {n}", r.name())).collect();
+        if !dropped.is_empty() || self.filter.bodies_stripped > 0 {
+            s.push_str(&format!("filter: dropped {} · bodies stripped (sampling) {}\n", if dropped.is_empty() { "0".into() } else { dropped.join(", ") }, self.filter.bodies_stripped));
+        }
         if let Some(kr) = &self.kafka {
             s.push_str(&kafka::summary_line(kr));
             s.push('\n');
@@ -526,6 +576,19 @@ fn render_metrics(
             m.gauge("queue_depth", "Packet batches waiting in each worker's queue.", &[("worker", &i.to_string())], *d as f64);
         }
         crate::metrics::add_engine(&mut m, &observer.engine_stats());
+        let f = observer.filter_stats();
+        for (reason, n) in f.dropped() {
+            m.counter("filter_dropped_total", "Exchanges not sent, by filter rule.", &[("reason", reason.name())], n);
+        }
+        for (name, help, v) in f.fields() {
+            if name.starts_with("dropped_") {
+                continue;
+            }
+            match name.strip_suffix("_now") {
+                Some(base) => m.gauge(&format!("filter_{base}"), help, &[], v as f64),
+                None => m.counter(&format!("filter_{name}_total"), help, &[], v),
+            }
+        }
         if let Some(k) = &kafka {
             crate::metrics::add_kafka(&mut m, &k.snapshot());
         }

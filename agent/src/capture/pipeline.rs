@@ -16,6 +16,7 @@
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
 use crate::output::{to_exchange_json, to_record, Format, RecordOptions};
+use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use reassembly::{Engine, HttpExchange, LinkType, Stats, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     pub engine: reassembly::Config,
     /// Record fields.
     pub record: RecordOptions,
+    /// Filter and sampling rules (one `Filter` per shard).
+    pub filter: crate::filter::FilterConfig,
 }
 
 /// One packet inside a batch.
@@ -155,6 +158,7 @@ pub struct Pipeline {
 pub struct Observer {
     stats: Arc<PipelineStats>,
     engine_stats: Vec<Arc<Mutex<Stats>>>,
+    filter_stats: Vec<Arc<Mutex<FilterStats>>>,
     depths: Vec<Arc<AtomicU64>>,
 }
 
@@ -168,6 +172,17 @@ impl Observer {
     pub fn engine_stats(&self) -> Stats {
         let mut total = Stats::default();
         for s in &self.engine_stats {
+            if let Ok(s) = s.lock() {
+                total.merge(&s);
+            }
+        }
+        total
+    }
+
+    /// The filters' counters, summed.
+    pub fn filter_stats(&self) -> FilterStats {
+        let mut total = FilterStats::default();
+        for s in &self.filter_stats {
             if let Ok(s) = s.lock() {
                 total.merge(&s);
             }
@@ -191,6 +206,7 @@ impl Pipeline {
         let mut workers = Vec::with_capacity(shards);
         let mut engine_stats = Vec::with_capacity(shards);
         let mut depths = Vec::with_capacity(shards);
+        let mut filter_stats = Vec::with_capacity(shards);
         for i in 0..shards {
             let (tx, rx) = mpsc::sync_channel(cfg.queue_batches.max(1));
             senders.push(tx);
@@ -198,6 +214,9 @@ impl Pipeline {
             depths.push(Arc::clone(&depth));
             let published = Arc::new(Mutex::new(Stats::default()));
             engine_stats.push(Arc::clone(&published));
+            let filter_published = Arc::new(Mutex::new(FilterStats::default()));
+            filter_stats.push(Arc::clone(&filter_published));
+            let filter = Filter::new(cfg.filter.clone()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
             let shard = Shard {
                 engine: Engine::new(cfg.engine.clone()),
                 rx,
@@ -206,6 +225,8 @@ impl Pipeline {
                 record: cfg.record.clone(),
                 stats: Arc::clone(&stats),
                 published,
+                filter,
+                filter_published,
                 first_error: Arc::clone(&first_error),
                 lines: Vec::with_capacity(1 << 16),
                 value: Vec::with_capacity(1 << 12),
@@ -214,7 +235,7 @@ impl Pipeline {
         }
         let pending = (0..shards).map(|_| Batch::default()).collect();
         let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats) };
-        Ok((Pipeline { workers, observer: Observer { stats, engine_stats, depths }, first_error }, dispatcher))
+        Ok((Pipeline { workers, observer: Observer { stats, engine_stats, filter_stats, depths }, first_error }, dispatcher))
     }
 
     /// A view of the counters.
@@ -245,6 +266,8 @@ struct Shard {
     record: RecordOptions,
     stats: Arc<PipelineStats>,
     published: Arc<Mutex<Stats>>,
+    filter: Filter,
+    filter_published: Arc<Mutex<FilterStats>>,
     first_error: Arc<Mutex<Option<String>>>,
     lines: Vec<u8>,
     value: Vec<u8>,
@@ -284,18 +307,29 @@ impl Shard {
         if let Ok(mut s) = self.published.lock() {
             s.clone_from(self.engine.stats());
         }
+        if let Ok(mut s) = self.filter_published.lock() {
+            *s = self.filter.stats();
+        }
     }
 
     fn emit(&mut self, out: &mut Vec<HttpExchange>) {
         let mut lines = 0u64;
         let format = self.outputs.jsonl.as_ref().map(|(_, f)| *f);
-        for ex in out.drain(..) {
+        for mut ex in out.drain(..) {
             self.stats.exchanges.fetch_add(1, Relaxed);
             // No request line: no endpoint for Akto (counted, as in every sink; the `exchange`
             // format still shows it).
             let for_akto = !ex.request.method.is_empty();
             if !for_akto {
                 self.stats.no_request_line.fetch_add(1, Relaxed);
+            }
+            // Akto's drop rules, include/exclude and sampling apply to what goes to Akto.
+            if for_akto {
+                match self.filter.decide(ex.request.ts, &ex) {
+                    Decision::Keep => {}
+                    Decision::StripBodies => strip_bodies(&mut ex),
+                    Decision::Drop(_) => continue,
+                }
             }
             self.value.clear();
             if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {

@@ -109,7 +109,11 @@ pub struct CaptureConfig {
     /// 1: capture only packets whose source or destination port is in [`MAP_PORTS`].
     pub filter_ports: u8,
     /// Padding (zero).
-    pub pad: [u8; 7],
+    pub pad: [u8; 3],
+    /// Wake the reader only when this many bytes wait in the ring (it also polls on a timer):
+    /// one wake-up per packet costs an inter-processor interrupt each, which dominated the
+    /// program's cost at high packet rates.
+    pub wakeup_bytes: u32,
 }
 
 /// Key of [`MAP_DENY_ENDPOINTS`]: an address (IPv4 as `::ffff:a.b.c.d`) and a port.
@@ -162,6 +166,7 @@ mod tests {
         assert_eq!(core::mem::align_of::<PacketHeader>(), 8);
         assert_eq!(core::mem::size_of::<Endpoint>(), 20);
         assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
+        assert_eq!(core::mem::offset_of!(CaptureConfig, wakeup_bytes), 4);
         assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
     }
 }
