@@ -17,10 +17,10 @@ ensure_rust() {
 }
 
 # C toolchain and headers for -sys crates: rdkafka builds a bundled librdkafka (make, gcc)
-# against the system OpenSSL (libssl-dev, pkg-config).
+# against the system OpenSSL (libssl-dev, pkg-config); the capture links libpcap (libpcap-dev).
 ensure_build_deps() {
   local missing=()
-  for pkg in build-essential pkg-config libssl-dev; do
+  for pkg in build-essential pkg-config libssl-dev libpcap-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -50,4 +50,29 @@ ensure_tansu() {
   fi
   echo "ensure-tools: installing tansu 0.6.0 (cargo install, 15-25 min cold)" >&2
   cargo install tansu --version 0.6.0 --locked --features dynostore >&2 || return 1
+}
+
+# The eBPF toolchain (../shared/TOOLCHAIN.md): LLVM 22 and bpf-linker to link the kernel programs,
+# nightly rust-src to build `core` for the bpf target, bpftool for inspection. Without it the
+# agent still builds (agent/build.rs), but `capture` can only use libpcap.
+ensure_ebpf_toolchain() {
+  ensure_rust
+  local missing=()
+  for pkg in llvm-22-dev libpolly-22-dev clang libpcap-dev bpftool; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "ensure-tools: installing ${missing[*]}" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 || return 1
+  fi
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal >&2 || return 1
+  fi
+  if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain nightly >&2 || return 1
+  fi
+  if ! have bpf-linker; then
+    echo "ensure-tools: installing bpf-linker (about 90 s)" >&2
+    LLVM_PREFIX=/usr/lib/llvm-22 cargo install bpf-linker --no-default-features --features llvm-22 >&2 || return 1
+  fi
 }

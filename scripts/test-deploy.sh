@@ -105,7 +105,7 @@ echo '{"ingest": {"enabled": true}}' > "$WORK/default.json"
 cat > "$WORK/custom.json" <<'EOF'
 {"fullnameOverride": "tap",
  "config": {"capture": {"backend": "pcap", "ports": []},
-            "kafka": {"brokers": "b1:9093,b2:9093", "spool_max_bytes": 5368709120}},
+            "kafka": {"brokers": "b1:9093,b2:9093", "spool_max_mib": 5120}},
  "kafka": {"existingSecret": "my-kafka", "tls": {"enabled": true, "caSecret": "kafka-ca"}},
  "metrics": {"port": 9500},
  "capture": {"capabilities": ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_PTRACE"],

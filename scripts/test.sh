@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-tools.sh
 ensure_rust
 ensure_build_deps
+# eBPF: the capture tests run the real kernel programs (they need this toolchain to be built).
+ensure_ebpf_toolchain || echo "ensure-tools: the eBPF toolchain could not be installed; the eBPF capture tests will fail" >&2
 
 # The Kafka integration tests (agent/tests/kafka.rs) need a broker; they say "skipped"
 # when tansu could not be installed.
@@ -16,6 +18,9 @@ ensure_tansu || echo "ensure-tools: tansu could not be installed; the Kafka brok
 mkdir -p target
 echo "== cargo test (default members: every host crate)"
 cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
+
+echo "== deployment manifests, chart, unit and image (scripts/test-deploy.sh)"
+./scripts/test-deploy.sh
 
 echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
 if ensure_fuzz; then

@@ -332,25 +332,13 @@ fn pcap_on_veth_between_namespaces() {
     }
 }
 
-/// TCX programs attached to an interface (names), per `bpftool net`.
+/// Programs attached to an interface's TCX hooks (names), asked of the kernel.
 fn tc_programs(iface: &str) -> Vec<String> {
-    let out = Command::new("bpftool").args(["-j", "net", "show", "dev", iface]).output();
-    let Ok(out) = out else { return Vec::new() };
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    use aya::programs::tc::{SchedClassifier, TcAttachType};
     let mut names = Vec::new();
-    let mut walk = vec![&v];
-    while let Some(x) = walk.pop() {
-        match x {
-            Value::Object(m) => {
-                if let Some(Value::String(n)) = m.get("name") {
-                    if n.starts_with("tap_") {
-                        names.push(n.clone());
-                    }
-                }
-                walk.extend(m.values());
-            }
-            Value::Array(a) => walk.extend(a),
-            _ => {}
+    for hook in [TcAttachType::Ingress, TcAttachType::Egress] {
+        if let Ok((_, progs)) = SchedClassifier::query_tcx(iface, hook) {
+            names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)).filter(|n| n.starts_with("tap_")));
         }
     }
     names.sort();
@@ -444,7 +432,13 @@ fn overload_drops_are_counted_not_silent() {
         expected += client("127.0.0.1", p, "large", &format!("ovl{round}")).len();
     }
     std::thread::sleep(Duration::from_secs(4));
-    let _ = Command::new("pkill").args(["-TERM", "-f", &format!("capture --backend ebpf --interface lo --ports {p} ")]).status();
+    // SIGTERM to the agent only (not the shell around it), then wait for the pipeline to end.
+    let pids = Command::new("pgrep").args(["-f", &format!("^{} capture --backend ebpf --interface lo --ports {p} ", bin())]).output().expect("pgrep");
+    let pids = String::from_utf8_lossy(&pids.stdout).to_string();
+    assert!(!pids.trim().is_empty(), "agent not running");
+    for pid in pids.split_whitespace() {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
     let _ = agent.wait();
     let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).expect("stats")).expect("json");
     let dropped = stats["pipeline"]["queue_full_packets"].as_u64().unwrap_or(0);
@@ -453,4 +447,82 @@ fn overload_drops_are_counted_not_silent() {
     // What was lost shows: exchanges with gaps, or fewer complete exchanges than requests.
     let gaps = stats["engine"]["gaps"].as_u64().unwrap_or(0);
     assert!(gaps > 0 || exchanges < expected as u64, "drops counted but every exchange whole? {stats}");
+}
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect metrics");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels).and_then(|rest| rest.trim().parse().ok()))
+}
+
+/// A config file drives the capture (flags still win), metrics are scraped from the running
+/// agent, and the logs are JSON when asked.
+#[test]
+fn config_file_metrics_scrape_and_json_logs() {
+    if !root_or_skip("metrics_scrape") {
+        return;
+    }
+    let p = port();
+    let mport = port();
+    let _server = Server::start(None, "127.0.0.1", p);
+    let cfg = tmp("metrics.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[capture]\ninterfaces = [\"lo\"]\nbackend = \"pcap\"\nports = [{p}]\n\n[record]\naccount_id = \"4242\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{mport}\"\n\n[log]\nformat = \"json\"\n"
+        ),
+    )
+    .expect("config");
+    // `--backend ebpf` on the command line beats the file's `pcap`.
+    let agent = Agent::start("metrics", &["--config", cfg.to_str().expect("path"), "--backend", "ebpf"]);
+    agent.wait_for("ebpf attached to lo", Duration::from_secs(20));
+    let expected = client("127.0.0.1", p, "keepalive", "mtr");
+    // Exchanges are counted as they complete; the connection closed, so all 20 are in.
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut body = String::new();
+    while Instant::now() < end {
+        body = http_get(mport, "/metrics").1;
+        if metric(&body, "akto_tap_exchanges_total").unwrap_or(0.0) >= expected.len() as f64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(metric(&body, "akto_tap_exchanges_total"), Some(expected.len() as f64), "{body}");
+    assert_eq!(metric(&body, "akto_tap_up{backend=\"ebpf\"}"), Some(1.0));
+    assert_eq!(metric(&body, "akto_tap_interfaces_attached"), Some(1.0));
+    assert_eq!(metric(&body, "akto_tap_drops_total{stage=\"kernel\",cause=\"ring_full\"}"), Some(0.0));
+    assert_eq!(metric(&body, "akto_tap_drops_total{stage=\"queue\",cause=\"queue_full\"}"), Some(0.0));
+    assert!(metric(&body, "akto_tap_kernel_packets_total").unwrap_or(0.0) > 0.0);
+    assert!(metric(&body, "akto_tap_engine_flows_created_total").unwrap_or(0.0) >= 1.0);
+    assert!(body.contains("# TYPE akto_tap_queue_depth gauge"));
+    assert_eq!(http_get(mport, "/healthz").0, 200);
+    assert_eq!(http_get(mport, "/readyz").0, 200);
+    assert_eq!(http_get(mport, "/nope").0, 404);
+    let log = agent.log();
+    let (records, _) = agent.stop();
+    assert_exactly_once(&expected, &records, "mtr", &log);
+    assert!(records.iter().all(|r| r["akto_account_id"] == "4242"), "the file's [record] applies");
+    let json_lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!json_lines.is_empty() && json_lines.len() == log.lines().count(), "every log line is JSON:\n{log}");
+    assert!(json_lines.iter().any(|j| j["message"].as_str().is_some_and(|m| m.contains("attached to lo")) && j["level"] == "INFO"));
+}
+
+#[test]
+fn a_bad_config_file_stops_the_agent_with_its_line() {
+    let cfg = tmp("bad.toml");
+    std::fs::write(&cfg, "[capture]\ninterfaces = [\"lo\"]\nbackedn = \"pcap\"\n").expect("config");
+    let out = Command::new(bin()).args(["capture", "--config"]).arg(&cfg).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:3: unknown key `backedn` in [capture]"), "{err}");
 }

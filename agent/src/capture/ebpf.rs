@@ -36,6 +36,8 @@ const DRAIN_LIMIT: usize = 16_384;
 pub struct EbpfConfig {
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_bytes: u32,
+    /// Backlog in the ring that wakes the reader before its poll timer.
+    pub wakeup_bytes: u32,
     /// Ports to capture; empty = all.
     pub ports: Vec<u16>,
     /// Ports never captured.
@@ -105,7 +107,11 @@ impl EbpfSource {
             return Err(EbpfError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Kernel { what: "counting CPUs", source: anyhow::anyhow!("{what}: {e}") })?;
-        let conf = CaptureConfig { filter_ports: u8::from(!cfg.ports.is_empty()), pad: [0; 7] };
+        let conf = CaptureConfig {
+            filter_ports: u8::from(!cfg.ports.is_empty()),
+            pad: [0; 3],
+            wakeup_bytes: cfg.wakeup_bytes.min(cfg.ring_bytes / 2),
+        };
         let mut ebpf = EbpfLoader::new()
             .override_global(GLOBAL_CONFIG, &conf, true)
             .map_max_entries(MAP_SCRATCH, cpus as u32)

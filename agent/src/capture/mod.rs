@@ -20,6 +20,7 @@ use crate::output::{Format, RecordOptions};
 use anyhow::Context;
 use ifaces::{Iface, Selection, Watcher};
 use pipeline::{Dispatcher, Outputs, Pipeline, PipelineConfig};
+use crate::metrics::MetricSet;
 use record::Source as RecordSource;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -89,6 +90,13 @@ pub struct CaptureArgs {
     /// eBPF ring buffer size, MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_mib: u32,
+    /// How long the capture thread waits for packets before handing what it has to the workers,
+    /// milliseconds. Larger values mean fewer wake-ups (less CPU) and more latency.
+    #[arg(long, default_value_t = 5)]
+    pub poll_ms: u16,
+    /// eBPF: wake the capture thread before its timer when this much data waits in the ring, KiB.
+    #[arg(long, default_value_t = 256)]
+    pub wakeup_kib: u32,
     /// libpcap: bytes captured per packet.
     #[arg(long, default_value_t = 262_144)]
     pub snaplen: u32,
@@ -107,9 +115,44 @@ pub struct CaptureArgs {
     /// No status line and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Configuration file (TOML) with these settings; flags given here win over it.
+    #[arg(long, env = "AKTO_TAP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9464).
+    #[arg(long, env = "AKTO_TAP_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
     /// Kafka sink.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// The configuration file and its text when it has a `[filter]` section.
+    #[arg(skip)]
+    pub filter_source: Option<(PathBuf, String)>,
+}
+
+/// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
+/// with their line), then Akto's environment variables for what the file leaves unset.
+pub fn filter_config(source: Option<(&PathBuf, &str)>) -> anyhow::Result<crate::filter::FilterConfig> {
+    #[derive(serde::Deserialize)]
+    struct FilterOnly {
+        #[serde(default)]
+        filter: Option<crate::filter::FilterConfig>,
+        #[serde(flatten)]
+        _rest: toml::Table,
+    }
+    let mut cfg = match source {
+        Some((path, text)) => {
+            let parsed: FilterOnly = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: [filter]: {e}", path.display()))?;
+            parsed.filter.unwrap_or_default()
+        }
+        None => crate::filter::FilterConfig::default(),
+    };
+    cfg.apply_env(&|k| std::env::var(k).ok())?;
+    // Rules are compiled once here so a bad pattern stops start-up (each shard compiles its own).
+    crate::filter::Filter::new(cfg.clone())?;
+    Ok(cfg)
 }
 
 /// Counters read from the kernel side of a backend.
@@ -167,6 +210,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
         snaplen: args.snaplen,
         buffer_bytes: args.pcap_buffer_mib.saturating_mul(1 << 20),
         promisc: args.promisc,
+        timeout_ms: args.poll_ms.max(1),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),
         deny_endpoints: deny_endpoints.to_vec(),
@@ -179,6 +223,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
     }
     let ebpf_cfg = ebpf::EbpfConfig {
         ring_bytes: args.ring_mib.saturating_mul(1 << 20),
+        wakeup_bytes: args.wakeup_kib.saturating_mul(1 << 10),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),
         deny_endpoints: deny_endpoints.to_vec(),
@@ -196,7 +241,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
         (Ok(src), _) => Ok(Box::new(src)),
         (Err(e), BackendChoice::Ebpf) => Err(e.context("eBPF capture is not available here")),
         (Err(e), _) => {
-            eprintln!("akto-tap capture: eBPF not available here ({e:#}); falling back to libpcap");
+            tracing::warn!(reason = %format!("{e:#}"), "eBPF not available here; falling back to libpcap");
             Ok(Box::new(pcap::PcapSource::new(pcap_cfg)))
         }
     }
@@ -204,6 +249,7 @@ fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: 
 
 /// Runs the capture until the duration ends or SIGINT/SIGTERM.
 pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
+    crate::logging::init(&args.log)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
@@ -250,32 +296,28 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     engine.http.max_body_bytes = args.max_body_bytes;
     engine.tcp.max_flows = args.max_flows;
     let shards = if args.workers == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) } else { args.workers };
-    let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record };
+    let filter = filter_config(args.filter_source.as_ref().map(|(p, t)| (p, t.as_str())))?;
+    let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record, filter };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
 
-    let quiet = args.quiet;
     let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
     let sync = |source: &mut Box<dyn Source>, wanted: &[Iface], errors: &mut BTreeMap<String, String>| {
         let plan = ifaces::plan(&source.attached(), wanted);
         for name in &plan.detach {
             source.detach(name);
-            if !quiet {
-                eprintln!("akto-tap capture: detached from {name}");
-            }
+            tracing::info!(interface = %name, "detached from {name}");
         }
         for i in &plan.attach {
             match source.attach(i) {
                 Ok(()) => {
                     errors.remove(&i.name);
-                    if !quiet {
-                        eprintln!("akto-tap capture: {} attached to {} (index {})", source.name(), i.name, i.index);
-                    }
+                    tracing::info!(backend = source.name(), interface = %i.name, index = i.index, "{} attached to {}", source.name(), i.name);
                 }
                 // Said once per interface, not at every rescan.
                 Err(e) => {
                     let msg = format!("{e:#}");
                     if errors.insert(i.name.clone(), msg.clone()).as_deref() != Some(msg.as_str()) {
-                        eprintln!("akto-tap capture: cannot capture on {}: {msg}", i.name);
+                        tracing::warn!(interface = %i.name, error = %msg, "cannot capture on {}", i.name);
                     }
                 }
             }
@@ -286,13 +328,26 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         anyhow::bail!("could not attach to any of the named interfaces");
     }
 
+    let health = crate::metrics::server::Health::new(Some(Duration::from_secs(10)));
+    let kernel_now = Arc::new(Mutex::new((source.name(), source.kernel(), source.attached().len())));
+    let _metrics = match args.metrics_listen {
+        Some(addr) => {
+            let render = render_metrics(pipeline.observer().clone(), Arc::clone(&kernel_now), kafka_sink.as_ref().map(KafkaSink::stats));
+            Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
+        }
+        None => None,
+    };
+    health.beat();
+    health.set_ready(Ok(()));
+    let mut kernel_refreshed = Instant::now();
+
     let mut watcher = Watcher::new(Duration::from_secs_f64(args.rescan_secs.max(0.1)));
     let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
     let status_on = !args.quiet && std::io::stderr().is_terminal();
     let mut status = Status::new();
     let mut result = Ok(());
     while !stop.load(Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        if let Err(e) = source.poll(Duration::from_millis(50), &mut dispatcher) {
+        if let Err(e) = source.poll(Duration::from_millis(u64::from(args.poll_ms.max(1))), &mut dispatcher) {
             result = Err(e.context("capture"));
             break;
         }
@@ -300,17 +355,25 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         if watcher.changed() {
             match ifaces::list() {
                 Ok(all) => sync(&mut source, &selection.pick(&all), &mut attach_errors),
-                Err(e) => eprintln!("akto-tap capture: rescanning interfaces: {e}"),
+                Err(e) => tracing::warn!(error = %e, "rescanning interfaces failed"),
             }
         }
         if let Some(e) = pipeline.output_error() {
             result = Err(anyhow::anyhow!(e));
             break;
         }
+        health.beat();
+        if kernel_refreshed.elapsed() >= Duration::from_millis(500) {
+            kernel_refreshed = Instant::now();
+            if let Ok(mut k) = kernel_now.lock() {
+                *k = (source.name(), source.kernel(), source.attached().len());
+            }
+        }
         if status_on {
-            status.maybe_print(&*source, &pipeline, kafka_sink.as_ref());
+            status.maybe_print(&*source, pipeline.observer(), kafka_sink.as_ref());
         }
     }
+    health.set_ready(Err("shutting down".into()));
     // Drain what the kernel already queued, then stop the shards (they flush open flows).
     let _ = source.poll(Duration::ZERO, &mut dispatcher);
     dispatcher.flush();
@@ -319,13 +382,21 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let interfaces: Vec<String> = source.attached().into_keys().collect();
     drop(source);
     drop(dispatcher);
-    let pstats = Arc::clone(pipeline.stats());
+    let observer = pipeline.observer().clone();
     let engine_stats = pipeline.finish();
     if status_on {
         eprintln!();
     }
     let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
-    let summary = Summary { backend, interfaces, kernel, pipeline: snapshot(&pstats), engine: engine_stats, kafka: kafka_report };
+    let summary = Summary {
+        backend,
+        interfaces,
+        kernel,
+        pipeline: snapshot(observer.stats()),
+        engine: engine_stats,
+        filter: observer.filter_stats(),
+        kafka: kafka_report,
+    };
     if let Some(path) = &args.stats_json {
         let text = serde_json::to_string_pretty(&summary.to_json())?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -370,6 +441,7 @@ struct Summary {
     kernel: KernelStats,
     pipeline: PipelineSnapshot,
     engine: reassembly::Stats,
+    filter: crate::filter::FilterStats,
     kafka: Option<kafka::Snapshot>,
 }
 
@@ -389,6 +461,7 @@ impl Summary {
             },
             "pipeline": self.pipeline,
             "engine": self.engine,
+            "filter": self.filter.fields().into_iter().map(|(k, _, v)| (k.to_string(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
             "kafka": self.kafka,
         })
     }
@@ -415,6 +488,10 @@ impl Summary {
             "engine: flows {} · gaps {} · flows evicted at the cap {} · body bytes over budget {}\n",
             e.flows_created, e.gaps, e.flows_evicted_cap, e.body_bytes_over_budget
         ));
+        let dropped: Vec<String> = self.filter.dropped().into_iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{} {n}", r.name())).collect();
+        if !dropped.is_empty() || self.filter.bodies_stripped > 0 {
+            s.push_str(&format!("filter: dropped {} · bodies stripped (sampling) {}\n", if dropped.is_empty() { "0".into() } else { dropped.join(", ") }, self.filter.bodies_stripped));
+        }
         if let Some(kr) = &self.kafka {
             s.push_str(&kafka::summary_line(kr));
             s.push('\n');
@@ -434,7 +511,7 @@ impl Status {
         Status { last: Instant::now(), last_exchanges: 0 }
     }
 
-    fn maybe_print(&mut self, source: &dyn Source, pipeline: &Pipeline, kafka: Option<&KafkaSink>) {
+    fn maybe_print(&mut self, source: &dyn Source, pipeline: &pipeline::Observer, kafka: Option<&KafkaSink>) {
         let dt = self.last.elapsed();
         if dt < Duration::from_secs(1) {
             return;
@@ -462,4 +539,59 @@ impl Status {
         self.last = Instant::now();
         self.last_exchanges = p.exchanges;
     }
+}
+
+/// The metrics of a running capture (names documented in the README).
+fn render_metrics(
+    observer: pipeline::Observer,
+    kernel: Arc<Mutex<(&'static str, KernelStats, usize)>>,
+    kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
+) -> crate::metrics::server::Render {
+    Arc::new(move || {
+        let mut m = MetricSet::new();
+        if let Ok(k) = kernel.lock() {
+            let (backend, ks, attached) = &*k;
+            m.gauge("up", "1 while the agent runs; the label says which capture backend.", &[("backend", backend)], 1.0);
+            m.gauge("interfaces_attached", "Interfaces the capture is attached to.", &[], *attached as f64);
+            m.counter("kernel_packets_total", "Packets the kernel side delivered to the agent.", &[], ks.packets);
+            m.counter("kernel_bytes_total", "Packet bytes the kernel side delivered (eBPF only).", &[], ks.bytes);
+            for (cause, n) in &ks.drops {
+                m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "kernel"), ("cause", cause)], *n);
+            }
+            for (reason, n) in &ks.other {
+                m.counter("kernel_skipped_total", "Packets the kernel filter skipped or cut, by reason.", &[("reason", reason)], *n);
+            }
+        }
+        let p = snapshot(observer.stats());
+        m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "queue"), ("cause", "queue_full")], p.queue_full_packets);
+        m.counter("queue_dropped_bytes_total", "Bytes lost because a worker queue was full.", &[], p.queue_full_bytes);
+        m.counter("packets_total", "Packets handed to the reassembly workers.", &[], p.packets);
+        m.counter("bytes_total", "Packet bytes handed to the reassembly workers.", &[], p.bytes);
+        m.counter("exchanges_total", "HTTP exchanges reconstructed.", &[], p.exchanges);
+        m.counter("records_written_total", "Records written to the JSONL output.", &[], p.lines);
+        m.counter("records_to_kafka_total", "Records handed to the Kafka sink.", &[], p.kafka_records);
+        m.counter("exchanges_without_request_total", "Exchanges without a request line (not sent to Akto).", &[], p.no_request_line);
+        m.counter("output_errors_total", "Errors writing records.", &[], p.output_errors);
+        for (i, d) in observer.queue_depths().iter().enumerate() {
+            m.gauge("queue_depth", "Packet batches waiting in each worker's queue.", &[("worker", &i.to_string())], *d as f64);
+        }
+        crate::metrics::add_engine(&mut m, &observer.engine_stats());
+        let f = observer.filter_stats();
+        for (reason, n) in f.dropped() {
+            m.counter("filter_dropped_total", "Exchanges not sent, by filter rule.", &[("reason", reason.name())], n);
+        }
+        for (name, help, v) in f.fields() {
+            if name.starts_with("dropped_") {
+                continue;
+            }
+            match name.strip_suffix("_now") {
+                Some(base) => m.gauge(&format!("filter_{base}"), help, &[], v as f64),
+                None => m.counter(&format!("filter_{name}_total"), help, &[], v),
+            }
+        }
+        if let Some(k) = &kafka {
+            crate::metrics::add_kafka(&mut m, &k.snapshot());
+        }
+        m.render()
+    })
 }

@@ -25,6 +25,9 @@ pub struct PcapConfig {
     pub buffer_bytes: u32,
     /// Put interfaces in promiscuous mode (mirror/SPAN ports).
     pub promisc: bool,
+    /// The kernel hands over a block of packets when it is full or after this long: one
+    /// wake-up per block rather than per packet.
+    pub timeout_ms: u16,
     /// Ports to capture; empty = all.
     pub ports: Vec<u16>,
     /// Ports never captured.
@@ -33,14 +36,20 @@ pub struct PcapConfig {
     pub deny_endpoints: Vec<SocketAddr>,
 }
 
-/// The BPF filter expression for these settings: TCP (and VXLAN-encapsulated mirror traffic
-/// when no port set is given), minus the deny lists.
+/// TCP packets the reassembly needs: those with payload, and SYN/FIN/RST (pure ACKs are most
+/// of the packets of a busy connection and carry nothing; the eBPF program skips them too).
+const TCP_USEFUL: &str = "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or \
+(ip and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) != 0) or \
+(ip6 and ip6[4:2] - ((tcp[12] & 0xf0) >> 2) != 0))";
+
+/// The BPF filter expression for these settings: useful TCP packets (and VXLAN-encapsulated
+/// mirror traffic when no port set is given), minus the deny lists.
 pub fn filter_expression(cfg: &PcapConfig) -> String {
     let mut f = if cfg.ports.is_empty() {
-        format!("(tcp or udp port {})", reassembly::decode::VXLAN_PORT)
+        format!("((tcp and {TCP_USEFUL}) or udp port {})", reassembly::decode::VXLAN_PORT)
     } else {
         let ports: Vec<String> = cfg.ports.iter().map(|p| format!("port {p}")).collect();
-        format!("(tcp and ({}))", ports.join(" or "))
+        format!("(tcp and ({}) and {TCP_USEFUL})", ports.join(" or "))
     };
     for p in &cfg.deny_ports {
         f.push_str(&format!(" and not port {p}"));
@@ -112,7 +121,7 @@ impl Source for PcapSource {
             .promisc(self.cfg.promisc)
             .snaplen(snaplen)
             .buffer_size(buffer)
-            .immediate_mode(true)
+            .timeout(i32::from(self.cfg.timeout_ms))
             .open()?
             .setnonblock()?;
         cap.filter(&self.filter, true).map_err(|e| anyhow::anyhow!("BPF filter {:?}: {e}", self.filter))?;
@@ -210,14 +219,18 @@ mod tests {
             snaplen: 65535,
             buffer_bytes: 1 << 20,
             promisc: false,
+            timeout_ms: 5,
             ports: vec![],
             deny_ports: vec![22],
             deny_endpoints: vec!["10.0.0.9:9092".parse().unwrap()],
         };
-        assert_eq!(filter_expression(&cfg), "(tcp or udp port 4789) and not port 22 and not (host 10.0.0.9 and port 9092)");
+        assert_eq!(
+            filter_expression(&cfg),
+            format!("((tcp and {TCP_USEFUL}) or udp port 4789) and not port 22 and not (host 10.0.0.9 and port 9092)")
+        );
         cfg.ports = vec![80, 8080];
         cfg.deny_endpoints.clear();
-        assert_eq!(filter_expression(&cfg), "(tcp and (port 80 or port 8080)) and not port 22");
+        assert_eq!(filter_expression(&cfg), format!("(tcp and (port 80 or port 8080) and {TCP_USEFUL}) and not port 22"));
         // libpcap itself accepts what we build.
         let dead = Capture::dead(pcap::Linktype::ETHERNET).unwrap();
         dead.compile(&filter_expression(&cfg), true).unwrap();

@@ -16,6 +16,7 @@
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
 use crate::output::{to_exchange_json, to_record, Format, RecordOptions};
+use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use reassembly::{Engine, HttpExchange, LinkType, Stats, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     pub engine: reassembly::Config,
     /// Record fields.
     pub record: RecordOptions,
+    /// Filter and sampling rules (one `Filter` per shard).
+    pub filter: crate::filter::FilterConfig,
 }
 
 /// One packet inside a batch.
@@ -95,6 +98,7 @@ pub struct Outputs {
 #[derive(Debug)]
 pub struct Dispatcher {
     senders: Vec<SyncSender<Batch>>,
+    depths: Vec<Arc<AtomicU64>>,
     pending: Vec<Batch>,
     stats: Arc<PipelineStats>,
 }
@@ -129,6 +133,7 @@ impl Dispatcher {
         let (n, bytes) = (batch.packets.len() as u64, batch.bytes.len() as u64);
         match self.senders[shard].try_send(batch) {
             Ok(()) => {
+                self.depths[shard].fetch_add(1, Relaxed);
                 self.stats.packets.fetch_add(n, Relaxed);
                 self.stats.bytes.fetch_add(bytes, Relaxed);
             }
@@ -144,9 +149,51 @@ impl Dispatcher {
 #[derive(Debug)]
 pub struct Pipeline {
     workers: Vec<JoinHandle<()>>,
-    engine_stats: Vec<Arc<Mutex<Stats>>>,
-    stats: Arc<PipelineStats>,
+    observer: Observer,
     first_error: Arc<Mutex<Option<String>>>,
+}
+
+/// A read-only view of the pipeline's counters, for the status line and metrics.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    stats: Arc<PipelineStats>,
+    engine_stats: Vec<Arc<Mutex<Stats>>>,
+    filter_stats: Vec<Arc<Mutex<FilterStats>>>,
+    depths: Vec<Arc<AtomicU64>>,
+}
+
+impl Observer {
+    /// Pipeline counters.
+    pub fn stats(&self) -> &PipelineStats {
+        &self.stats
+    }
+
+    /// The engines' counters, summed (each shard publishes every tick).
+    pub fn engine_stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for s in &self.engine_stats {
+            if let Ok(s) = s.lock() {
+                total.merge(&s);
+            }
+        }
+        total
+    }
+
+    /// The filters' counters, summed.
+    pub fn filter_stats(&self) -> FilterStats {
+        let mut total = FilterStats::default();
+        for s in &self.filter_stats {
+            if let Ok(s) = s.lock() {
+                total.merge(&s);
+            }
+        }
+        total
+    }
+
+    /// Batches waiting in each shard's queue.
+    pub fn queue_depths(&self) -> Vec<u64> {
+        self.depths.iter().map(|d| d.load(Relaxed)).collect()
+    }
 }
 
 impl Pipeline {
@@ -158,18 +205,28 @@ impl Pipeline {
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
         let mut engine_stats = Vec::with_capacity(shards);
+        let mut depths = Vec::with_capacity(shards);
+        let mut filter_stats = Vec::with_capacity(shards);
         for i in 0..shards {
             let (tx, rx) = mpsc::sync_channel(cfg.queue_batches.max(1));
             senders.push(tx);
+            let depth = Arc::new(AtomicU64::new(0));
+            depths.push(Arc::clone(&depth));
             let published = Arc::new(Mutex::new(Stats::default()));
             engine_stats.push(Arc::clone(&published));
+            let filter_published = Arc::new(Mutex::new(FilterStats::default()));
+            filter_stats.push(Arc::clone(&filter_published));
+            let filter = Filter::new(cfg.filter.clone()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
             let shard = Shard {
                 engine: Engine::new(cfg.engine.clone()),
                 rx,
+                depth,
                 outputs: outputs.clone(),
                 record: cfg.record.clone(),
                 stats: Arc::clone(&stats),
                 published,
+                filter,
+                filter_published,
                 first_error: Arc::clone(&first_error),
                 lines: Vec::with_capacity(1 << 16),
                 value: Vec::with_capacity(1 << 12),
@@ -177,24 +234,13 @@ impl Pipeline {
             workers.push(std::thread::Builder::new().name(format!("akto-tap-shard-{i}")).spawn(move || shard.run())?);
         }
         let pending = (0..shards).map(|_| Batch::default()).collect();
-        let dispatcher = Dispatcher { senders, pending, stats: Arc::clone(&stats) };
-        Ok((Pipeline { workers, engine_stats, stats, first_error }, dispatcher))
+        let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats) };
+        Ok((Pipeline { workers, observer: Observer { stats, engine_stats, filter_stats, depths }, first_error }, dispatcher))
     }
 
-    /// Pipeline counters.
-    pub fn stats(&self) -> &Arc<PipelineStats> {
-        &self.stats
-    }
-
-    /// The engines' counters, summed (published by each shard every tick).
-    pub fn engine_stats(&self) -> Stats {
-        let mut total = Stats::default();
-        for s in &self.engine_stats {
-            if let Ok(s) = s.lock() {
-                total.merge(&s);
-            }
-        }
-        total
+    /// A view of the counters.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     /// The first output error, if any.
@@ -208,23 +254,20 @@ impl Pipeline {
         for w in self.workers {
             let _ = w.join();
         }
-        let mut total = Stats::default();
-        for s in &self.engine_stats {
-            if let Ok(s) = s.lock() {
-                total.merge(&s);
-            }
-        }
-        total
+        self.observer.engine_stats()
     }
 }
 
 struct Shard {
     engine: Engine,
     rx: Receiver<Batch>,
+    depth: Arc<AtomicU64>,
     outputs: Outputs,
     record: RecordOptions,
     stats: Arc<PipelineStats>,
     published: Arc<Mutex<Stats>>,
+    filter: Filter,
+    filter_published: Arc<Mutex<FilterStats>>,
     first_error: Arc<Mutex<Option<String>>>,
     lines: Vec<u8>,
     value: Vec<u8>,
@@ -237,6 +280,7 @@ impl Shard {
         loop {
             match self.rx.recv_timeout(TICK) {
                 Ok(batch) => {
+                    self.depth.fetch_sub(1, Relaxed);
                     for p in &batch.packets {
                         let data = &batch.bytes[p.start as usize..(p.start + p.len) as usize];
                         self.engine.on_frame(p.ts, p.link, data, &mut out);
@@ -263,18 +307,29 @@ impl Shard {
         if let Ok(mut s) = self.published.lock() {
             s.clone_from(self.engine.stats());
         }
+        if let Ok(mut s) = self.filter_published.lock() {
+            *s = self.filter.stats();
+        }
     }
 
     fn emit(&mut self, out: &mut Vec<HttpExchange>) {
         let mut lines = 0u64;
         let format = self.outputs.jsonl.as_ref().map(|(_, f)| *f);
-        for ex in out.drain(..) {
+        for mut ex in out.drain(..) {
             self.stats.exchanges.fetch_add(1, Relaxed);
             // No request line: no endpoint for Akto (counted, as in every sink; the `exchange`
             // format still shows it).
             let for_akto = !ex.request.method.is_empty();
             if !for_akto {
                 self.stats.no_request_line.fetch_add(1, Relaxed);
+            }
+            // Akto's drop rules, include/exclude and sampling apply to what goes to Akto.
+            if for_akto {
+                match self.filter.decide(ex.request.ts, &ex) {
+                    Decision::Keep => {}
+                    Decision::StripBodies => strip_bodies(&mut ex),
+                    Decision::Drop(_) => continue,
+                }
             }
             self.value.clear();
             if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {

@@ -28,6 +28,15 @@ pub struct IngestArgs {
     /// handed over are answered with 503, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub handoff_timeout_ms: u64,
+    /// Configuration file (TOML) with these settings; flags given here win over it.
+    #[arg(long, env = "AKTO_TAP_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9464).
+    #[arg(long, env = "AKTO_TAP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
     /// Kafka sink (required: `--kafka-brokers` or `AKTO_KAFKA_BROKER_MAL`/`_URL`).
     #[command(flatten)]
     pub kafka: KafkaArgs,

@@ -35,6 +35,20 @@ pub struct ApiStats {
     records_unavailable: AtomicU64,
 }
 
+impl ApiStats {
+    /// Adds the API's counters to a scrape.
+    pub fn add_metrics(&self, m: &mut crate::metrics::MetricSet) {
+        m.counter("ingest_requests_total", "Requests to POST /api/ingestData.", &[], self.requests.load(Relaxed));
+        let help = "Requests refused before their records were read, by reason.";
+        m.counter("ingest_refused_requests_total", help, &[("reason", "unauthorized")], self.unauthorized.load(Relaxed));
+        m.counter("ingest_refused_requests_total", help, &[("reason", "bad_request")], self.bad_requests.load(Relaxed));
+        let help = "Records received, by outcome (accepted = handed to the Kafka sink).";
+        m.counter("ingest_records_total", help, &[("outcome", "accepted")], self.records_accepted.load(Relaxed));
+        m.counter("ingest_records_total", help, &[("outcome", "rejected")], self.records_rejected.load(Relaxed));
+        m.counter("ingest_records_total", help, &[("outcome", "unavailable")], self.records_unavailable.load(Relaxed));
+    }
+}
+
 #[derive(Debug, Clone)]
 struct AppState {
     sender: RecordSender,
@@ -146,9 +160,9 @@ async fn health(State(st): State<AppState>) -> Response {
 }
 
 /// The router.
-pub fn router(cfg: Arc<IngestConfig>, sender: RecordSender, sink: Arc<SinkStats>) -> Router {
+pub fn router(cfg: Arc<IngestConfig>, sender: RecordSender, sink: Arc<SinkStats>, api: Arc<ApiStats>) -> Router {
     let limit = cfg.max_body_bytes;
-    let state = AppState { sender, sink, api: Arc::new(ApiStats::default()), cfg };
+    let state = AppState { sender, sink, api, cfg };
     Router::new()
         .route("/api/ingestData", post(ingest))
         .route("/healthCheck", get(health))

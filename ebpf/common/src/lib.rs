@@ -7,9 +7,10 @@
 #![no_std]
 
 /// Largest packet copied whole (bytes from the start of the link-layer frame). GSO
-/// super-packets on `lo` and veths are up to 64 KiB of payload plus headers; anything longer
-/// (BIG TCP) is cut and counted in [`counter::TRUNCATED`].
-pub const MAX_PACKET: usize = 64 * 1024 + 1024;
+/// super-packets reach 64 KiB of payload on most devices and up to `tso_max_size` (512 KiB)
+/// with BIG TCP (seen on `lo` here); anything longer is cut and counted in
+/// [`counter::TRUNCATED`]. The scratch area costs this much kernel memory per CPU.
+pub const MAX_PACKET: usize = 512 * 1024 + 1024;
 
 /// Name of the ring buffer map that carries packets to user space.
 pub const MAP_EVENTS: &str = "EVENTS";
@@ -108,7 +109,11 @@ pub struct CaptureConfig {
     /// 1: capture only packets whose source or destination port is in [`MAP_PORTS`].
     pub filter_ports: u8,
     /// Padding (zero).
-    pub pad: [u8; 7],
+    pub pad: [u8; 3],
+    /// Wake the reader only when this many bytes wait in the ring (it also polls on a timer):
+    /// one wake-up per packet costs an inter-processor interrupt each, which dominated the
+    /// program's cost at high packet rates.
+    pub wakeup_bytes: u32,
 }
 
 /// Key of [`MAP_DENY_ENDPOINTS`]: an address (IPv4 as `::ffff:a.b.c.d`) and a port.
@@ -161,6 +166,7 @@ mod tests {
         assert_eq!(core::mem::align_of::<PacketHeader>(), 8);
         assert_eq!(core::mem::size_of::<Endpoint>(), 20);
         assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
+        assert_eq!(core::mem::offset_of!(CaptureConfig, wakeup_bytes), 4);
         assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
     }
 }

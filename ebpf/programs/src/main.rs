@@ -17,7 +17,7 @@ use akto_tap_ebpf_common::{
     counter, flags, CaptureConfig, Endpoint, PacketHeader, Scratch, HEADER_LEN, MAX_DENY_ENDPOINTS,
     MAX_DENY_PORTS, MAX_INTERFACES, MAX_PACKET, MAX_PORTS,
 };
-use aya_ebpf::bindings::TC_ACT_UNSPEC;
+use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC};
 use aya_ebpf::cty::c_void;
 use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_skb_load_bytes};
 use aya_ebpf::macros::{classifier, map};
@@ -26,7 +26,7 @@ use aya_ebpf::programs::TcContext;
 
 /// Set by the agent at load time (`EbpfLoader::set_global`).
 #[unsafe(no_mangle)]
-static CONFIG: CaptureConfig = CaptureConfig { filter_ports: 0, pad: [0; 7] };
+static CONFIG: CaptureConfig = CaptureConfig { filter_ports: 0, pad: [0; 3], wakeup_bytes: 0 };
 
 /// Packets to user space. Sized by the agent (`--ring-mib`) at load time.
 #[map]
@@ -108,7 +108,7 @@ fn capture(ctx: &TcContext, direction: u8) {
         count(counter::FILTERED, 1);
         return;
     }
-    copy_out(ctx, l2, &tcp, direction);
+    copy_out(ctx, l2, &tcp, direction, cfg.wakeup_bytes);
 }
 
 #[inline(always)]
@@ -226,7 +226,7 @@ fn fold(a: &[u8; 16]) -> u32 {
 }
 
 #[inline(always)]
-fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8) {
+fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u32) {
     // SAFETY: helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {
@@ -278,7 +278,14 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8) {
         core::slice::from_raw_parts(slot as *const u8, core::mem::size_of::<Scratch>())
     };
     let total = if total > bytes.len() { bytes.len() } else { total };
-    match EVENTS.output::<[u8]>(&bytes[..total], 0) {
+    // Batched wake-ups: the reader polls on a short timer and is woken early only when a
+    // backlog builds up.
+    let wake = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= wakeup_bytes as u64 {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    match EVENTS.output::<[u8]>(&bytes[..total], wake as u64) {
         Ok(()) => {
             count(counter::CAPTURED_PACKETS, 1);
             count(counter::CAPTURED_BYTES, n as u64);

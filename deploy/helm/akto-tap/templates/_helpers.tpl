@@ -129,17 +129,16 @@ config.toml of the capture agent.
 interfaces = {{ include "akto-tap.tomlStrings" $c.capture.interfaces }}
 backend = {{ $c.capture.backend | quote }}
 ports = {{ include "akto-tap.tomlInts" $c.capture.ports }}
-tls = {{ $c.capture.tls | quote }}
 
 [kafka]
 brokers = {{ required "config.kafka.brokers is required" $c.kafka.brokers | quote }}
 topic = {{ $c.kafka.topic | quote }}
 spool_dir = "/var/lib/akto-tap/spool"
-spool_max_bytes = {{ int64 $c.kafka.spool_max_bytes }}
+spool_max_mib = {{ int64 $c.kafka.spool_max_mib }}
 
 [record]
 account_id = {{ $c.record.account_id | toString | quote }}
-max_payload_bytes = {{ int64 $c.record.max_payload_bytes }}
+max_body_bytes = {{ int64 $c.record.max_body_bytes }}
 
 [metrics]
 listen = "0.0.0.0:{{ int64 .Values.metrics.port }}"
