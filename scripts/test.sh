@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, property and integration tests of every crate (including the
-# conformance suite over ../shared/corpus and the guardrails evaluation over ../shared/datasets,
-# which say "skipped" when those folders are absent), then a short run of every fuzz target.
+# The whole test suite: unit, property and integration tests of every host crate (including the
+# conformance suite over ../shared/corpus, the guardrails evaluation over ../shared/datasets —
+# both say "skipped" when those folders are absent — the Kafka tests against a real broker and
+# the live-capture tests against the real kernel), the deployment checks, the edge worker in
+# workerd, then a short run of every fuzz target.
 # Installs what it needs, idempotently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,11 @@ cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
 
 echo "== deployment manifests, chart, unit and image (scripts/test-deploy.sh)"
 ./scripts/test-deploy.sh
+
+# The edge worker: wasm build (without fat LTO: minutes shorter; deployments and the latency
+# benchmark use it) and the end-to-end suite in workerd against the akto-tap built above.
+echo "== edge worker (scripts/test-worker.sh)"
+WORKER_LTO=false AKTO_TAP_BIN="$(pwd)/target/release/akto-tap" ./scripts/test-worker.sh
 
 echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
 if ensure_fuzz; then
