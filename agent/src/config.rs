@@ -4,8 +4,9 @@
 //! clap arguments. Each flag `--some-flag` of `capture`/`ingest` is key `some_flag` in the
 //! command's section (`[capture]` or `[ingest]`), except these, grouped by component:
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
-//! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`) and
-//! `[log]` (`format`, `level`).
+//! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`),
+//! `[log]` (`format`, `level`) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
+//! flags without the prefix, and the `--threat-*` flags).
 //!
 //! Precedence: flag on the command line > file > environment variable > default. Unknown keys
 //! and bad values are refused with their line. `akto-tap config check FILE` validates a file;
@@ -87,6 +88,9 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 "log_level" => ("log".into(), "level".into()),
                 "spool_dir" | "spool_max_mib" | "spool_fsync" => ("kafka".into(), id.into()),
                 "account_id" | "daemonset_id" | "max_body_bytes" if name == "capture" => ("record".into(), id.into()),
+                "guardrails" => ("guardrails".into(), "mode".into()),
+                _ if id.starts_with("guard_") => ("guardrails".into(), id["guard_".len()..].into()),
+                _ if id.starts_with("threat_") => ("guardrails".into(), id.into()),
                 _ => match id.strip_prefix("kafka_") {
                     Some(k) => ("kafka".into(), k.into()),
                     None => (name.clone(), id.into()),

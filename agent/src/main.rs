@@ -13,6 +13,7 @@ mod metrics;
 mod output;
 mod replay;
 mod synth;
+mod threats;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;

@@ -89,6 +89,8 @@ pub struct Outputs {
     pub jsonl: Option<(Arc<Mutex<JsonlSink>>, Format)>,
     /// Kafka hand-off.
     pub kafka: Option<RecordSender>,
+    /// Guardrails hand-off (MCP-looking exchanges; never waits).
+    pub guard: Option<crate::threats::GuardSender>,
 }
 
 /// The capture side of the pipeline: batching and dispatch.
@@ -325,6 +327,10 @@ impl Shard {
                 } else {
                     self.error("the Kafka sink stopped".into());
                 }
+            }
+            // Last use of the exchange: moved, not copied, to the scanners.
+            if let (Some(g), true) = (&self.outputs.guard, crate::threats::looks_mcp(&ex)) {
+                g.offer(ex);
             }
         }
         if let Some((j, _)) = &self.outputs.jsonl {
