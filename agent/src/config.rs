@@ -344,12 +344,12 @@ mod tests {
     #[test]
     fn guardrails_flags_live_in_their_section() {
         let text = "[guardrails]\nmode = \"async\"\nqueue = 8\nkafka_topic = \"g\"\nthreat_backend_url = \"http://127.0.0.1:1\"\n";
-        let file = parse(Path::new("c.toml"), text, &capture()).unwrap();
-        let given = capture().try_get_matches_from(["capture"]).unwrap();
+        let file = parse(Path::new("c.toml"), text, &capture()).expect("parse");
+        let given = capture().try_get_matches_from(["capture"]).expect("matches");
         let mut args: Vec<String> = args_from_file(&file, &given).into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
         args.sort();
         assert_eq!(args, ["--guard-kafka-topic=g", "--guard-queue=8", "--guardrails=async", "--threat-backend-url=http://127.0.0.1:1"]);
-        let e = parse(Path::new("c.toml"), "[guardrails]\nmode = \"sync\"\n", &capture()).unwrap_err().to_string();
+        let e = parse(Path::new("c.toml"), "[guardrails]\nmode = \"sync\"\n", &capture()).expect_err("bad mode").to_string();
         assert!(e.starts_with("c.toml:2: guardrails.mode:"), "{e}");
     }
 

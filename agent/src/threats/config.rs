@@ -25,7 +25,8 @@ pub struct GuardArgs {
     /// Guardrails policy file (TOML, or JSON when the name ends in `.json`); default policy otherwise.
     #[arg(long, value_name = "FILE")]
     pub guard_policy: Option<PathBuf>,
-    /// MCP exchanges waiting for a scanner; when full, new ones are dropped (and counted).
+    /// MCP exchanges waiting for the scanners (split between the threads); when full, new ones
+    /// are dropped (and counted).
     #[arg(long, default_value_t = 4096)]
     pub guard_queue: usize,
     /// Scanner threads.

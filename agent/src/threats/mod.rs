@@ -203,10 +203,16 @@ mod tests {
 
     #[test]
     fn queue_full_drops_are_counted() {
+        for threads in [1, 2] {
+            queue_full_drops_are_counted_with(threads);
+        }
+    }
+
+    fn queue_full_drops_are_counted_with(threads: usize) {
         let cfg = GuardConfig {
             policy: guardrails::Policy::default(),
-            queue: 1,
-            threads: 1,
+            queue: threads,
+            threads,
             payload_bytes: 1024,
             max_servers: 10,
             kafka: None,

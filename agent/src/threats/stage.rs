@@ -10,6 +10,7 @@ use crate::output::RecordOptions;
 use guardrails::{Direction, Engine, McpContext, ScannerId, ToolSnapshot, Verdict};
 use reassembly::HttpExchange;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -32,15 +33,24 @@ pub enum StartError {
 /// The shards' handle: offers MCP exchanges without ever waiting.
 #[derive(Debug, Clone)]
 pub struct GuardSender {
-    tx: SyncSender<HttpExchange>,
+    txs: Arc<[SyncSender<HttpExchange>]>,
     stats: Arc<GuardStats>,
 }
 
 impl GuardSender {
-    /// Hands an exchange to the scanners, or drops and counts it when the queue is full.
+    /// Hands an exchange to the scanners, or drops and counts it when the queue is full. One
+    /// server's exchanges always go to the same scanner thread, so its `tools/list` listings are
+    /// pinned and compared in the order they were captured.
     pub fn offer(&self, ex: HttpExchange) {
         self.stats.offered.fetch_add(1, Relaxed);
-        match self.tx.try_send(ex) {
+        let i = if self.txs.len() == 1 {
+            0
+        } else {
+            let mut h = std::hash::DefaultHasher::new();
+            ex.conn.server.hash(&mut h);
+            (h.finish() % self.txs.len() as u64) as usize
+        };
+        match self.txs[i].try_send(ex) {
             Ok(()) => {
                 self.stats.queue_depth.fetch_add(1, Relaxed);
             }
@@ -74,7 +84,7 @@ struct Pinned {
 /// The running stage.
 #[derive(Debug)]
 pub struct GuardStage {
-    tx: Option<SyncSender<HttpExchange>>,
+    txs: Option<Arc<[SyncSender<HttpExchange>]>>,
     scanners: Vec<JoinHandle<()>>,
     kafka: Option<KafkaSink>,
     backend: Option<BackendReporter>,
@@ -128,8 +138,9 @@ impl GuardStage {
             log: cfg.log,
         };
         let backend = backend.map(|(r, _)| r);
-        let (tx, rx) = mpsc::sync_channel::<HttpExchange>(cfg.queue);
-        let rx = Arc::new(Mutex::new(rx));
+        // `--guard-queue` entries in all, split between the scanner threads.
+        let per_thread = cfg.queue.div_ceil(cfg.threads).max(1);
+        let mut txs = Vec::with_capacity(cfg.threads);
         let pins = Arc::new(Mutex::new(Pins::default()));
         let record = RecordOptions { max_payload_bytes: cfg.payload_bytes, ..record.clone() };
         let mut scanners = Vec::with_capacity(cfg.threads);
@@ -142,15 +153,16 @@ impl GuardStage {
                 stats: Arc::clone(&stats),
                 reporters: reporters.clone(),
             };
-            let rx = Arc::clone(&rx);
+            let (tx, rx) = mpsc::sync_channel::<HttpExchange>(per_thread);
+            txs.push(tx);
             scanners.push(std::thread::Builder::new().name(format!("akto-tap-guard-{i}")).spawn(move || scanner.run(&rx))?);
         }
-        Ok(GuardStage { tx: Some(tx), scanners, kafka, backend, reporters: Some(reporters), stats })
+        Ok(GuardStage { txs: Some(txs.into()), scanners, kafka, backend, reporters: Some(reporters), stats })
     }
 
     /// A handle for a shard.
     pub fn sender(&self) -> Option<GuardSender> {
-        self.tx.as_ref().map(|tx| GuardSender { tx: tx.clone(), stats: Arc::clone(&self.stats) })
+        self.txs.as_ref().map(|txs| GuardSender { txs: Arc::clone(txs), stats: Arc::clone(&self.stats) })
     }
 
     /// A view of the counters for metrics.
@@ -161,7 +173,7 @@ impl GuardStage {
     /// Scans what is queued, then stops the scanners and drains the reporters. Call after the
     /// shards stopped (their senders are gone).
     pub fn finish(mut self) -> GuardSnapshot {
-        self.tx = None;
+        self.txs = None;
         for s in self.scanners.drain(..) {
             let _ = s.join();
         }
@@ -204,14 +216,8 @@ impl Scanner {
         (s, stats)
     }
 
-    fn run(self, rx: &Mutex<Receiver<HttpExchange>>) {
-        loop {
-            // The lock is held only while waiting for the next item, so threads take turns.
-            let next = match rx.lock() {
-                Ok(rx) => rx.recv(),
-                Err(_) => return,
-            };
-            let Ok(ex) = next else { return };
+    fn run(self, rx: &Receiver<HttpExchange>) {
+        while let Ok(ex) = rx.recv() {
             self.stats.queue_depth.fetch_sub(1, Relaxed);
             for t in self.scan(&ex) {
                 self.report(t);
