@@ -4,9 +4,10 @@
 //! clap arguments. Each flag `--some-flag` of `capture`/`ingest` is key `some_flag` in the
 //! command's section (`[capture]` or `[ingest]`), except these, grouped by component:
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
-//! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`) and
-//! `[log]` (`format`, `level`). `[filter]` holds the filter and sampling rules (typed in
-//! `crate::filter::config`, also refusing unknown keys with their line).
+//! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`),
+//! `[log]` (`format`, `level`) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
+//! flags without the prefix, and the `--threat-*` flags). `[filter]` holds the filter and
+//! sampling rules (typed in `crate::filter::config`, also refusing unknown keys with their line).
 //!
 //! Precedence: flag on the command line > file > environment variable > default. Unknown keys
 //! and bad values are refused with their line. `akto-tap config check FILE` validates a file;
@@ -88,6 +89,9 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 "log_level" => ("log".into(), "level".into()),
                 "spool_dir" | "spool_max_mib" | "spool_fsync" => ("kafka".into(), id.into()),
                 "account_id" | "daemonset_id" | "max_body_bytes" if name == "capture" => ("record".into(), id.into()),
+                "guardrails" => ("guardrails".into(), "mode".into()),
+                _ if id.starts_with("guard_") => ("guardrails".into(), id["guard_".len()..].into()),
+                _ if id.starts_with("threat_") => ("guardrails".into(), id.into()),
                 _ => match id.strip_prefix("kafka_") {
                     Some(k) => ("kafka".into(), k.into()),
                     None => (name.clone(), id.into()),
@@ -337,6 +341,18 @@ mod tests {
         let mut args: Vec<String> = args_from_file(&file, &given).into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
         args.sort();
         assert_eq!(args, ["--account-id=42", "--backend=pcap", "--kafka-topic=t", "--ports=80,8080"]);
+    }
+
+    #[test]
+    fn guardrails_flags_live_in_their_section() {
+        let text = "[guardrails]\nmode = \"async\"\nqueue = 8\nkafka_topic = \"g\"\nthreat_backend_url = \"http://127.0.0.1:1\"\n";
+        let file = parse(Path::new("c.toml"), text, &capture()).expect("parse");
+        let given = capture().try_get_matches_from(["capture"]).expect("matches");
+        let mut args: Vec<String> = args_from_file(&file, &given).into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        args.sort();
+        assert_eq!(args, ["--guard-kafka-topic=g", "--guard-queue=8", "--guardrails=async", "--threat-backend-url=http://127.0.0.1:1"]);
+        let e = parse(Path::new("c.toml"), "[guardrails]\nmode = \"sync\"\n", &capture()).expect_err("bad mode").to_string();
+        assert!(e.starts_with("c.toml:2: guardrails.mode:"), "{e}");
     }
 
     #[test]

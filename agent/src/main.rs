@@ -14,6 +14,7 @@ mod metrics;
 mod output;
 mod replay;
 mod synth;
+mod threats;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;

@@ -130,6 +130,9 @@ pub struct CaptureArgs {
     /// The configuration file and its text when it has a `[filter]` section.
     #[arg(skip)]
     pub filter_source: Option<(PathBuf, String)>,
+    /// Guardrails on MCP traffic.
+    #[command(flatten)]
+    pub guard: crate::threats::GuardArgs,
 }
 
 /// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
@@ -265,7 +268,9 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let wanted = selection.pick(&all);
 
     let kafka_cfg = args.kafka.resolve(&kafka::config::ProcessEnv).context("Kafka configuration")?;
-    let deny_endpoints = kafka_cfg.as_ref().map(|k| broker_endpoints(&k.brokers)).unwrap_or_default();
+    let mut deny_endpoints = kafka_cfg.as_ref().map(|k| broker_endpoints(&k.brokers)).unwrap_or_default();
+    deny_endpoints.extend(args.guard.report_endpoints());
+    let guard_cfg = args.guard.resolve(kafka_cfg.as_ref()).context("guardrails configuration")?;
     let mut source = open_backend(args, &deny_endpoints, wanted.first())?;
 
     let record = RecordOptions {
@@ -291,7 +296,8 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         None => None,
     };
     let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
-    let outputs = Outputs { jsonl, kafka: kafka_sink.as_ref().and_then(KafkaSink::sender) };
+    let guard = guard_cfg.map(|g| crate::threats::GuardStage::start(g, &record)).transpose().context("starting the guardrails stage")?;
+    let outputs = Outputs { jsonl, kafka: kafka_sink.as_ref().and_then(KafkaSink::sender), guard: guard.as_ref().and_then(|g| g.sender()) };
     let mut engine = reassembly::Config::default();
     engine.http.max_body_bytes = args.max_body_bytes;
     engine.tcp.max_flows = args.max_flows;
@@ -332,7 +338,12 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let kernel_now = Arc::new(Mutex::new((source.name(), source.kernel(), source.attached().len())));
     let _metrics = match args.metrics_listen {
         Some(addr) => {
-            let render = render_metrics(pipeline.observer().clone(), Arc::clone(&kernel_now), kafka_sink.as_ref().map(KafkaSink::stats));
+            let render = render_metrics(
+                pipeline.observer().clone(),
+                Arc::clone(&kernel_now),
+                kafka_sink.as_ref().map(KafkaSink::stats),
+                guard.as_ref().map(crate::threats::GuardStage::observer),
+            );
             Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
         }
         None => None,
@@ -387,6 +398,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     if status_on {
         eprintln!();
     }
+    let guard_report = guard.map(crate::threats::GuardStage::finish);
     let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
     let summary = Summary {
         backend,
@@ -396,6 +408,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         engine: engine_stats,
         filter: observer.filter_stats(),
         kafka: kafka_report,
+        guardrails: guard_report,
     };
     if let Some(path) = &args.stats_json {
         let text = serde_json::to_string_pretty(&summary.to_json())?;
@@ -443,6 +456,7 @@ struct Summary {
     engine: reassembly::Stats,
     filter: crate::filter::FilterStats,
     kafka: Option<kafka::Snapshot>,
+    guardrails: Option<crate::threats::GuardSnapshot>,
 }
 
 impl Summary {
@@ -463,6 +477,7 @@ impl Summary {
             "engine": self.engine,
             "filter": self.filter.fields().into_iter().map(|(k, _, v)| (k.to_string(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
             "kafka": self.kafka,
+            "guardrails": self.guardrails,
         })
     }
 
@@ -494,6 +509,10 @@ impl Summary {
         }
         if let Some(kr) = &self.kafka {
             s.push_str(&kafka::summary_line(kr));
+            s.push('\n');
+        }
+        if let Some(g) = &self.guardrails {
+            s.push_str(&g.summary_line());
             s.push('\n');
         }
         s
@@ -546,6 +565,7 @@ fn render_metrics(
     observer: pipeline::Observer,
     kernel: Arc<Mutex<(&'static str, KernelStats, usize)>>,
     kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
+    guard: Option<crate::threats::GuardObserver>,
 ) -> crate::metrics::server::Render {
     Arc::new(move || {
         let mut m = MetricSet::new();
@@ -591,6 +611,9 @@ fn render_metrics(
         }
         if let Some(k) = &kafka {
             crate::metrics::add_kafka(&mut m, &k.snapshot());
+        }
+        if let Some(g) = &guard {
+            g.snapshot().add_metrics(&mut m);
         }
         m.render()
     })

@@ -92,6 +92,8 @@ pub struct Outputs {
     pub jsonl: Option<(Arc<Mutex<JsonlSink>>, Format)>,
     /// Kafka hand-off.
     pub kafka: Option<RecordSender>,
+    /// Guardrails hand-off (MCP-looking exchanges; never waits).
+    pub guard: Option<crate::threats::GuardSender>,
 }
 
 /// The capture side of the pipeline: batching and dispatch.
@@ -323,42 +325,26 @@ impl Shard {
             if !for_akto {
                 self.stats.no_request_line.fetch_add(1, Relaxed);
             }
+            // Threat scanning sees every MCP exchange whole, whatever the record filters decide.
+            let scan = self.outputs.guard.is_some() && crate::threats::looks_mcp(&ex);
             // Akto's drop rules, include/exclude and sampling apply to what goes to Akto.
-            if for_akto {
-                match self.filter.decide(ex.request.ts, &ex) {
-                    Decision::Keep => {}
-                    Decision::StripBodies => strip_bodies(&mut ex),
-                    Decision::Drop(_) => continue,
+            let decision = if for_akto { self.filter.decide(ex.request.ts, &ex) } else { Decision::Keep };
+            match decision {
+                Decision::Drop(_) => {}
+                Decision::Keep => self.output(&ex, for_akto, format, &mut lines),
+                Decision::StripBodies if scan => {
+                    let mut stripped = ex.clone();
+                    strip_bodies(&mut stripped);
+                    self.output(&stripped, for_akto, format, &mut lines);
+                }
+                Decision::StripBodies => {
+                    strip_bodies(&mut ex);
+                    self.output(&ex, for_akto, format, &mut lines);
                 }
             }
-            self.value.clear();
-            if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {
-                if let Err(e) = serde_json::to_writer(&mut self.value, &to_record(&ex, &self.record)) {
-                    self.error(format!("encoding a record: {e}"));
-                    continue;
-                }
-            }
-            match format {
-                Some(Format::Akto) if for_akto => {
-                    self.lines.extend_from_slice(&self.value);
-                    self.lines.push(b'\n');
-                    lines += 1;
-                }
-                Some(Format::Exchange) => {
-                    if serde_json::to_writer(&mut self.lines, &to_exchange_json(&ex)).is_ok() {
-                        self.lines.push(b'\n');
-                        lines += 1;
-                    }
-                }
-                _ => {}
-            }
-            if let (true, Some(tx)) = (for_akto, &self.outputs.kafka) {
-                let key = ex.conn.client.ip().to_string().into_bytes();
-                if tx.send_blocking(Outgoing { key, value: self.value.clone() }).is_ok() {
-                    self.stats.kafka_records.fetch_add(1, Relaxed);
-                } else {
-                    self.error("the Kafka sink stopped".into());
-                }
+            // Last use of the exchange: moved, not copied, to the scanners.
+            if let (Some(g), true) = (&self.outputs.guard, scan) {
+                g.offer(ex);
             }
         }
         if let Some((j, _)) = &self.outputs.jsonl {
@@ -373,6 +359,39 @@ impl Shard {
                     }
                     Err(e) => self.error(format!("writing output: {e}")),
                 }
+            }
+        }
+    }
+
+    /// Encodes one exchange for the outputs: a line (JSONL) and/or a record (Kafka).
+    fn output(&mut self, ex: &HttpExchange, for_akto: bool, format: Option<Format>, lines: &mut u64) {
+        self.value.clear();
+        if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {
+            if let Err(e) = serde_json::to_writer(&mut self.value, &to_record(ex, &self.record)) {
+                self.error(format!("encoding a record: {e}"));
+                return;
+            }
+        }
+        match format {
+            Some(Format::Akto) if for_akto => {
+                self.lines.extend_from_slice(&self.value);
+                self.lines.push(b'\n');
+                *lines += 1;
+            }
+            Some(Format::Exchange) => {
+                if serde_json::to_writer(&mut self.lines, &to_exchange_json(ex)).is_ok() {
+                    self.lines.push(b'\n');
+                    *lines += 1;
+                }
+            }
+            _ => {}
+        }
+        if let (true, Some(tx)) = (for_akto, &self.outputs.kafka) {
+            let key = ex.conn.client.ip().to_string().into_bytes();
+            if tx.send_blocking(Outgoing { key, value: self.value.clone() }).is_ok() {
+                self.stats.kafka_records.fetch_add(1, Relaxed);
+            } else {
+                self.error("the Kafka sink stopped".into());
             }
         }
     }

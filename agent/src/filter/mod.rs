@@ -112,19 +112,6 @@ impl Reason {
             Reason::Sampled => "sampled",
         }
     }
-
-    /// One-line description, the metric help.
-    pub fn help(self) -> &'static str {
-        match self {
-            Reason::NonStandardMethod => "Exchanges dropped: method not one of Akto's standard methods.",
-            Reason::CloudMetadata => "Exchanges dropped: call to the cloud instance-metadata service.",
-            Reason::EnvoySidecar => "Exchanges dropped: the Envoy/Istio sidecar's own call.",
-            Reason::IpHost => "Exchanges dropped: Host missing, empty or an IP literal.",
-            Reason::Excluded => "Exchanges dropped: matched an exclude rule.",
-            Reason::NotIncluded => "Exchanges dropped: matched no include rule.",
-            Reason::Sampled => "Exchanges dropped: past the endpoint's sampling budget (after_limit = drop).",
-        }
-    }
 }
 
 /// What to do with an exchange.

@@ -55,7 +55,7 @@ impl Sampler {
     pub(super) fn new(cfg: &SamplingConfig, keys: RandomState) -> Sampler {
         Sampler {
             limit: cfg.bodies_per_window,
-            window_micros: cfg.window_secs.saturating_mul(1_000_000),
+            window_micros: u64::try_from(cfg.window().as_micros()).unwrap_or(u64::MAX),
             max_endpoints: cfg.max_endpoints,
             // Grows on demand up to the cap; not preallocated (most agents see far fewer).
             table: HashMap::with_hasher(RandomState::new()),
