@@ -222,9 +222,10 @@ fn broker_outage_during_ingest_loses_nothing() {
 
     broker.stop();
     post_paths(&addr, "/during", 300);
-    // The sink notices within the delivery timeout and moves everything to the spool.
+    // The sink notices within the delivery timeout and moves everything to the spool (a bound,
+    // not a timing target: generous for a loaded CI machine).
     let mut h = health(&addr);
-    for _ in 0..100 {
+    for _ in 0..400 {
         if h["kafka"]["spooled"].as_u64().unwrap_or(0) >= 300 {
             break;
         }
