@@ -108,7 +108,7 @@ cat > "$WORK/custom.json" <<'EOF'
             "kafka": {"brokers": "b1:9093,b2:9093", "spool_max_mib": 5120}},
  "kafka": {"existingSecret": "my-kafka", "tls": {"enabled": true, "caSecret": "kafka-ca"}},
  "metrics": {"port": 9500},
- "capture": {"capabilities": ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_PTRACE"],
+ "capture": {"capabilities": ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_RESOURCE"],
              "priorityClass": {"name": "system-node-critical"}},
  "ingest": {"enabled": false}}
 EOF
@@ -206,12 +206,12 @@ else
   bad "systemd-analyze verify: $out"
 fi
 score=$(systemd-analyze security --offline=yes "$WORK/unit/akto-tap.service" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: //p' || true)
-echo "systemd-analyze security: exposure ${score:-unknown} (root with 6 capabilities; informational)"
+echo "systemd-analyze security: exposure ${score:-unknown} (root with 5 capabilities; informational)"
 
 # ---------------------------------------------------------------------------------------------
 echo "== capabilities (capsh)"
-CAPS=(cap_bpf cap_perfmon cap_net_admin cap_net_raw cap_sys_ptrace cap_sys_resource)
-declare -A CAPNUM=([cap_net_admin]=12 [cap_net_raw]=13 [cap_sys_ptrace]=19 [cap_sys_resource]=24 [cap_perfmon]=38 [cap_bpf]=39)
+CAPS=(cap_bpf cap_perfmon cap_net_admin cap_net_raw cap_sys_ptrace)
+declare -A CAPNUM=([cap_net_admin]=12 [cap_net_raw]=13 [cap_sys_ptrace]=19 [cap_perfmon]=38 [cap_bpf]=39)
 # Bits of the wanted set that this machine can grant (containers may lack some, e.g. SYS_RESOURCE).
 bnd=$(( 16#$(sed -n 's/^CapBnd:\s*//p' /proc/self/status) ))
 want=0

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(sys.argv[1])
 RENDERED = Path(sys.argv[2])
 DEPLOY = ROOT / "deploy"
-CAPS = {"BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_RESOURCE"}
+CAPS = {"BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_PTRACE"}
 CONFIG_KEYS = {
     "capture": {"interfaces", "backend", "ports"},
     "kafka": {"brokers", "topic", "spool_dir", "spool_max_mib"},
@@ -256,7 +256,7 @@ check("plain: namespaced objects are in akto-tap",
 default = load([RENDERED / "default.yaml"])
 check_set("chart-default", default)
 custom = load([RENDERED / "custom.yaml"])
-check_set("chart-custom", custom, expect_caps=CAPS - {"SYS_RESOURCE"}, expect_ingest=False, metrics_port=9500)
+check_set("chart-custom", custom, expect_caps=CAPS | {"SYS_RESOURCE"}, expect_ingest=False, metrics_port=9500)
 cds = find(custom, "DaemonSet")[0]
 cpod = cds["spec"]["template"]["spec"]
 cenv = {e["name"]: e.get("value") for e in cpod["containers"][0]["env"]}
