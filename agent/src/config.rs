@@ -5,7 +5,7 @@
 //! command's section (`[capture]` or `[ingest]`), except these, grouped by component:
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
 //! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`),
-//! `[log]` (`format`, `level`) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
+//! `[log]` (`format`, `level`), `[tls]` (`--tls` is `mode`, the `--tls-*` flags without the prefix) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
 //! flags without the prefix, and the `--threat-*` flags). `[filter]` holds the filter and
 //! sampling rules (typed in `crate::filter::config`, also refusing unknown keys with their line).
 //!
@@ -90,6 +90,8 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 "spool_dir" | "spool_max_mib" | "spool_fsync" => ("kafka".into(), id.into()),
                 "account_id" | "daemonset_id" | "max_body_bytes" if name == "capture" => ("record".into(), id.into()),
                 "guardrails" => ("guardrails".into(), "mode".into()),
+                "tls" => ("tls".into(), "mode".into()),
+                _ if id.starts_with("tls_") => ("tls".into(), id["tls_".len()..].into()),
                 _ if id.starts_with("guard_") => ("guardrails".into(), id["guard_".len()..].into()),
                 _ if id.starts_with("threat_") => ("guardrails".into(), id.into()),
                 _ => match id.strip_prefix("kafka_") {

@@ -295,13 +295,13 @@ impl Header {
 }
 
 /// Converts the kernel's monotonic timestamps to wall-clock capture time.
-struct Clock {
+pub(crate) struct Clock {
     offset_ns: i128,
     refreshed: Instant,
 }
 
 impl Clock {
-    fn new() -> Clock {
+    pub(crate) fn new() -> Clock {
         let mut c = Clock { offset_ns: 0, refreshed: Instant::now() };
         c.offset_ns = Clock::sample();
         c
@@ -314,14 +314,14 @@ impl Clock {
     }
 
     /// Follows wall-clock adjustments (NTP steps) once a second.
-    fn refresh(&mut self) {
+    pub(crate) fn refresh(&mut self) {
         if self.refreshed.elapsed() >= Duration::from_secs(1) {
             self.offset_ns = Clock::sample();
             self.refreshed = Instant::now();
         }
     }
 
-    fn to_wall(&self, mono_ns: u64) -> Timestamp {
+    pub(crate) fn to_wall(&self, mono_ns: u64) -> Timestamp {
         let wall = i128::from(mono_ns) + self.offset_ns;
         Timestamp(u64::try_from(wall / 1000).unwrap_or(0))
     }

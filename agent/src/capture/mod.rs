@@ -133,6 +133,9 @@ pub struct CaptureArgs {
     /// Guardrails on MCP traffic.
     #[command(flatten)]
     pub guard: crate::threats::GuardArgs,
+    /// TLS plaintext through OpenSSL uprobes.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
@@ -305,6 +308,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let filter = filter_config(args.filter_source.as_ref().map(|(p, t)| (p, t.as_str())))?;
     let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record, filter };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
+    let tls = crate::tls::TlsCapture::start(&args.tls, dispatcher.for_tls())?;
 
     let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
     let sync = |source: &mut Box<dyn Source>, wanted: &[Iface], errors: &mut BTreeMap<String, String>| {
@@ -343,6 +347,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                 Arc::clone(&kernel_now),
                 kafka_sink.as_ref().map(KafkaSink::stats),
                 guard.as_ref().map(crate::threats::GuardStage::observer),
+                tls.as_ref().map(crate::tls::TlsCapture::observer),
             );
             Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
         }
@@ -393,6 +398,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let interfaces: Vec<String> = source.attached().into_keys().collect();
     drop(source);
     drop(dispatcher);
+    let tls_report = tls.map(crate::tls::TlsCapture::finish);
     let observer = pipeline.observer().clone();
     let engine_stats = pipeline.finish();
     if status_on {
@@ -409,6 +415,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         filter: observer.filter_stats(),
         kafka: kafka_report,
         guardrails: guard_report,
+        tls: tls_report,
     };
     if let Some(path) = &args.stats_json {
         let text = serde_json::to_string_pretty(&summary.to_json())?;
@@ -457,6 +464,7 @@ struct Summary {
     filter: crate::filter::FilterStats,
     kafka: Option<kafka::Snapshot>,
     guardrails: Option<crate::threats::GuardSnapshot>,
+    tls: Option<crate::tls::TlsSnapshot>,
 }
 
 impl Summary {
@@ -478,6 +486,7 @@ impl Summary {
             "filter": self.filter.fields().into_iter().map(|(k, _, v)| (k.to_string(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
             "kafka": self.kafka,
             "guardrails": self.guardrails,
+            "tls": self.tls.as_ref().map(crate::tls::TlsSnapshot::to_json),
         })
     }
 
@@ -513,6 +522,10 @@ impl Summary {
         }
         if let Some(g) = &self.guardrails {
             s.push_str(&g.summary_line());
+            s.push('\n');
+        }
+        if let Some(t) = &self.tls {
+            s.push_str(&t.summary_line());
             s.push('\n');
         }
         s
@@ -566,6 +579,7 @@ fn render_metrics(
     kernel: Arc<Mutex<(&'static str, KernelStats, usize)>>,
     kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
     guard: Option<crate::threats::GuardObserver>,
+    tls: Option<Arc<Mutex<crate::tls::TlsSnapshot>>>,
 ) -> crate::metrics::server::Render {
     Arc::new(move || {
         let mut m = MetricSet::new();
@@ -614,6 +628,9 @@ fn render_metrics(
         }
         if let Some(g) = &guard {
             g.snapshot().add_metrics(&mut m);
+        }
+        if let Some(t) = tls.as_ref().and_then(|t| t.lock().ok().map(|t| t.clone())) {
+            t.add_metrics(&mut m);
         }
         m.render()
     })

@@ -53,6 +53,8 @@ struct PacketRef {
     len: u32,
     ts: Timestamp,
     link: LinkType,
+    /// TLS plaintext (reassembled by the shard's TLS engine, apart from captured packets).
+    tls: bool,
 }
 
 /// Packets for one shard, stored back to back.
@@ -103,16 +105,31 @@ pub struct Dispatcher {
     depths: Vec<Arc<AtomicU64>>,
     pending: Vec<Batch>,
     stats: Arc<PipelineStats>,
+    /// What this dispatcher pushes is TLS plaintext (see `crate::tls`).
+    tls: bool,
 }
 
 impl Dispatcher {
+    /// A second dispatcher into the same shards for TLS plaintext frames; each shard keeps them
+    /// in an engine of their own, so a connection's encrypted packets and its plaintext never
+    /// share a flow. The shards stop once every dispatcher is dropped.
+    pub fn for_tls(&self) -> Dispatcher {
+        Dispatcher {
+            senders: self.senders.clone(),
+            depths: self.depths.clone(),
+            pending: (0..self.senders.len()).map(|_| Batch::default()).collect(),
+            stats: Arc::clone(&self.stats),
+            tls: true,
+        }
+    }
+
     /// Queues one packet for the shard of `flow_hash`. Never blocks.
     pub fn push(&mut self, flow_hash: u64, ts: Timestamp, link: LinkType, data: &[u8]) {
         let shard = (flow_hash % self.senders.len() as u64) as usize;
         let b = &mut self.pending[shard];
         let start = b.bytes.len() as u32;
         b.bytes.extend_from_slice(data);
-        b.packets.push(PacketRef { start, len: data.len() as u32, ts, link });
+        b.packets.push(PacketRef { start, len: data.len() as u32, ts, link, tls: self.tls });
         if b.packets.len() >= BATCH_PACKETS || b.bytes.len() >= BATCH_BYTES {
             self.send(shard);
         }
@@ -221,6 +238,7 @@ impl Pipeline {
             let filter = Filter::new(cfg.filter.clone()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
             let shard = Shard {
                 engine: Engine::new(cfg.engine.clone()),
+                tls_engine: Engine::new(cfg.engine.clone()),
                 rx,
                 depth,
                 outputs: outputs.clone(),
@@ -236,7 +254,7 @@ impl Pipeline {
             workers.push(std::thread::Builder::new().name(format!("akto-tap-shard-{i}")).spawn(move || shard.run())?);
         }
         let pending = (0..shards).map(|_| Batch::default()).collect();
-        let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats) };
+        let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats), tls: false };
         Ok((Pipeline { workers, observer: Observer { stats, engine_stats, filter_stats, depths }, first_error }, dispatcher))
     }
 
@@ -262,6 +280,8 @@ impl Pipeline {
 
 struct Shard {
     engine: Engine,
+    /// TLS plaintext frames (`crate::tls`), kept apart from captured packets.
+    tls_engine: Engine,
     rx: Receiver<Batch>,
     depth: Arc<AtomicU64>,
     outputs: Outputs,
@@ -285,7 +305,8 @@ impl Shard {
                     self.depth.fetch_sub(1, Relaxed);
                     for p in &batch.packets {
                         let data = &batch.bytes[p.start as usize..(p.start + p.len) as usize];
-                        self.engine.on_frame(p.ts, p.link, data, &mut out);
+                        let engine = if p.tls { &mut self.tls_engine } else { &mut self.engine };
+                        engine.on_frame(p.ts, p.link, data, &mut out);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -293,7 +314,9 @@ impl Shard {
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
-                self.engine.advance(now(), &mut out);
+                let now = now();
+                self.engine.advance(now, &mut out);
+                self.tls_engine.advance(now, &mut out);
                 self.publish();
             }
             if !out.is_empty() {
@@ -301,6 +324,7 @@ impl Shard {
             }
         }
         self.engine.flush_all(&mut out);
+        self.tls_engine.flush_all(&mut out);
         self.emit(&mut out);
         self.publish();
     }
@@ -308,6 +332,7 @@ impl Shard {
     fn publish(&self) {
         if let Ok(mut s) = self.published.lock() {
             s.clone_from(self.engine.stats());
+            s.merge(self.tls_engine.stats());
         }
         if let Ok(mut s) = self.filter_published.lock() {
             *s = self.filter.stats();

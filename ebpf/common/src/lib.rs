@@ -6,6 +6,8 @@
 //! [`aya::Pod`] so user space can put them in maps.
 #![no_std]
 
+pub mod tls;
+
 /// Largest packet copied whole (bytes from the start of the link-layer frame). GSO
 /// super-packets reach 64 KiB of payload on most devices and up to `tso_max_size` (512 KiB)
 /// with BIG TCP (seen on `lo` here); anything longer is cut and counted in

@@ -1,0 +1,239 @@
+//! Loading the TLS programs (`ebpf/programs/src/tls.rs`), attaching the syscall tracepoints once
+//! and the OpenSSL uprobes per libssl file, reading the event ring and the kernel counters.
+//!
+//! Links belong to this process: when it exits the kernel removes them.
+
+use akto_tap_ebpf_common::tls::{
+    tls_counter, FD_SYSCALLS, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX,
+    PROG_SSL_RET, PROG_SSL_WRITE, PROG_SSL_WRITE_EX, PROG_SYS_ENTER_CLOSE, PROG_SYS_ENTER_FD, TLS_HEADER_LEN,
+};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{TracePoint, UProbe};
+use aya::{Ebpf, EbpfLoader};
+use std::path::Path;
+
+/// The compiled programs, embedded at build time (empty when the build had no eBPF toolchain).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/akto-tap-tls"));
+
+/// Functions probed in each libssl: (symbol, entry program, required). The `_ex` variants are
+/// OpenSSL 1.1.1+; the handshake functions only teach the socket early.
+const PROBES: [(&str, &str, bool); 7] = [
+    ("SSL_read", PROG_SSL_READ, true),
+    ("SSL_write", PROG_SSL_WRITE, true),
+    ("SSL_read_ex", PROG_SSL_READ_EX, false),
+    ("SSL_write_ex", PROG_SSL_WRITE_EX, false),
+    ("SSL_do_handshake", PROG_SSL_HANDSHAKE, false),
+    ("SSL_connect", PROG_SSL_HANDSHAKE, false),
+    ("SSL_accept", PROG_SSL_HANDSHAKE, false),
+];
+
+/// Why TLS capture cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The binary was built without its eBPF object.
+    #[error("this akto-tap was built without its eBPF programs ({0})")]
+    NotBuilt(&'static str),
+    /// The kernel refused a step.
+    #[error("{what}: {source:#}")]
+    Kernel {
+        /// Step that failed.
+        what: String,
+        /// The error.
+        source: anyhow::Error,
+    },
+}
+
+fn kernel<E: Into<anyhow::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> TlsError {
+    let what = what.into();
+    move |e| TlsError::Kernel { what, source: e.into() }
+}
+
+/// The loaded programs, the event ring and the counters.
+pub struct TlsKernel {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+impl std::fmt::Debug for TlsKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsKernel").finish_non_exhaustive()
+    }
+}
+
+impl TlsKernel {
+    /// Loads every program (the verifier runs here) and attaches the syscall tracepoints.
+    pub fn open(ring_bytes: u32) -> Result<TlsKernel, TlsError> {
+        if OBJECT.is_empty() {
+            return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
+        }
+        ensure_tracefs();
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(MAP_TLS_EVENTS, ring_bytes)
+            .load(OBJECT)
+            .map_err(kernel("loading the TLS eBPF object (maps)"))?;
+        for name in [PROG_SSL_READ, PROG_SSL_WRITE, PROG_SSL_READ_EX, PROG_SSL_WRITE_EX, PROG_SSL_HANDSHAKE, PROG_SSL_RET] {
+            let p: &mut UProbe = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
+            p.load().map_err(kernel(format!("loading uprobe {name} (verifier)")))?;
+        }
+        for name in [PROG_SYS_ENTER_FD, PROG_SYS_ENTER_CLOSE] {
+            let p: &mut TracePoint = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
+            p.load().map_err(kernel(format!("loading tracepoint {name} (verifier)")))?;
+        }
+        {
+            let p: &mut TracePoint = prog(&mut ebpf, PROG_SYS_ENTER_FD)?.try_into().map_err(kernel("program type"))?;
+            for tp in FD_SYSCALLS {
+                p.attach("syscalls", tp).map_err(kernel(format!("attaching tracepoint syscalls/{tp}")))?;
+            }
+        }
+        {
+            let p: &mut TracePoint = prog(&mut ebpf, PROG_SYS_ENTER_CLOSE)?.try_into().map_err(kernel("program type"))?;
+            p.attach("syscalls", "sys_enter_close").map_err(kernel("attaching tracepoint syscalls/sys_enter_close"))?;
+        }
+        let ring = RingBuf::try_from(ebpf.take_map(MAP_TLS_EVENTS).ok_or_else(|| missing(MAP_TLS_EVENTS))?)
+            .map_err(kernel("TLS ring buffer"))?;
+        let counters = PerCpuArray::try_from(ebpf.take_map(MAP_TLS_COUNTERS).ok_or_else(|| missing(MAP_TLS_COUNTERS))?)
+            .map_err(kernel("TLS counters"))?;
+        Ok(TlsKernel { ebpf, ring, counters })
+    }
+
+    /// Attaches the probes to one libssl file (every process mapping it, now and later).
+    /// Returns how many functions were probed.
+    pub fn attach_lib(&mut self, path: &Path) -> Result<usize, TlsError> {
+        let mut probed = 0;
+        for (symbol, entry, required) in PROBES {
+            let result = attach_probe(&mut self.ebpf, entry, symbol, path)
+                .and_then(|()| attach_probe(&mut self.ebpf, PROG_SSL_RET, symbol, path));
+            match result {
+                Ok(()) => probed += 1,
+                Err(e) if required => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(probed)
+    }
+
+    /// The event ring.
+    pub fn ring(&mut self) -> &mut RingBuf<MapData> {
+        &mut self.ring
+    }
+
+    /// A kernel counter summed over CPUs ([`tls_counter`]).
+    pub fn counter(&self, index: u32) -> u64 {
+        self.counters.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+
+    /// All kernel counters, named.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("events", self.counter(tls_counter::EVENTS)),
+            ("bytes", self.counter(tls_counter::BYTES)),
+            ("ring_full_events", self.counter(tls_counter::RING_FULL_EVENTS)),
+            ("ring_full_bytes", self.counter(tls_counter::RING_FULL_BYTES)),
+            ("call_truncated_bytes", self.counter(tls_counter::CALL_TRUNCATED_BYTES)),
+            ("read_errors", self.counter(tls_counter::READ_ERRORS)),
+            ("no_fd", self.counter(tls_counter::NO_FD)),
+        ]
+    }
+}
+
+fn prog<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut aya::programs::Program, TlsError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| TlsError::Kernel { what: "finding a TLS program".into(), source: anyhow::anyhow!("{name} missing") })
+}
+
+fn attach_probe(ebpf: &mut Ebpf, program: &str, symbol: &str, path: &Path) -> Result<(), TlsError> {
+    let p: &mut UProbe = prog(ebpf, program)?.try_into().map_err(kernel("program type"))?;
+    p.attach(symbol, path, UProbeScope::AllProcesses)
+        .map(|_| ())
+        .map_err(kernel(format!("attaching {program} to {symbol} in {}", path.display())))
+}
+
+fn missing(name: &'static str) -> TlsError {
+    TlsError::Kernel { what: "finding a map".into(), source: anyhow::anyhow!("{name} missing from the object") }
+}
+
+/// Syscall tracepoints need tracefs. Hosts mount it; minimal containers may not, and mounting
+/// it needs CAP_SYS_ADMIN: a failure here surfaces as the attach error that follows.
+fn ensure_tracefs() {
+    let mounted = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| Path::new(p).exists());
+    if !mounted {
+        let _ = nix::mount::mount(Some("nodev"), "/sys/kernel/tracing", Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>);
+    }
+}
+
+/// A ring item's header, decoded (host byte order, the layout of `TlsHeader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Monotonic nanoseconds.
+    pub ts_ns: u64,
+    /// Process id.
+    pub pid: u32,
+    /// The `SSL*`.
+    pub ssl: u64,
+    /// Stream offset.
+    pub offset: u64,
+    /// Socket fd or -1.
+    pub fd: i32,
+    /// Data bytes following the header.
+    pub len: u32,
+    /// Event kind.
+    pub kind: u8,
+}
+
+impl Header {
+    /// Decodes the header at the front of an item; `None` when the item is too short for it or
+    /// for the data it announces.
+    pub fn parse(item: &[u8]) -> Option<Header> {
+        let u64_at = |o: usize| item.get(o..o + 8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes);
+        let u32_at = |o: usize| item.get(o..o + 4).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
+        let h = Header {
+            ts_ns: u64_at(0)?,
+            pid: (u64_at(8)? >> 32) as u32,
+            ssl: u64_at(16)?,
+            offset: u64_at(24)?,
+            fd: u32_at(32)? as i32,
+            len: u32_at(36)?,
+            kind: *item.get(40)?,
+        };
+        (item.len() >= TLS_HEADER_LEN + h.len as usize).then_some(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use akto_tap_ebpf_common::tls::{kind, TlsHeader};
+
+    #[test]
+    fn header_parse_matches_the_shared_layout() {
+        let h = TlsHeader {
+            ts_ns: 5,
+            pid_tgid: (77u64 << 32) | 78,
+            ssl: 0xdead,
+            offset: 1 << 33,
+            fd: -1,
+            len: 3,
+            kind: kind::WRITE,
+            pad: [0; 7],
+            comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        let mut item = Vec::new();
+        item.extend_from_slice(&h.ts_ns.to_ne_bytes());
+        item.extend_from_slice(&h.pid_tgid.to_ne_bytes());
+        item.extend_from_slice(&h.ssl.to_ne_bytes());
+        item.extend_from_slice(&h.offset.to_ne_bytes());
+        item.extend_from_slice(&h.fd.to_ne_bytes());
+        item.extend_from_slice(&h.len.to_ne_bytes());
+        item.push(h.kind);
+        item.extend_from_slice(&h.pad);
+        item.extend_from_slice(&h.comm);
+        assert_eq!(item.len(), TLS_HEADER_LEN);
+        item.extend_from_slice(b"abc");
+        let p = Header::parse(&item).unwrap();
+        assert_eq!((p.ts_ns, p.pid, p.ssl, p.offset, p.fd, p.len, p.kind), (5, 77, 0xdead, 1 << 33, -1, 3, kind::WRITE));
+        assert!(Header::parse(&item[..TLS_HEADER_LEN + 2]).is_none(), "announced data missing");
+        assert!(Header::parse(&item[..30]).is_none());
+    }
+}

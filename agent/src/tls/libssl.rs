@@ -1,0 +1,145 @@
+//! Finding the OpenSSL libraries processes use: every `libssl.so*` mapped in `/proc/PID/maps`,
+//! opened through `/proc/PID/root` so a container's own libssl (another file, another inode) is
+//! found too. Uprobes attach to a file (inode), for every process that maps it, now or later:
+//! each distinct file is attached once, and only processes not seen before are scanned again.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// A mapped libssl file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedLib {
+    /// Path inside the process's mount namespace.
+    pub path: String,
+    /// Device (`maj:min`) and inode: identify the file across namespaces.
+    pub dev: String,
+    /// Inode number.
+    pub inode: u64,
+}
+
+/// The libssl files in a `/proc/PID/maps` text (each once).
+pub fn libssl_in_maps(text: &str) -> Vec<MappedLib> {
+    let mut out: Vec<MappedLib> = Vec::new();
+    for line in text.lines() {
+        let mut f = line.splitn(6, ' ');
+        let (Some(_range), Some(_perms), Some(_off), Some(dev), Some(inode), Some(rest)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let path = rest.trim_start();
+        // A library replaced on disk (package upgrade) still runs from the deleted file,
+        // which cannot be opened by path: skipped.
+        if path.ends_with(" (deleted)") || !path.starts_with('/') {
+            continue;
+        }
+        let name = path.rsplit('/').next().unwrap_or("");
+        if !name.starts_with("libssl.so") {
+            continue;
+        }
+        let Ok(inode) = inode.parse::<u64>() else { continue };
+        if !out.iter().any(|m| m.dev == dev && m.inode == inode) {
+            out.push(MappedLib { path: path.to_string(), dev: dev.to_string(), inode });
+        }
+    }
+    out
+}
+
+/// A library to attach to, with a path this process can open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// `/proc/PID/root/<path>`.
+    pub open_path: PathBuf,
+    /// The process it was found in.
+    pub pid: u32,
+    /// The library as mapped.
+    pub lib: MappedLib,
+}
+
+/// Remembers which processes were scanned and which files were found.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    seen_pids: HashSet<u32>,
+    files: HashSet<(String, u64)>,
+    /// Processes whose maps could not be read (exited meanwhile, or permission).
+    pub unreadable: u64,
+}
+
+impl Scanner {
+    /// Scans processes under `proc_root` not seen before; returns libssl files not found before.
+    /// `skip_pid` (this agent) is never scanned.
+    pub fn scan(&mut self, proc_root: &Path, skip_pid: u32) -> Vec<Found> {
+        let Ok(dir) = std::fs::read_dir(proc_root) else { return Vec::new() };
+        let mut alive = HashSet::new();
+        let mut found = Vec::new();
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            alive.insert(pid);
+            if pid == skip_pid || self.seen_pids.contains(&pid) {
+                continue;
+            }
+            self.seen_pids.insert(pid);
+            let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) else {
+                self.unreadable += 1;
+                continue;
+            };
+            for lib in libssl_in_maps(&maps) {
+                if self.files.insert((lib.dev.clone(), lib.inode)) {
+                    let open_path = entry.path().join("root").join(lib.path.trim_start_matches('/'));
+                    found.push(Found { open_path, pid, lib });
+                }
+            }
+        }
+        // Pids are reused: forget the ones that are gone, so a new process gets scanned.
+        self.seen_pids.retain(|p| alive.contains(p));
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPS: &str = "\
+55d0c0a00000-55d0c0a2b000 r--p 00000000 fd:01 1311 /usr/bin/curl
+7f1e2c000000-7f1e2c05b000 r--p 00000000 fd:01 4242 /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f1e2c05b000-7f1e2c0b7000 r-xp 0005b000 fd:01 4242 /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f1e2d000000-7f1e2d100000 r-xp 00000000 00:2a 77 /opt/app dir/lib/libssl.so.1.1
+7f1e2e000000-7f1e2e100000 r-xp 00000000 fd:01 88 /usr/lib/libssl.so.3 (deleted)
+7f1e2f000000-7f1e2f100000 r-xp 00000000 fd:01 99 /usr/lib/libssl3-helper.so
+7ffd8c000000-7ffd8c021000 rw-p 00000000 00:00 0 [stack]
+garbage line
+";
+
+    #[test]
+    fn finds_each_libssl_file_once() {
+        let libs = libssl_in_maps(MAPS);
+        assert_eq!(libs.len(), 2, "{libs:?}");
+        assert_eq!(libs[0], MappedLib { path: "/usr/lib/x86_64-linux-gnu/libssl.so.3".into(), dev: "fd:01".into(), inode: 4242 });
+        assert_eq!(libs[1].path, "/opt/app dir/lib/libssl.so.1.1", "paths with spaces are kept whole");
+    }
+
+    #[test]
+    fn scans_this_machine_and_only_new_processes_again() {
+        // A child that maps libssl (python's ssl module) must be found through /proc/PID/root.
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let mut s = Scanner::default();
+        let found = s.scan(Path::new("/proc"), std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!found.is_empty(), "no libssl found in any process");
+        for f in &found {
+            assert!(f.open_path.starts_with(format!("/proc/{}/root", f.pid)));
+            assert!(f.open_path.exists(), "{f:?}");
+        }
+        // The same files are not reported twice.
+        assert!(s.scan(Path::new("/proc"), std::process::id()).iter().all(|f| !found.iter().any(|g| g.lib == f.lib)));
+    }
+}

@@ -1,0 +1,305 @@
+//! TLS plaintext capture without kprobes: OpenSSL uprobes + syscall tracepoints (issue 7).
+//!
+//! * [`kernel`] — loads `ebpf/programs/src/tls.rs`, attaches the tracepoints and, per libssl
+//!   file, the uprobes; reads the event ring and the kernel counters.
+//! * [`libssl`] — finds the libssl files processes map (containers included), rescanning new
+//!   processes every `--tls-rescan-secs`: a process started later that uses a file already
+//!   probed is covered at once (uprobes are per file), a new file is probed at the next scan.
+//! * [`procfs`] — `(pid, fd)` → socket addresses, asked when a handshake is seen.
+//! * [`stream`] — (pure) events → TCP segments with `seq = stream offset`; one end per
+//!   connection reports it.
+//! * [`frame`] — segments as raw IP frames for the capture pipeline.
+//!
+//! The TLS thread feeds its own [`Dispatcher`]: its frames reach the same shard threads as
+//! captured packets but a separate reassembly engine, so a connection seen both as plaintext
+//! (here) and as encrypted packets (TC/libpcap) never mixes: the encrypted copy is not HTTP and
+//! yields nothing, the plaintext yields each exchange once.
+//!
+//! Backpressure: the thread never blocks the traced processes (the kernel side drops and counts
+//! when the ring is full); its dispatcher drops batches when a shard queue is full, as the
+//! capture thread's does.
+
+pub mod frame;
+pub mod kernel;
+pub mod libssl;
+pub mod procfs;
+pub mod stream;
+
+use crate::capture::ebpf::Clock;
+use crate::capture::pipeline::Dispatcher;
+use akto_tap_ebpf_common::tls::kind;
+use anyhow::Context;
+use kernel::{Header, TlsKernel};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use reassembly::LinkType;
+use std::hash::{Hash, Hasher};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use stream::{Dir, Event, StreamLimits, StreamStats, Streams};
+
+/// `--tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// On where uprobes are permitted; a note and no TLS plaintext elsewhere.
+    Auto,
+    /// On; the agent stops when the probes cannot be loaded.
+    On,
+    /// Off.
+    Off,
+}
+
+/// TLS flags of `akto-tap capture` (file section `[tls]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// TLS plaintext of OpenSSL (libssl 1.1/3.x) processes through uprobes: auto = where the
+    /// kernel permits it.
+    #[arg(long = "tls", value_enum, default_value = "auto")]
+    pub tls: TlsMode,
+    /// Size of the TLS event ring buffer, MiB (a power of two).
+    #[arg(long = "tls-ring-mib", default_value_t = 8)]
+    pub tls_ring_mib: u32,
+    /// TLS connections tracked at once (the least recently active is dropped past this,
+    /// counted).
+    #[arg(long = "tls-max-conns", default_value_t = 16_384)]
+    pub tls_max_conns: usize,
+    /// Seconds between scans of new processes for libssl files to probe.
+    #[arg(long = "tls-rescan-secs", default_value_t = 2.0)]
+    pub tls_rescan_secs: f64,
+}
+
+/// Counters of the TLS capture (for the summary, the status and `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSnapshot {
+    /// libssl files probed.
+    pub libs: u64,
+    /// libssl files whose probes failed to attach.
+    pub lib_errors: u64,
+    /// Kernel counters by name.
+    pub kernel: Vec<(&'static str, u64)>,
+    /// Connection table counters.
+    pub streams: StreamStats,
+    /// Ring items too short for their header (a bug if ever non-zero).
+    pub malformed: u64,
+    /// Events of the agent's own TLS connections (Kafka, APIs), ignored.
+    pub own_events: u64,
+}
+
+impl TlsSnapshot {
+    /// As JSON for `--stats-json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = &self.streams;
+        serde_json::json!({
+            "libs": self.libs,
+            "lib_errors": self.lib_errors,
+            "kernel": self.kernel.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            "conns": s.conns, "conns_now": s.conns_now, "handshakes": s.handshakes, "closes": s.closes,
+            "bytes": s.bytes, "unresolved_events": s.unresolved_events, "unresolved_bytes": s.unresolved_bytes,
+            "peer_duplicate_bytes": s.peer_duplicate_bytes, "evicted": s.evicted, "idle_expired": s.idle_expired,
+            "malformed": self.malformed, "own_events": self.own_events,
+        })
+    }
+}
+
+impl TlsSnapshot {
+    /// One line for the end-of-run summary.
+    pub fn summary_line(&self) -> String {
+        let k = |name: &str| self.kernel.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v);
+        let s = &self.streams;
+        format!(
+            "tls: libssl files probed {} · connections {} · plaintext bytes {} · ring-full drops {} events · unresolved {} events · duplicate-end bytes {}",
+            self.libs, s.conns, s.bytes, k("ring_full_events"), s.unresolved_events, s.peer_duplicate_bytes
+        )
+    }
+
+    /// `akto_tap_tls_*` metrics.
+    pub fn add_metrics(&self, m: &mut crate::metrics::MetricSet) {
+        m.gauge("tls_libs_probed", "libssl files with uprobes attached.", &[], self.libs as f64);
+        m.counter("tls_lib_errors_total", "libssl files whose uprobes failed to attach.", &[], self.lib_errors);
+        for (name, v) in &self.kernel {
+            m.counter("tls_kernel_total", "TLS kernel-side counters, by name (events, bytes, ring_full_*, call_truncated_bytes, read_errors, no_fd).", &[("counter", name)], *v);
+        }
+        let s = &self.streams;
+        m.counter("tls_connections_total", "TLS connections resolved to their socket.", &[], s.conns);
+        m.gauge("tls_connections", "TLS connections tracked now.", &[], s.conns_now as f64);
+        m.counter("tls_bytes_total", "TLS plaintext bytes fed to reassembly.", &[], s.bytes);
+        m.counter("tls_dropped_events_total", "TLS events not used, by reason.", &[("reason", "unresolved")], s.unresolved_events);
+        m.counter("tls_dropped_bytes_total", "TLS plaintext bytes not used, by reason.", &[("reason", "unresolved")], s.unresolved_bytes);
+        m.counter("tls_dropped_bytes_total", "TLS plaintext bytes not used, by reason.", &[("reason", "peer_duplicate")], s.peer_duplicate_bytes);
+        m.counter("tls_connections_evicted_total", "TLS connections dropped at --tls-max-conns.", &[], s.evicted);
+        m.counter("tls_dropped_events_total", "TLS events not used, by reason.", &[("reason", "malformed")], self.malformed);
+    }
+}
+
+/// The running TLS capture.
+#[derive(Debug)]
+pub struct TlsCapture {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+    snapshot: Arc<Mutex<TlsSnapshot>>,
+}
+
+impl TlsCapture {
+    /// Starts TLS capture per `args.tls`: `Ok(None)` when off, or when `auto` and the kernel
+    /// (or this build) does not permit it (said once in the log).
+    pub fn start(args: &TlsArgs, dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
+        if args.tls == TlsMode::Off {
+            return Ok(None);
+        }
+        let ring_bytes = args.tls_ring_mib.max(1).checked_next_power_of_two().unwrap_or(1 << 30).saturating_mul(1 << 20);
+        let kernel = match TlsKernel::open(ring_bytes) {
+            Ok(k) => k,
+            Err(e) if args.tls == TlsMode::Auto => {
+                tracing::info!(error = %e, "TLS plaintext capture unavailable here (--tls auto): {e}");
+                return Ok(None);
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("--tls on: loading the TLS uprobes")),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let snapshot = Arc::new(Mutex::new(TlsSnapshot::default()));
+        let mut worker = Worker {
+            kernel,
+            dispatcher,
+            streams: Streams::new(StreamLimits { max_conns: args.tls_max_conns.max(1), ..StreamLimits::default() }),
+            resolver: procfs::ProcResolver::new("/proc"),
+            scanner: libssl::Scanner::default(),
+            clock: Clock::new(),
+            rescan: Duration::from_secs_f64(args.tls_rescan_secs.max(0.1)),
+            own_pid: std::process::id(),
+            snap: TlsSnapshot::default(),
+            frame: Vec::with_capacity(1 << 15),
+        };
+        // The first scan runs before start-up returns: traffic of processes already running is
+        // seen from the first request.
+        worker.scan();
+        tracing::info!(libs = worker.snap.libs, "TLS plaintext capture on ({} libssl file(s) probed)", worker.snap.libs);
+        let (stop2, snap2) = (Arc::clone(&stop), Arc::clone(&snapshot));
+        let thread = std::thread::Builder::new()
+            .name("akto-tap-tls".into())
+            .spawn(move || worker.run(&stop2, &snap2))
+            .context("starting the TLS thread")?;
+        Ok(Some(TlsCapture { thread, stop, snapshot }))
+    }
+
+    /// A handle to the counters.
+    pub fn observer(&self) -> Arc<Mutex<TlsSnapshot>> {
+        Arc::clone(&self.snapshot)
+    }
+
+    /// Drains what the kernel queued, stops the thread (its dispatcher is flushed and dropped)
+    /// and returns the final counters.
+    pub fn finish(self) -> TlsSnapshot {
+        self.stop.store(true, Relaxed);
+        let _ = self.thread.join();
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+struct Worker {
+    kernel: TlsKernel,
+    dispatcher: Dispatcher,
+    streams: Streams,
+    resolver: procfs::ProcResolver,
+    scanner: libssl::Scanner,
+    clock: Clock,
+    rescan: Duration,
+    own_pid: u32,
+    snap: TlsSnapshot,
+    frame: Vec<u8>,
+}
+
+impl Worker {
+    fn run(mut self, stop: &AtomicBool, shared: &Mutex<TlsSnapshot>) {
+        let mut last_scan = Instant::now();
+        let mut last_tick = Instant::now();
+        loop {
+            let stopping = stop.load(Relaxed);
+            if !stopping {
+                let ring = self.kernel.ring();
+                let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
+                let _ = nix::poll::poll(&mut fds, PollTimeout::from(100u16));
+            }
+            self.drain();
+            self.dispatcher.flush();
+            if stopping {
+                break;
+            }
+            if last_scan.elapsed() >= self.rescan {
+                last_scan = Instant::now();
+                self.scan();
+            }
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
+                self.clock.refresh();
+                self.streams.expire(crate::capture::pipeline::now().0);
+                self.publish(shared);
+            }
+        }
+        self.publish(shared);
+    }
+
+    fn drain(&mut self) {
+        let Worker { kernel, dispatcher, streams, resolver, clock, own_pid, snap, frame, .. } = self;
+        let ring = kernel.ring();
+        // Bounded per round so stop requests and rescans are not starved.
+        for _ in 0..65_536 {
+            let Some(item) = ring.next() else { break };
+            let Some(h) = Header::parse(&item) else {
+                snap.malformed += 1;
+                continue;
+            };
+            if h.pid == *own_pid {
+                snap.own_events += 1;
+                continue;
+            }
+            let ts_us = clock.to_wall(h.ts_ns).0;
+            let data = &item[akto_tap_ebpf_common::tls::TLS_HEADER_LEN..][..h.len as usize];
+            let ev = match h.kind {
+                kind::HANDSHAKE => Event::Handshake { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us },
+                kind::CLOSE => Event::Close { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us },
+                kind::READ | kind::WRITE => {
+                    let dir = if h.kind == kind::READ { Dir::Read } else { Dir::Write };
+                    Event::Data { pid: h.pid, ssl: h.ssl, fd: h.fd, dir, offset: h.offset, data, ts_us }
+                }
+                _ => {
+                    snap.malformed += 1;
+                    continue;
+                }
+            };
+            streams.on_event(&ev, resolver, &mut |seg| {
+                frame::build(&seg, frame);
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                // Direction-independent: both directions of a connection go to one shard.
+                (seg.src.min(seg.dst), seg.src.max(seg.dst)).hash(&mut hasher);
+                dispatcher.push(hasher.finish(), reassembly::Timestamp(seg.ts_us), LinkType::Raw, frame);
+            });
+        }
+    }
+
+    fn scan(&mut self) {
+        for found in self.scanner.scan(Path::new("/proc"), self.own_pid) {
+            match self.kernel.attach_lib(&found.open_path) {
+                Ok(n) => {
+                    self.snap.libs += 1;
+                    tracing::info!(lib = %found.lib.path, pid = found.pid, functions = n, "TLS probes attached to {}", found.lib.path);
+                }
+                Err(e) => {
+                    self.snap.lib_errors += 1;
+                    tracing::warn!(lib = %found.lib.path, pid = found.pid, error = %e, "cannot probe {}", found.lib.path);
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, shared: &Mutex<TlsSnapshot>) {
+        self.snap.kernel = self.kernel.counters();
+        self.snap.streams = self.streams.stats();
+        if let Ok(mut s) = shared.lock() {
+            *s = self.snap.clone();
+        }
+    }
+}
