@@ -5,7 +5,8 @@
 
 use akto_tap_ebpf_common::tls::{
     tls_counter, FD_SYSCALLS, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX,
-    PROG_SSL_RET, PROG_SSL_WRITE, PROG_SSL_WRITE_EX, PROG_SYS_ENTER_CLOSE, PROG_SYS_ENTER_FD, TLS_HEADER_LEN,
+    PROG_SOCK_STATE, PROG_SSL_RET, PROG_SSL_WRITE, PROG_SSL_WRITE_EX, PROG_SYS_ENTER_ACCEPT, PROG_SYS_ENTER_CLOSE,
+    PROG_SYS_ENTER_CONNECT, PROG_SYS_ENTER_FD, PROG_SYS_EXIT_ACCEPT, PROG_SYS_EXIT_CONNECT, TLS_HEADER_LEN,
 };
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::UProbeScope;
@@ -77,19 +78,21 @@ impl TlsKernel {
             let p: &mut UProbe = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
             p.load().map_err(kernel(format!("loading uprobe {name} (verifier)")))?;
         }
-        for name in [PROG_SYS_ENTER_FD, PROG_SYS_ENTER_CLOSE] {
+        let tracepoints: [(&str, &[(&str, &str)]); 6] = [
+            (PROG_SYS_ENTER_FD, &FD_SYSCALLS.map(|t| ("syscalls", t))),
+            (PROG_SYS_ENTER_CLOSE, &[("syscalls", "sys_enter_close")]),
+            (PROG_SYS_ENTER_CONNECT, &[("syscalls", "sys_enter_connect")]),
+            (PROG_SYS_EXIT_CONNECT, &[("syscalls", "sys_exit_connect")]),
+            (PROG_SYS_ENTER_ACCEPT, &[("syscalls", "sys_enter_accept"), ("syscalls", "sys_enter_accept4")]),
+            (PROG_SYS_EXIT_ACCEPT, &[("syscalls", "sys_exit_accept"), ("syscalls", "sys_exit_accept4")]),
+        ];
+        let state = [(PROG_SOCK_STATE, &[("sock", "inet_sock_set_state")][..])];
+        for (name, points) in tracepoints.iter().map(|(n, p)| (*n, *p)).chain(state) {
             let p: &mut TracePoint = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
             p.load().map_err(kernel(format!("loading tracepoint {name} (verifier)")))?;
-        }
-        {
-            let p: &mut TracePoint = prog(&mut ebpf, PROG_SYS_ENTER_FD)?.try_into().map_err(kernel("program type"))?;
-            for tp in FD_SYSCALLS {
-                p.attach("syscalls", tp).map_err(kernel(format!("attaching tracepoint syscalls/{tp}")))?;
+            for (category, tp) in points {
+                p.attach(category, tp).map_err(kernel(format!("attaching tracepoint {category}/{tp}")))?;
             }
-        }
-        {
-            let p: &mut TracePoint = prog(&mut ebpf, PROG_SYS_ENTER_CLOSE)?.try_into().map_err(kernel("program type"))?;
-            p.attach("syscalls", "sys_enter_close").map_err(kernel("attaching tracepoint syscalls/sys_enter_close"))?;
         }
         let ring = RingBuf::try_from(ebpf.take_map(MAP_TLS_EVENTS).ok_or_else(|| missing(MAP_TLS_EVENTS))?)
             .map_err(kernel("TLS ring buffer"))?;

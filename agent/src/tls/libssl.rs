@@ -1,9 +1,14 @@
 //! Finding the OpenSSL libraries processes use: every `libssl.so*` mapped in `/proc/PID/maps`,
 //! opened through `/proc/PID/root` so a container's own libssl (another file, another inode) is
 //! found too. Uprobes attach to a file (inode), for every process that maps it, now or later:
-//! each distinct file is attached once, and only processes not seen before are scanned again.
+//! each distinct file is attached once.
+//!
+//! Processes load libssl late (Python imports `ssl` on first use, plugins are dlopen'ed), so a
+//! process is scanned at each of its first [`YOUNG_SCANS`] scans, and every process once every
+//! [`FULL_EVERY`] scans; in between, reading every process's maps (tens of KiB each) would cost
+//! more than it finds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A mapped libssl file.
@@ -50,35 +55,90 @@ pub fn libssl_in_maps(text: &str) -> Vec<MappedLib> {
 pub struct Found {
     /// `/proc/PID/root/<path>`.
     pub open_path: PathBuf,
-    /// The process it was found in.
+    /// The process it was found in (0: found on disk, in a system directory).
     pub pid: u32,
     /// The library as mapped.
     pub lib: MappedLib,
 }
 
+/// Scans in which a new process is looked at again.
+pub const YOUNG_SCANS: u32 = 10;
+/// Every this many scans, every process is looked at.
+pub const FULL_EVERY: u64 = 30;
+
 /// Remembers which processes were scanned and which files were found.
 #[derive(Debug, Default)]
 pub struct Scanner {
-    seen_pids: HashSet<u32>,
+    /// Process → scans it was looked at in.
+    seen_pids: HashMap<u32, u32>,
+    scans: u64,
     files: HashSet<(String, u64)>,
     /// Processes whose maps could not be read (exited meanwhile, or permission).
     pub unreadable: u64,
 }
 
+/// Where distributions put libssl: probed at start-up even when no process maps it yet, so host
+/// processes started later are covered from their first connection.
+pub const SYSTEM_DIRS: [&str; 9] = [
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// `maj:min` of a device number as `/proc/PID/maps` prints it.
+fn dev_string(dev: u64) -> String {
+    format!("{:02x}:{:02x}", nix::sys::stat::major(dev), nix::sys::stat::minor(dev))
+}
+
 impl Scanner {
+    /// The libssl files in `dirs` not found before (symlinks resolved, each file once).
+    pub fn scan_dirs(&mut self, dirs: &[&str]) -> Vec<Found> {
+        use std::os::unix::fs::MetadataExt;
+        let mut found = Vec::new();
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if !name.starts_with("libssl.so.") {
+                    continue;
+                }
+                let Ok(real) = std::fs::canonicalize(e.path()) else { continue };
+                let Ok(meta) = std::fs::metadata(&real) else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let lib = MappedLib { path: real.to_string_lossy().into_owned(), dev: dev_string(meta.dev()), inode: meta.ino() };
+                if self.files.insert((lib.dev.clone(), lib.inode)) {
+                    found.push(Found { open_path: real, pid: 0, lib });
+                }
+            }
+        }
+        found
+    }
+
     /// Scans processes under `proc_root` not seen before; returns libssl files not found before.
     /// `skip_pid` (this agent) is never scanned.
     pub fn scan(&mut self, proc_root: &Path, skip_pid: u32) -> Vec<Found> {
         let Ok(dir) = std::fs::read_dir(proc_root) else { return Vec::new() };
+        self.scans += 1;
+        let full = self.scans % FULL_EVERY == 0;
         let mut alive = HashSet::new();
         let mut found = Vec::new();
         for entry in dir.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
             alive.insert(pid);
-            if pid == skip_pid || self.seen_pids.contains(&pid) {
+            let looked = self.seen_pids.entry(pid).or_insert(0);
+            if pid == skip_pid || (*looked >= YOUNG_SCANS && !full) {
                 continue;
             }
-            self.seen_pids.insert(pid);
+            *looked += 1;
             let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) else {
                 self.unreadable += 1;
                 continue;
@@ -91,7 +151,7 @@ impl Scanner {
             }
         }
         // Pids are reused: forget the ones that are gone, so a new process gets scanned.
-        self.seen_pids.retain(|p| alive.contains(p));
+        self.seen_pids.retain(|p, _| alive.contains(p));
         found
     }
 }
@@ -120,7 +180,7 @@ garbage line
     }
 
     #[test]
-    fn scans_this_machine_and_only_new_processes_again() {
+    fn scans_this_machine_and_reports_each_file_once() {
         // A child that maps libssl (python's ssl module) must be found through /proc/PID/root.
         let mut child = std::process::Command::new("python3")
             .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
@@ -141,5 +201,55 @@ garbage line
         }
         // The same files are not reported twice.
         assert!(s.scan(Path::new("/proc"), std::process::id()).iter().all(|f| !found.iter().any(|g| g.lib == f.lib)));
+    }
+
+    #[test]
+    fn system_libraries_match_what_processes_map() {
+        let mut s = Scanner::default();
+        let system = s.scan_dirs(&SYSTEM_DIRS);
+        assert!(!system.is_empty(), "no libssl.so.* in the system directories");
+        // A process mapping the system libssl is then nothing new: same dev:inode as maps says.
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let again = s.scan(Path::new("/proc"), std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(again.iter().all(|f| f.pid != child.id()), "{again:?} (system: {system:?})");
+    }
+
+    #[test]
+    fn a_process_that_loads_libssl_late_is_found_while_young() {
+        let dir = std::env::temp_dir().join(format!("akto-tap-libssl-late-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("libssl.so.3");
+        let system = ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3"].iter().map(Path::new).find(|p| p.exists());
+        let Some(system) = system else { return };
+        std::fs::copy(system, &copy).unwrap();
+        // Starts without libssl; imports ssl (loading the copy) when told to.
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", "import sys; print('a', flush=True); sys.stdin.readline(); import ssl; print('b', flush=True); sys.stdin.read()"])
+            .env("LD_LIBRARY_PATH", &dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let mut s = Scanner::default();
+        let before = s.scan(Path::new("/proc"), std::process::id());
+        assert!(!before.iter().any(|f| f.lib.path == copy.to_string_lossy()));
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let after = s.scan(Path::new("/proc"), std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(after.iter().any(|f| f.lib.path == copy.to_string_lossy() && f.pid == child.id()), "{after:?}");
     }
 }

@@ -5,7 +5,9 @@
 //! * [`libssl`] — finds the libssl files processes map (containers included), rescanning new
 //!   processes every `--tls-rescan-secs`: a process started later that uses a file already
 //!   probed is covered at once (uprobes are per file), a new file is probed at the next scan.
-//! * [`procfs`] — `(pid, fd)` → socket addresses, asked when a handshake is seen.
+//! * [`sockets`] — `(pid, fd)` → socket addresses: from the kernel's connect/accept events
+//!   (race-free: known before the first TLS byte), else [`procfs`] (connections older than the
+//!   agent).
 //! * [`stream`] — (pure) events → TCP segments with `seq = stream offset`; one end per
 //!   connection reports it.
 //! * [`frame`] — segments as raw IP frames for the capture pipeline.
@@ -23,11 +25,12 @@ pub mod frame;
 pub mod kernel;
 pub mod libssl;
 pub mod procfs;
+pub mod sockets;
 pub mod stream;
 
 use crate::capture::ebpf::Clock;
 use crate::capture::pipeline::Dispatcher;
-use akto_tap_ebpf_common::tls::kind;
+use akto_tap_ebpf_common::tls::{kind, ConnAddrs};
 use anyhow::Context;
 use kernel::{Header, TlsKernel};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -40,6 +43,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use stream::{Dir, Event, StreamLimits, StreamStats, Streams};
+
+/// Connections remembered from the kernel's connect/accept events (every TCP connection of the
+/// host, TLS or not: the handshake that says which ones comes later). 40 bytes each.
+const SOCKET_TABLE: usize = 65_536;
 
 /// `--tls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -87,6 +94,10 @@ pub struct TlsSnapshot {
     pub malformed: u64,
     /// Events of the agent's own TLS connections (Kafka, APIs), ignored.
     pub own_events: u64,
+    /// Connections resolved from the kernel's connect/accept events.
+    pub resolved_by_events: u64,
+    /// Connections resolved from procfs (older than the agent, or accepted without an address).
+    pub resolved_by_procfs: u64,
 }
 
 impl TlsSnapshot {
@@ -99,8 +110,9 @@ impl TlsSnapshot {
             "kernel": self.kernel.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
             "conns": s.conns, "conns_now": s.conns_now, "handshakes": s.handshakes, "closes": s.closes,
             "bytes": s.bytes, "unresolved_events": s.unresolved_events, "unresolved_bytes": s.unresolved_bytes,
-            "peer_duplicate_bytes": s.peer_duplicate_bytes, "evicted": s.evicted, "idle_expired": s.idle_expired,
+            "peer_duplicate_bytes": s.peer_duplicate_bytes, "port_filtered": s.port_filtered, "evicted": s.evicted, "idle_expired": s.idle_expired,
             "malformed": self.malformed, "own_events": self.own_events,
+            "resolved_by_events": self.resolved_by_events, "resolved_by_procfs": self.resolved_by_procfs,
         })
     }
 }
@@ -146,7 +158,7 @@ pub struct TlsCapture {
 impl TlsCapture {
     /// Starts TLS capture per `args.tls`: `Ok(None)` when off, or when `auto` and the kernel
     /// (or this build) does not permit it (said once in the log).
-    pub fn start(args: &TlsArgs, dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
+    pub fn start(args: &TlsArgs, ports: &[u16], dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
         if args.tls == TlsMode::Off {
             return Ok(None);
         }
@@ -164,14 +176,15 @@ impl TlsCapture {
         let mut worker = Worker {
             kernel,
             dispatcher,
-            streams: Streams::new(StreamLimits { max_conns: args.tls_max_conns.max(1), ..StreamLimits::default() }),
-            resolver: procfs::ProcResolver::new("/proc"),
+            streams: Streams::new(StreamLimits { max_conns: args.tls_max_conns.max(1), ports: ports.to_vec(), ..StreamLimits::default() }),
+            resolver: sockets::Sockets::new(SOCKET_TABLE, procfs::ProcResolver::new("/proc")),
             scanner: libssl::Scanner::default(),
             clock: Clock::new(),
             rescan: Duration::from_secs_f64(args.tls_rescan_secs.max(0.1)),
             own_pid: std::process::id(),
             snap: TlsSnapshot::default(),
             frame: Vec::with_capacity(1 << 15),
+            scans: 0,
         };
         // The first scan runs before start-up returns: traffic of processes already running is
         // seen from the first request.
@@ -199,17 +212,36 @@ impl TlsCapture {
     }
 }
 
+/// The [`ConnAddrs`] after a CONNECT event's header.
+fn parse_addrs(data: &[u8]) -> Option<ConnAddrs> {
+    if data.len() < std::mem::size_of::<ConnAddrs>() {
+        return None;
+    }
+    let arr16 = |o: usize| -> [u8; 16] { data[o..o + 16].try_into().unwrap_or([0; 16]) };
+    let u16_at = |o: usize| u16::from_ne_bytes([data[o], data[o + 1]]);
+    Some(ConnAddrs {
+        local: arr16(0),
+        remote: arr16(16),
+        local_port: u16_at(32),
+        remote_port: u16_at(34),
+        family: u16_at(36),
+        accepted: data[38],
+        pad: 0,
+    })
+}
+
 struct Worker {
     kernel: TlsKernel,
     dispatcher: Dispatcher,
     streams: Streams,
-    resolver: procfs::ProcResolver,
+    resolver: sockets::Sockets,
     scanner: libssl::Scanner,
     clock: Clock,
     rescan: Duration,
     own_pid: u32,
     snap: TlsSnapshot,
     frame: Vec<u8>,
+    scans: u64,
 }
 
 impl Worker {
@@ -259,8 +291,19 @@ impl Worker {
             let ts_us = clock.to_wall(h.ts_ns).0;
             let data = &item[akto_tap_ebpf_common::tls::TLS_HEADER_LEN..][..h.len as usize];
             let ev = match h.kind {
+                kind::CONNECT => {
+                    if let Some(sock) = parse_addrs(data).as_ref().and_then(sockets::socket_of) {
+                        resolver.learn(h.pid, h.fd, sock);
+                    } else {
+                        snap.malformed += 1;
+                    }
+                    continue;
+                }
+                kind::CLOSE => {
+                    resolver.forget(h.pid, h.fd);
+                    Event::Close { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us }
+                }
                 kind::HANDSHAKE => Event::Handshake { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us },
-                kind::CLOSE => Event::Close { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us },
                 kind::READ | kind::WRITE => {
                     let dir = if h.kind == kind::READ { Dir::Read } else { Dir::Write };
                     Event::Data { pid: h.pid, ssl: h.ssl, fd: h.fd, dir, offset: h.offset, data, ts_us }
@@ -281,7 +324,13 @@ impl Worker {
     }
 
     fn scan(&mut self) {
-        for found in self.scanner.scan(Path::new("/proc"), self.own_pid) {
+        let mut found = Vec::new();
+        if self.scans == 0 {
+            found = self.scanner.scan_dirs(&libssl::SYSTEM_DIRS);
+        }
+        self.scans += 1;
+        found.extend(self.scanner.scan(Path::new("/proc"), self.own_pid));
+        for found in found {
             match self.kernel.attach_lib(&found.open_path) {
                 Ok(n) => {
                     self.snap.libs += 1;
@@ -298,6 +347,8 @@ impl Worker {
     fn publish(&mut self, shared: &Mutex<TlsSnapshot>) {
         self.snap.kernel = self.kernel.counters();
         self.snap.streams = self.streams.stats();
+        self.snap.resolved_by_events = self.resolver.from_events;
+        self.snap.resolved_by_procfs = self.resolver.from_procfs;
         if let Ok(mut s) = shared.lock() {
             *s = self.snap.clone();
         }

@@ -93,15 +93,28 @@ impl ProcResolver {
 impl Resolver for ProcResolver {
     fn resolve(&mut self, pid: u32, fd: i32) -> Option<Socket> {
         let proc_dir = self.root.join(pid.to_string());
-        let link = std::fs::read_link(proc_dir.join("fd").join(fd.to_string())).ok()?;
-        let inode = socket_inode(link.to_str()?)?;
+        let link = match std::fs::read_link(proc_dir.join("fd").join(fd.to_string())) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(pid, fd, error = %e, "TLS socket not resolved: fd gone");
+                return None;
+            }
+        };
+        let Some(inode) = link.to_str().and_then(socket_inode) else {
+            tracing::debug!(pid, fd, link = %link.display(), "TLS socket not resolved: not a socket");
+            return None;
+        };
         let mut rows = Vec::new();
         for table in ["net/tcp", "net/tcp6"] {
             if let Ok(text) = std::fs::read_to_string(proc_dir.join(table)) {
                 rows.extend(parse_tcp_table(&text));
             }
         }
-        find_socket(&rows, inode)
+        let found = find_socket(&rows, inode);
+        if found.is_none() {
+            tracing::debug!(pid, fd, inode, "TLS socket not resolved: not a TCP connection");
+        }
+        found
     }
 }
 

@@ -86,11 +86,13 @@ pub struct StreamLimits {
     /// A connection without events for this long is forgotten (its flow in the engine expires
     /// on the engine's own idle timeout).
     pub idle_secs: u64,
+    /// Report only connections with one of these ports at either end (`--ports`); empty = all.
+    pub ports: Vec<u16>,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        StreamLimits { max_conns: 16_384, idle_secs: 300 }
+        StreamLimits { max_conns: 16_384, idle_secs: 300, ports: Vec::new() }
     }
 }
 
@@ -113,6 +115,8 @@ pub struct StreamStats {
     pub unresolved_bytes: u64,
     /// Bytes from the second traced end of a connection already reported from the other end.
     pub peer_duplicate_bytes: u64,
+    /// Connections not reported because neither port is in `ports`.
+    pub port_filtered: u64,
     /// Connections dropped because the table was full.
     pub evicted: u64,
     /// Connections forgotten after `idle_secs` without events.
@@ -129,6 +133,8 @@ struct Conn {
     next: [u64; 2],
     /// This end owns the connection's 4-tuple (reports it).
     owner: bool,
+    /// Outside the port filter: tracked (so its events are recognized) but not reported.
+    filtered: bool,
     last_us: u64,
 }
 
@@ -169,7 +175,7 @@ impl Streams {
                 // A new connection for this SSL*: whatever was tracked under it is finished.
                 self.finish((pid, ssl), ts_us, out);
                 if let Some(conn) = self.open(pid, ssl, fd, ts_us, resolver) {
-                    if conn.owner {
+                    if conn.owner && !conn.filtered {
                         let (client, server) = ends(&conn.sock);
                         let pid = conn.pid;
                         out(Segment { src: client, dst: server, seq: 0, ack: 0, syn: true, ack_flag: false, fin: false, payload: &[], ts_us, pid });
@@ -194,6 +200,9 @@ impl Streams {
                 }
                 let Some(conn) = self.conns.get_mut(&key) else { return };
                 conn.last_us = ts_us;
+                if conn.filtered {
+                    return;
+                }
                 if !conn.owner {
                     self.stats.peer_duplicate_bytes += data.len() as u64;
                     return;
@@ -249,8 +258,14 @@ impl Streams {
                 self.forget(oldest);
             }
         }
+        let filtered = !self.limits.ports.is_empty()
+            && !self.limits.ports.contains(&sock.local.port())
+            && !self.limits.ports.contains(&sock.remote.port());
+        if filtered {
+            self.stats.port_filtered += 1;
+        }
         let tuple = tuple_key(&sock);
-        let owner = match self.owners.get(&tuple) {
+        let owner = !filtered && match self.owners.get(&tuple) {
             Some(other) => !self.conns.contains_key(other),
             None => true,
         };
@@ -258,7 +273,7 @@ impl Streams {
             self.owners.insert(tuple, (pid, ssl));
         }
         self.stats.conns += 1;
-        self.conns.insert((pid, ssl), Conn { sock, pid, fd, next: [0; 2], owner, last_us: ts_us });
+        self.conns.insert((pid, ssl), Conn { sock, pid, fd, next: [0; 2], owner, filtered, last_us: ts_us });
         self.conns.get(&(pid, ssl))
     }
 
@@ -266,7 +281,7 @@ impl Streams {
     /// `SSL*`, so neither direction carries more of this connection's bytes).
     fn finish(&mut self, key: (u32, u64), ts_us: u64, out: &mut dyn FnMut(Segment<'_>)) {
         let Some(conn) = self.forget(key) else { return };
-        if !conn.owner {
+        if !conn.owner || conn.filtered {
             return;
         }
         let (l, r) = (conn.sock.local, conn.sock.remote);
@@ -439,8 +454,22 @@ mod tests {
     }
 
     #[test]
+    fn the_port_filter_applies_to_either_end() {
+        let mut r = resolver();
+        for (ports, want) in [(vec![8443], 1), (vec![40000], 1), (vec![80, 443], 0), (vec![], 1)] {
+            let mut streams = Streams::new(StreamLimits { ports: ports.clone(), ..StreamLimits::default() });
+            let mut n = 0;
+            for ev in [Event::Handshake { pid: 10, ssl: 1, fd: 3, ts_us: 1 }, data(10, 1, 3, Dir::Write, 0, REQ, 2)] {
+                streams.on_event(&ev, &mut r, &mut |s| n += usize::from(!s.payload.is_empty()));
+            }
+            assert_eq!(n, want, "{ports:?}");
+            assert_eq!(streams.stats().port_filtered, 1 - want as u64);
+        }
+    }
+
+    #[test]
     fn the_table_is_bounded_and_idle_connections_expire() {
-        let mut streams = Streams::new(StreamLimits { max_conns: 1, idle_secs: 1 });
+        let mut streams = Streams::new(StreamLimits { max_conns: 1, idle_secs: 1, ports: Vec::new() });
         let mut r = resolver();
         streams.on_event(&data(10, 1, 3, Dir::Write, 0, REQ, 1), &mut r, &mut |_| {});
         streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 2), &mut r, &mut |_| {});

@@ -15,12 +15,17 @@
       {"method","path","status","req_sha","resp_sha","resp_len"} where resp_sha is over the
       decoded body (de-chunked, gunzipped), which is what the agent records.
       Scenarios: keepalive, pipelined, concurrent, large, all.
+
+  TLS (agent/tests/tls.rs): with PEER_TLS_CERT and PEER_TLS_KEY set the server speaks HTTPS;
+  with PEER_TLS=1 the client does (certificate not verified: a test certificate).
 """
 import gzip
 import hashlib
 import http.client
 import json
+import os
 import socket
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,8 +88,28 @@ def serve(host, port):
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 512
     srv = ThreadingHTTPServer((host, int(port)), Handler)
+    if os.environ.get("PEER_TLS_CERT"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["PEER_TLS_CERT"], os.environ["PEER_TLS_KEY"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready", flush=True)
     srv.serve_forever()
+
+
+TLS = os.environ.get("PEER_TLS") == "1"
+
+
+def client_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def connection(host, port, timeout):
+    if TLS:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=client_ctx())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
 def sha(b):
@@ -111,7 +136,7 @@ def request(conn, method, path, body=b""):
 
 
 def keepalive(host, port, tag):
-    c = http.client.HTTPConnection(host, port, timeout=20)
+    c = connection(host, port, 20)
     for i in range(20):
         k = i % 5
         if k == 0:
@@ -130,6 +155,8 @@ def keepalive(host, port, tag):
 def pipelined(host, port, tag):
     paths = [f"/small/{tag}-pl{i}" for i in range(6)]
     s = socket.create_connection((host, port), timeout=20)
+    if TLS:
+        s = client_ctx().wrap_socket(s, server_hostname=host)
     s.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for p in paths))
     f = s.makefile("rb")
     for p in paths:
@@ -148,7 +175,7 @@ def pipelined(host, port, tag):
 
 def concurrent(host, port, tag):
     def worker(w):
-        c = http.client.HTTPConnection(host, port, timeout=20)
+        c = connection(host, port, 20)
         for i in range(8):
             request(c, "POST", f"/echo/{tag}-cc{w}-{i}", (f"worker {w} request {i} " * 20).encode())
         c.close()
@@ -160,7 +187,7 @@ def concurrent(host, port, tag):
 
 
 def large(host, port, tag):
-    c = http.client.HTTPConnection(host, port, timeout=30)
+    c = connection(host, port, 30)
     request(c, "POST", f"/echo/{tag}-lg-post", body_for(tag + "post", 300_000))
     request(c, "GET", f"/big/{tag}-lg-get?n=500000")
     request(c, "GET", f"/chunked/{tag}-lg-chunked?n=200000")

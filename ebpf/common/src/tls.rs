@@ -29,6 +29,17 @@ pub const PROG_SSL_RET: &str = "ssl_ret";
 pub const PROG_SYS_ENTER_FD: &str = "sys_enter_fd";
 /// Tracepoint on `sys_enter_close`: the end of a TLS connection.
 pub const PROG_SYS_ENTER_CLOSE: &str = "sys_enter_close";
+/// Tracepoints on `sys_enter_connect` / `sys_exit_connect`: which fd a thread is connecting.
+pub const PROG_SYS_ENTER_CONNECT: &str = "sys_enter_connect";
+/// See [`PROG_SYS_ENTER_CONNECT`].
+pub const PROG_SYS_EXIT_CONNECT: &str = "sys_exit_connect";
+/// Tracepoints on `sys_enter_accept{,4}`: where the peer's address will be written.
+pub const PROG_SYS_ENTER_ACCEPT: &str = "sys_enter_accept";
+/// Tracepoints on `sys_exit_accept{,4}`: the accepted fd and its peer → a [`kind::CONNECT`] event.
+pub const PROG_SYS_EXIT_ACCEPT: &str = "sys_exit_accept";
+/// Tracepoint `sock/inet_sock_set_state`: the socket addresses of connections as they are
+/// established, tied to the connecting thread's fd (client) or to the accept (server).
+pub const PROG_SOCK_STATE: &str = "sock_state";
 
 /// `syscalls` tracepoints [`PROG_SYS_ENTER_FD`] attaches to (their first argument is the fd).
 pub const FD_SYSCALLS: [&str; 8] = [
@@ -65,6 +76,65 @@ pub mod kind {
     pub const HANDSHAKE: u8 = 3;
     /// The process closed `fd`, the socket of `ssl`.
     pub const CLOSE: u8 = 4;
+    /// A TCP connection of the process was established on `fd` (any connection, TLS or not:
+    /// the handshake that tells comes later); a [`super::ConnAddrs`] follows the header.
+    pub const CONNECT: u8 = 5;
+}
+
+/// Addresses of a [`kind::CONNECT`] event (IPv4 in the first 4 bytes of the arrays).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnAddrs {
+    /// The process's end.
+    pub local: [u8; 16],
+    /// The peer.
+    pub remote: [u8; 16],
+    /// Local port, host byte order.
+    pub local_port: u16,
+    /// Remote port, host byte order.
+    pub remote_port: u16,
+    /// 2 (AF_INET) or 10 (AF_INET6).
+    pub family: u16,
+    /// 1: the process accepted the connection (server); 0: it connected (client).
+    pub accepted: u8,
+    /// Padding (zero).
+    pub pad: u8,
+}
+
+/// A [`kind::CONNECT`] event.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnEvent {
+    /// The header (`len` = size of [`ConnAddrs`]).
+    pub header: TlsHeader,
+    /// The addresses.
+    pub addrs: ConnAddrs,
+}
+
+/// Key of the established-but-not-yet-accepted connections: the peer's address and port.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    /// Peer address (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+    /// Peer port, host byte order.
+    pub port: u16,
+    /// Address family.
+    pub family: u16,
+    /// Padding (zero).
+    pub pad: u32,
+}
+
+/// A socket between `SYN_SENT` and `ESTABLISHED`: the thread that connected it and its fd.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connecting {
+    /// `pid_tgid` of the connecting thread.
+    pub pid_tgid: u64,
+    /// The fd.
+    pub fd: i32,
+    /// Padding (zero).
+    pub pad: u32,
 }
 
 /// Indices into [`MAP_TLS_COUNTERS`].
@@ -193,5 +263,8 @@ mod tests {
         assert_eq!(core::mem::size_of::<TlsEvent<CLASS_SMALL>>(), 512);
         assert_eq!(core::mem::size_of::<TlsEvent<CLASS_MEDIUM>>(), 4096);
         assert_eq!(core::mem::offset_of!(TlsHeader, comm), 48);
+        assert_eq!(core::mem::size_of::<ConnAddrs>(), 40);
+        assert_eq!(core::mem::size_of::<ConnEvent>(), 104);
+        assert_eq!(core::mem::size_of::<PeerKey>(), 24);
     }
 }

@@ -19,7 +19,8 @@
 #![no_main]
 
 use akto_tap_ebpf_common::tls::{
-    kind, tls_counter, Active, ConnKey, ConnState, TlsEvent, TlsHeader, CHUNK, CLASS_MEDIUM, CLASS_SMALL,
+    kind, tls_counter, Active, ConnAddrs, ConnEvent, ConnKey, ConnState, Connecting, PeerKey, TlsEvent, TlsHeader, CHUNK,
+    CLASS_MEDIUM, CLASS_SMALL,
     MAX_CALL_BYTES, MAX_CHUNKS,
 };
 use aya_ebpf::cty::c_void;
@@ -47,6 +48,22 @@ static CONNS: LruHashMap<ConnKey, ConnState> = LruHashMap::with_max_entries(65_5
 /// `(pid << 32) | fd` of TLS sockets → `SSL*`, for `close`.
 #[map]
 static FDS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65_536, 0);
+
+/// Threads inside `connect()`: the fd.
+#[map]
+static CONNECT_FD: LruHashMap<u64, i32> = LruHashMap::with_max_entries(16_384, 0);
+
+/// Sockets between `SYN_SENT` (set in the connecting thread) and `ESTABLISHED`.
+#[map]
+static SYN_SENT: LruHashMap<u64, Connecting> = LruHashMap::with_max_entries(65_536, 0);
+
+/// Threads inside `accept()`: where the peer address will be written.
+#[map]
+static ACCEPT_ADDR: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
+
+/// Passively opened connections established but not yet accepted: peer → local end.
+#[map]
+static PASSIVE: LruHashMap<PeerKey, PeerKey> = LruHashMap::with_max_entries(65_536, 0);
 
 /// Offset of the first syscall argument in a `syscalls/sys_enter_*` record (after the common
 /// header and `__syscall_nr`; stable tracepoint format).
@@ -130,6 +147,178 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
         count(tls_counter::RING_FULL_EVENTS, 1);
     }
     0
+}
+
+/// `syscalls/sys_exit_*`: the return value.
+const SYSCALL_RET: usize = 16;
+/// Second syscall argument.
+const SYSCALL_ARG1: usize = 24;
+
+#[tracepoint]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    // SAFETY: fixed offset in the tracepoint record.
+    if let Ok(fd) = unsafe { ctx.read_at::<u64>(SYSCALL_ARG0) } {
+        let _ = CONNECT_FD.insert(&bpf_get_current_pid_tgid(), &(fd as i32), 0);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_connect(_ctx: TracePointContext) -> u32 {
+    let _ = CONNECT_FD.remove(&bpf_get_current_pid_tgid());
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_accept(ctx: TracePointContext) -> u32 {
+    // SAFETY: fixed offset in the tracepoint record.
+    if let Ok(addr) = unsafe { ctx.read_at::<u64>(SYSCALL_ARG1) } {
+        if addr != 0 {
+            let _ = ACCEPT_ADDR.insert(&bpf_get_current_pid_tgid(), &addr, 0);
+        }
+    }
+    0
+}
+
+/// `struct sockaddr_in{,6}` as far as needed: family, port (network order), address.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SockAddr {
+    family: u16,
+    port_be: u16,
+    /// IPv4 address (sockaddr_in) or flowinfo (sockaddr_in6).
+    v4_or_flow: [u8; 4],
+    /// IPv6 address (sockaddr_in6).
+    v6: [u8; 16],
+}
+
+#[tracepoint]
+pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: map lookup; copied out.
+    let Some(ptr) = (unsafe { ACCEPT_ADDR.get(&id) }).copied() else { return 0 };
+    let _ = ACCEPT_ADDR.remove(&id);
+    // SAFETY: fixed offset in the tracepoint record.
+    let Ok(fd) = (unsafe { ctx.read_at::<i64>(SYSCALL_RET) }) else { return 0 };
+    if fd < 0 {
+        return 0;
+    }
+    // SAFETY: the helper reads the process's memory and fails cleanly on a bad address.
+    let Ok(sa) = (unsafe { bpf_probe_read_user(ptr as *const SockAddr) }) else { return 0 };
+    let mut peer = PeerKey { addr: [0; 16], port: u16::from_be(sa.port_be), family: sa.family, pad: 0 };
+    match sa.family {
+        AF_INET => peer.addr[..4].copy_from_slice(&sa.v4_or_flow),
+        AF_INET6 => peer.addr = sa.v6,
+        _ => return 0,
+    }
+    // SAFETY: map lookup; copied out.
+    let Some(local) = (unsafe { PASSIVE.get(&peer) }).copied() else { return 0 };
+    let _ = PASSIVE.remove(&peer);
+    let addrs = ConnAddrs {
+        local: local.addr,
+        remote: peer.addr,
+        local_port: local.port,
+        remote_port: peer.port,
+        family: peer.family,
+        accepted: 1,
+        pad: 0,
+    };
+    emit_conn(header(kind::CONNECT, 0, fd as i32, 0, core::mem::size_of::<ConnAddrs>() as u32), addrs);
+    0
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const IPPROTO_TCP: u16 = 6;
+const TCP_ESTABLISHED: i32 = 1;
+const TCP_SYN_SENT: i32 = 2;
+const TCP_SYN_RECV: i32 = 3;
+
+/// `sock/inet_sock_set_state` record offsets (stable tracepoint format).
+mod state {
+    pub const SKADDR: usize = 8;
+    pub const OLDSTATE: usize = 16;
+    pub const NEWSTATE: usize = 20;
+    pub const SPORT: usize = 24;
+    pub const DPORT: usize = 26;
+    pub const FAMILY: usize = 28;
+    pub const PROTOCOL: usize = 30;
+    pub const SADDR: usize = 32;
+    pub const DADDR: usize = 36;
+    pub const SADDR_V6: usize = 40;
+    pub const DADDR_V6: usize = 56;
+}
+
+#[tracepoint]
+pub fn sock_state(ctx: TracePointContext) -> u32 {
+    // SAFETY: fixed offsets in the tracepoint record.
+    unsafe {
+        let (Ok(proto), Ok(old), Ok(new), Ok(sk)) = (
+            ctx.read_at::<u16>(state::PROTOCOL),
+            ctx.read_at::<i32>(state::OLDSTATE),
+            ctx.read_at::<i32>(state::NEWSTATE),
+            ctx.read_at::<u64>(state::SKADDR),
+        ) else {
+            return 0;
+        };
+        if proto != IPPROTO_TCP {
+            return 0;
+        }
+        if new == TCP_SYN_SENT {
+            // In the connecting thread, inside connect(): remember whose socket this is.
+            let id = bpf_get_current_pid_tgid();
+            if let Some(fd) = CONNECT_FD.get(&id).copied() {
+                let _ = SYN_SENT.insert(&sk, &Connecting { pid_tgid: id, fd, pad: 0 }, 0);
+            }
+            return 0;
+        }
+        if new != TCP_ESTABLISHED || (old != TCP_SYN_SENT && old != TCP_SYN_RECV) {
+            if old == TCP_SYN_SENT {
+                let _ = SYN_SENT.remove(&sk);
+            }
+            return 0;
+        }
+        let (Ok(sport), Ok(dport), Ok(family)) =
+            (ctx.read_at::<u16>(state::SPORT), ctx.read_at::<u16>(state::DPORT), ctx.read_at::<u16>(state::FAMILY))
+        else {
+            return 0;
+        };
+        let mut local = [0u8; 16];
+        let mut remote = [0u8; 16];
+        if family == AF_INET {
+            let (Ok(s), Ok(d)) = (ctx.read_at::<[u8; 4]>(state::SADDR), ctx.read_at::<[u8; 4]>(state::DADDR)) else { return 0 };
+            local[..4].copy_from_slice(&s);
+            remote[..4].copy_from_slice(&d);
+        } else {
+            let (Ok(s), Ok(d)) = (ctx.read_at::<[u8; 16]>(state::SADDR_V6), ctx.read_at::<[u8; 16]>(state::DADDR_V6)) else { return 0 };
+            local = s;
+            remote = d;
+        }
+        if old == TCP_SYN_RECV {
+            // Server side: any context (softirq); the accept() that takes it finds it by peer.
+            let peer = PeerKey { addr: remote, port: dport, family, pad: 0 };
+            let me = PeerKey { addr: local, port: sport, family, pad: 0 };
+            let _ = PASSIVE.insert(&peer, &me, 0);
+            return 0;
+        }
+        let Some(c) = SYN_SENT.get(&sk).copied() else { return 0 };
+        let _ = SYN_SENT.remove(&sk);
+        let mut h = header(kind::CONNECT, 0, c.fd, 0, core::mem::size_of::<ConnAddrs>() as u32);
+        // Established in softirq context: the connecting thread is the one remembered.
+        h.pid_tgid = c.pid_tgid;
+        emit_conn(h, ConnAddrs { local, remote, local_port: sport, remote_port: dport, family, accepted: 0, pad: 0 });
+    }
+    0
+}
+
+#[inline(always)]
+fn emit_conn(header: TlsHeader, addrs: ConnAddrs) {
+    if let Some(mut e) = TLS_EVENTS.reserve::<ConnEvent>(0) {
+        e.write(ConnEvent { header, addrs });
+        e.submit(0);
+    } else {
+        count(tls_counter::RING_FULL_EVENTS, 1);
+    }
 }
 
 #[inline(always)]
