@@ -45,6 +45,19 @@ pub enum TlsError {
     },
 }
 
+impl TlsError {
+    /// The kernel refused for lack of privilege (EACCES/EPERM), not for this file.
+    pub fn permission_denied(&self) -> bool {
+        let TlsError::Kernel { source, .. } = self else { return false };
+        source.chain().any(|c| {
+            // EPERM or EACCES, as an io::Error or inside aya's message.
+            c.downcast_ref::<std::io::Error>().is_some_and(|e| matches!(e.raw_os_error(), Some(1 | 13)))
+                || c.to_string().contains("Permission denied")
+                || c.to_string().contains("Operation not permitted")
+        })
+    }
+}
+
 fn kernel<E: Into<anyhow::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> TlsError {
     let what = what.into();
     move |e| TlsError::Kernel { what, source: e.into() }

@@ -188,7 +188,16 @@ impl TlsCapture {
         };
         // The first scan runs before start-up returns: traffic of processes already running is
         // seen from the first request.
-        worker.scan();
+        if let Some(denied) = worker.scan() {
+            // Uprobes are a perf event the kernel grants only with CAP_SYS_ADMIN: without it no
+            // file can ever be probed, so say so once instead of warning at every new library.
+            let msg = format!("uprobes not permitted ({denied}); TLS plaintext capture needs CAP_SYS_ADMIN");
+            if args.tls == TlsMode::Auto {
+                tracing::info!("TLS plaintext capture unavailable here (--tls auto): {msg}");
+                return Ok(None);
+            }
+            anyhow::bail!("--tls on: {msg}");
+        }
         tracing::info!(libs = worker.snap.libs, "TLS plaintext capture on ({} libssl file(s) probed)", worker.snap.libs);
         let (stop2, snap2) = (Arc::clone(&stop), Arc::clone(&snapshot));
         let thread = std::thread::Builder::new()
@@ -262,7 +271,7 @@ impl Worker {
             }
             if last_scan.elapsed() >= self.rescan {
                 last_scan = Instant::now();
-                self.scan();
+                let _ = self.scan();
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
@@ -323,18 +332,29 @@ impl Worker {
         }
     }
 
-    fn scan(&mut self) {
+    /// Probes libssl files not seen before. `Some(error)` when every attempt was refused for
+    /// lack of permission (nothing can be probed by this process).
+    fn scan(&mut self) -> Option<String> {
         let mut found = Vec::new();
         if self.scans == 0 {
             found = self.scanner.scan_dirs(&libssl::SYSTEM_DIRS);
         }
         self.scans += 1;
         found.extend(self.scanner.scan(Path::new("/proc"), self.own_pid));
+        let (mut attached, mut denied) = (0, None);
         for found in found {
             match self.kernel.attach_lib(&found.open_path) {
                 Ok(n) => {
+                    attached += 1;
                     self.snap.libs += 1;
                     tracing::info!(lib = %found.lib.path, pid = found.pid, functions = n, "TLS probes attached to {}", found.lib.path);
+                }
+                Err(e) if e.permission_denied() => {
+                    self.snap.lib_errors += 1;
+                    if denied.is_none() {
+                        tracing::debug!(lib = %found.lib.path, error = %e, "cannot probe {}", found.lib.path);
+                    }
+                    denied.get_or_insert_with(|| e.to_string());
                 }
                 Err(e) => {
                     self.snap.lib_errors += 1;
@@ -342,6 +362,7 @@ impl Worker {
                 }
             }
         }
+        if attached == 0 && self.snap.libs == 0 { denied } else { None }
     }
 
     fn publish(&mut self, shared: &Mutex<TlsSnapshot>) {
