@@ -3,8 +3,8 @@
 //! --guardrails async`, with threats reported to a real Kafka-protocol broker (Tansu) on the
 //! guardrail-events topic and to a fake Akto threat backend served by this test.
 //!
-//! Plain HTTP only: capturing MCP over TLS needs the OpenSSL uprobes (issue 7, first part), which
-//! do not exist yet.
+//! The same MCP conversation over TLS (Python's ssl on both ends) is captured through the OpenSSL
+//! uprobes (`--tls on`) and reported the same way.
 //!
 //! Needs root (eBPF). Without root, or without `tansu` for the Kafka test, a test says "skipped".
 
@@ -44,12 +44,36 @@ fn tmp(name: &str) -> PathBuf {
 struct McpServer {
     child: Child,
     port: u16,
+    tls: bool,
 }
 
 impl McpServer {
     fn start() -> McpServer {
+        McpServer::spawn(None)
+    }
+
+    /// Over TLS with a fresh self-signed certificate (openssl CLI).
+    fn start_tls() -> McpServer {
+        let (cert, key) = (tmp("mcp-cert.pem"), tmp("mcp-key.pem"));
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+        McpServer::spawn(Some((&cert, &key)))
+    }
+
+    fn spawn(tls: Option<(&Path, &Path)>) -> McpServer {
         let port = support::free_port();
-        let mut child = Command::new("python3")
+        let mut cmd = Command::new("python3");
+        if let Some((cert, key)) = tls {
+            cmd.env("PEER_TLS_CERT", cert).env("PEER_TLS_KEY", key);
+        }
+        let mut child = cmd
             .arg(peer_script())
             .args(["serve", "127.0.0.1", &port.to_string()])
             .stdout(Stdio::piped())
@@ -59,12 +83,13 @@ impl McpServer {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
         assert_eq!(line.trim(), "ready", "MCP server did not start");
-        McpServer { child, port }
+        McpServer { child, port, tls: tls.is_some() }
     }
 
     /// Runs the client; returns the exchanges it completed.
     fn client(&self, args: &[&str]) -> Vec<Value> {
         let out = Command::new("python3")
+            .env("PEER_TLS", if self.tls { "1" } else { "0" })
             .arg(peer_script())
             .args(["client", "127.0.0.1", &self.port.to_string()])
             .args(args)
@@ -373,4 +398,44 @@ fn a_full_guard_queue_drops_and_counts_without_touching_the_capture() {
     assert_eq!(g["exchanges_scanned"].as_u64().unwrap_or(0) + dropped, 400, "every offer is scanned or counted: {g:#}");
     assert_eq!(stats["pipeline"]["queue_full_packets"], 0, "the capture itself dropped nothing");
     assert!(backend.posted().is_empty(), "benign burst: no threat");
+}
+
+#[test]
+fn mcp_over_tls_threats_reach_the_threat_backend_exactly_once() {
+    if !root_or_skip("mcp_over_tls_threats_reach_the_threat_backend_exactly_once") {
+        return;
+    }
+    let server = McpServer::start_tls();
+    let backend = FakeBackend::start(0);
+    let url = backend.url();
+    let (agent, output, stats) = start_agent("tls", server.port, &["--tls", "on", "--threat-backend-url", &url]);
+    let tag = "gtls";
+    let rows = server.client(&[tag]);
+    assert_eq!(rows.len(), 28, "the client completed {} exchanges", rows.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while backend.posted().len() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, log) = agent.terminate();
+    assert!(ok, "agent failed:\n{log}");
+    // The plaintext reached the records unchanged (the packet capture saw only ciphertext).
+    assert_records_unchanged(&rows, &records(&output), tag, &log);
+    let mut by_case: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for p in backend.posted().into_iter().filter(|p| p.status == 200) {
+        let m = p.body["maliciousEvent"].clone();
+        by_case.entry(case_of(m["latestApiEndpoint"].as_str().unwrap_or_default())).or_default().push(m);
+    }
+    let want: BTreeMap<&str, &str> =
+        [("inject", "prompt_injection"), ("poisoned", "tool_poisoning"), ("rug", "tool_poisoning"), ("secret", "secrets"), ("sse", "pii")]
+            .into_iter()
+            .collect();
+    assert_eq!(by_case.keys().map(String::as_str).collect::<Vec<_>>(), want.keys().copied().collect::<Vec<_>>(), "{by_case:#?}");
+    for (case, category) in &want {
+        assert_eq!(by_case[*case].len(), 1, "{case} reported {} times", by_case[*case].len());
+        assert_eq!(by_case[*case][0]["category"], *category, "{case}");
+    }
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("stats json");
+    assert!(stats["tls"]["bytes"].as_u64().is_some_and(|b| b > 0), "{}", stats["tls"]);
+    assert_eq!(stats["guardrails"]["rug_pulls"], 1);
 }

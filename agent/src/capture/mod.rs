@@ -308,7 +308,12 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let filter = filter_config(args.filter_source.as_ref().map(|(p, t)| (p, t.as_str())))?;
     let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record, filter };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
-    let tls = crate::tls::TlsCapture::start(&args.tls, &args.ports, dispatcher.for_tls())?;
+    let tls = crate::tls::TlsCapture::start(
+        &args.tls,
+        &args.ports,
+        crate::tls::Timing { poll: Duration::from_millis(u64::from(args.poll_ms.max(1))), wakeup_bytes: u64::from(args.wakeup_kib) * 1024 },
+        dispatcher.for_tls(),
+    )?;
 
     let mut attach_errors: BTreeMap<String, String> = BTreeMap::new();
     let sync = |source: &mut Box<dyn Source>, wanted: &[Iface], errors: &mut BTreeMap<String, String>| {

@@ -78,12 +78,14 @@ impl std::fmt::Debug for TlsKernel {
 
 impl TlsKernel {
     /// Loads every program (the verifier runs here) and attaches the syscall tracepoints.
-    pub fn open(ring_bytes: u32) -> Result<TlsKernel, TlsError> {
+    pub fn open(ring_bytes: u32, wakeup_bytes: u64) -> Result<TlsKernel, TlsError> {
         if OBJECT.is_empty() {
             return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
         ensure_tracefs();
+        let wakeup_bytes = wakeup_bytes.min(u64::from(ring_bytes) / 2);
         let mut ebpf = EbpfLoader::new()
+            .override_global("TLS_WAKEUP_BYTES", &wakeup_bytes, true)
             .map_max_entries(MAP_TLS_EVENTS, ring_bytes)
             .load(OBJECT)
             .map_err(kernel("loading the TLS eBPF object (maps)"))?;

@@ -147,6 +147,15 @@ impl TlsSnapshot {
     }
 }
 
+/// When the TLS thread reads the ring: the capture's `--poll-ms` and `--wakeup-kib`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Longest wait for events before reading the ring anyway.
+    pub poll: Duration,
+    /// Backlog in the ring that wakes the thread before its timer.
+    pub wakeup_bytes: u64,
+}
+
 /// The running TLS capture.
 #[derive(Debug)]
 pub struct TlsCapture {
@@ -158,12 +167,12 @@ pub struct TlsCapture {
 impl TlsCapture {
     /// Starts TLS capture per `args.tls`: `Ok(None)` when off, or when `auto` and the kernel
     /// (or this build) does not permit it (said once in the log).
-    pub fn start(args: &TlsArgs, ports: &[u16], dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
+    pub fn start(args: &TlsArgs, ports: &[u16], timing: Timing, dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
         if args.tls == TlsMode::Off {
             return Ok(None);
         }
         let ring_bytes = args.tls_ring_mib.max(1).checked_next_power_of_two().unwrap_or(1 << 30).saturating_mul(1 << 20);
-        let kernel = match TlsKernel::open(ring_bytes) {
+        let kernel = match TlsKernel::open(ring_bytes, timing.wakeup_bytes) {
             Ok(k) => k,
             Err(e) if args.tls == TlsMode::Auto => {
                 tracing::info!(error = %e, "TLS plaintext capture unavailable here (--tls auto): {e}");
@@ -185,6 +194,7 @@ impl TlsCapture {
             snap: TlsSnapshot::default(),
             frame: Vec::with_capacity(1 << 15),
             scans: 0,
+            poll: timing.poll,
         };
         // The first scan runs before start-up returns: traffic of processes already running is
         // seen from the first request.
@@ -251,6 +261,7 @@ struct Worker {
     snap: TlsSnapshot,
     frame: Vec<u8>,
     scans: u64,
+    poll: Duration,
 }
 
 impl Worker {
@@ -262,7 +273,8 @@ impl Worker {
             if !stopping {
                 let ring = self.kernel.ring();
                 let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN)];
-                let _ = nix::poll::poll(&mut fds, PollTimeout::from(100u16));
+                let ms = u16::try_from(self.poll.as_millis()).unwrap_or(u16::MAX).max(1);
+                let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
             }
             self.drain();
             self.dispatcher.flush();

@@ -23,6 +23,8 @@
 """
 import http.client
 import json
+import os
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,13 +136,23 @@ class Handler(BaseHTTPRequestHandler):
 def serve(host, port):
     srv = ThreadingHTTPServer((host, port), Handler)
     srv.daemon_threads = True
+    if os.environ.get("PEER_TLS_CERT"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["PEER_TLS_CERT"], os.environ["PEER_TLS_KEY"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready", flush=True)
     srv.serve_forever()
 
 
 class Session:
     def __init__(self, host, port, tag, case):
-        self.conn = http.client.HTTPConnection(host, port, timeout=30)
+        if os.environ.get("PEER_TLS") == "1":
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            self.conn = http.client.HTTPSConnection(host, port, timeout=30, context=ctx)
+        else:
+            self.conn = http.client.HTTPConnection(host, port, timeout=30)
         self.path = "/" + tag + "/" + case
         self.case = case
         self.next_id = 1

@@ -23,12 +23,18 @@ use akto_tap_ebpf_common::tls::{
     CLASS_MEDIUM, CLASS_SMALL,
     MAX_CALL_BYTES, MAX_CHUNKS,
 };
+use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::cty::c_void;
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user};
 use aya_ebpf::helpers::generated::{bpf_loop, bpf_probe_read_user as probe_read_user_raw};
 use aya_ebpf::macros::{map, tracepoint, uprobe, uretprobe};
 use aya_ebpf::maps::{LruHashMap, PerCpuArray, RingBuf};
 use aya_ebpf::programs::{ProbeContext, RetProbeContext, TracePointContext};
+
+/// Wake the reader only when this much waits in the ring (it also polls on a timer): a wake-up
+/// per event is an inter-processor interrupt each, paid by the traced process. Set at load.
+#[unsafe(no_mangle)]
+static TLS_WAKEUP_BYTES: u64 = 0;
 
 /// Events to user space. Sized by the agent at load time.
 #[map]
@@ -68,6 +74,18 @@ static PASSIVE: LruHashMap<PeerKey, PeerKey> = LruHashMap::with_max_entries(65_5
 /// Offset of the first syscall argument in a `syscalls/sys_enter_*` record (after the common
 /// header and `__syscall_nr`; stable tracepoint format).
 const SYSCALL_ARG0: usize = 16;
+
+/// Submit flags: wake the reader only past the backlog threshold.
+#[inline(always)]
+fn wake_flags() -> u64 {
+    // SAFETY: reading a plain global the loader may have rewritten before load.
+    let threshold = unsafe { core::ptr::read_volatile(&TLS_WAKEUP_BYTES) };
+    if TLS_EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= threshold {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
 
 #[inline(always)]
 fn count(index: u32, n: u64) {
@@ -142,7 +160,7 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let _ = CONNS.remove(&ConnKey { tgid, pad: 0, ssl });
     if let Some(mut e) = TLS_EVENTS.reserve::<TlsHeader>(0) {
         e.write(header(kind::CLOSE, ssl, fd, 0, 0));
-        e.submit(0);
+        e.submit(wake_flags());
     } else {
         count(tls_counter::RING_FULL_EVENTS, 1);
     }
@@ -315,7 +333,7 @@ pub fn sock_state(ctx: TracePointContext) -> u32 {
 fn emit_conn(header: TlsHeader, addrs: ConnAddrs) {
     if let Some(mut e) = TLS_EVENTS.reserve::<ConnEvent>(0) {
         e.write(ConnEvent { header, addrs });
-        e.submit(0);
+        e.submit(wake_flags());
     } else {
         count(tls_counter::RING_FULL_EVENTS, 1);
     }
@@ -359,7 +377,7 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
         let _ = FDS.insert(&(((tgid as u64) << 32) | (a.fd as u32 as u64)), &a.ssl, 0);
         if let Some(mut e) = TLS_EVENTS.reserve::<TlsHeader>(0) {
             e.write(header(kind::HANDSHAKE, a.ssl, a.fd, 0, 0));
-            e.submit(0);
+            e.submit(wake_flags());
         } else {
             count(tls_counter::RING_FULL_EVENTS, 1);
         }
@@ -481,7 +499,7 @@ fn chunk<const N: usize>(kind: u8, ssl: u64, fd: i32, src: u64, offset: u64, len
     }
     count(tls_counter::EVENTS, 1);
     count(tls_counter::BYTES, n as u64);
-    e.submit(0);
+    e.submit(wake_flags());
 }
 
 #[cfg(not(test))]
