@@ -1,0 +1,198 @@
+//! The procfs scanner: the only file that reads `/proc` for workload attribution.
+//!
+//! One scan builds a [`SockTable`]: every TCP socket of every network namespace, keyed by
+//! (local, remote) address, and every listening socket keyed by the address it accepts on, each
+//! with the process that holds it. Steps:
+//! 1. list `/proc/PID`; group processes by network namespace (`/proc/PID/ns/net`). With
+//!    `hostPID` the agent sees the pods' processes, and each pod has its own namespace;
+//! 2. per namespace, read `net/tcp`, `net/tcp6` and its local addresses (`net/fib_trie`,
+//!    `net/if_inet6`) through one of its processes;
+//! 3. per process, read the `fd` links `socket:[INODE]` to find who holds which socket, then
+//!    `comm` and `cgroup` (pod UID) of the holders only.
+//!
+//! Bounded: at most `max_sockets` sockets are kept per scan (the rest counted). A process that
+//! exits mid-scan or a file that cannot be read is skipped. The scan runs on the attributor's
+//! background thread, never on a caller's.
+
+use super::procfs::{self, CgroupInfo, SockEntry, TCP_LISTEN};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A process holding a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Process id (thread-group id), as seen from the agent's PID namespace.
+    pub pid: u32,
+    /// `comm`.
+    pub name: Option<String>,
+    /// From its cgroup.
+    pub cgroup: CgroupInfo,
+}
+
+/// What one scan found.
+#[derive(Debug, Default)]
+pub struct SockTable {
+    /// (local, remote) of connected sockets → holder.
+    pub conns: HashMap<(SocketAddr, SocketAddr), Arc<ProcInfo>>,
+    /// Address a listening socket accepts on → holder. A wildcard listener is entered under
+    /// every local address of its namespace.
+    pub listen: HashMap<SocketAddr, Arc<ProcInfo>>,
+    /// Wildcard listeners of the agent's own namespace by port, when its addresses could not be
+    /// read.
+    pub listen_any: HashMap<u16, Arc<ProcInfo>>,
+    /// Every holder by pid (for connections registered by pid).
+    pub procs: HashMap<u32, Arc<ProcInfo>>,
+    /// Addresses local to some namespace of this host (a lookup miss on one of them is worth
+    /// a rescan; a miss on mirrored traffic between other hosts is not).
+    pub local_ips: HashSet<IpAddr>,
+}
+
+/// Counters of one scan.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Processes listed.
+    pub processes: usize,
+    /// Network namespaces read.
+    pub namespaces: usize,
+    /// Sockets kept.
+    pub sockets: usize,
+    /// Sockets not kept because of `max_sockets`.
+    pub sockets_over_cap: usize,
+    /// Lines of `net/tcp*` that did not parse.
+    pub bad_lines: usize,
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+fn pids(root: &Path) -> std::io::Result<Vec<u32>> {
+    let mut out: Vec<u32> = std::fs::read_dir(root)?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// One namespace's sockets and addresses.
+struct Netns {
+    entries: Vec<SockEntry>,
+    addrs: Vec<IpAddr>,
+    own: bool,
+    bad: usize,
+}
+
+/// Scans `root` (normally `/proc`). Errors only when `root` cannot be listed.
+pub fn scan(root: &Path, max_sockets: usize) -> std::io::Result<(SockTable, ScanReport)> {
+    let pids = pids(root)?;
+    let mut report = ScanReport { processes: pids.len(), ..ScanReport::default() };
+    let own_ns = std::fs::read_link(root.join("self/ns/net")).ok();
+    // Namespaces in pid order, the agent's own first (loopback addresses exist in every
+    // namespace; the host's listeners win them).
+    let mut ns_of: HashMap<std::path::PathBuf, usize> = HashMap::new();
+    let mut reps: Vec<(u32, bool)> = Vec::new();
+    for &pid in &pids {
+        let Ok(ns) = std::fs::read_link(root.join(format!("{pid}/ns/net"))) else { continue };
+        if !ns_of.contains_key(&ns) {
+            ns_of.insert(ns.clone(), reps.len());
+            reps.push((pid, Some(&ns) == own_ns.as_ref()));
+        }
+    }
+    let mut namespaces: Vec<Netns> = Vec::new();
+    let read_ns = |dir: &Path, own: bool| -> Netns {
+        let mut entries = Vec::new();
+        let mut bad = 0;
+        for f in ["tcp", "tcp6"] {
+            if let Some(text) = read(&dir.join(f)) {
+                let p = procfs::parse_proc_net_tcp(&text);
+                bad += p.skipped;
+                entries.extend(p.items);
+            }
+        }
+        let mut addrs: Vec<IpAddr> = read(&dir.join("fib_trie")).map(|t| procfs::parse_fib_trie_locals(&t)).unwrap_or_default().into_iter().map(IpAddr::V4).collect();
+        addrs.extend(read(&dir.join("if_inet6")).map(|t| procfs::parse_if_inet6(&t)).unwrap_or_default().into_iter().map(IpAddr::V6));
+        Netns { entries, addrs, own, bad }
+    };
+    if reps.is_empty() {
+        // No namespace links readable: the agent's own view only.
+        namespaces.push(read_ns(&root.join("net"), true));
+    } else {
+        reps.sort_by_key(|(pid, own)| (!own, *pid));
+        for (pid, own) in &reps {
+            namespaces.push(read_ns(&root.join(format!("{pid}/net")), *own));
+        }
+    }
+    report.namespaces = namespaces.len();
+    report.bad_lines = namespaces.iter().map(|n| n.bad).sum();
+    // inode → (namespace, entry), bounded.
+    let mut by_inode: HashMap<u64, (usize, SockEntry)> = HashMap::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        for e in ns.entries.iter().filter(|e| e.inode != 0) {
+            if by_inode.len() >= max_sockets {
+                report.sockets_over_cap += 1;
+                continue;
+            }
+            by_inode.entry(e.inode).or_insert((i, *e));
+        }
+    }
+    report.sockets = by_inode.len();
+    // inode → holder pid (the lowest: pre-fork servers share the listening socket).
+    let mut holder: HashMap<u64, u32> = HashMap::new();
+    for &pid in &pids {
+        let Ok(dir) = std::fs::read_dir(root.join(format!("{pid}/fd"))) else { continue };
+        for fd in dir.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let Some(inode) = target.to_str().and_then(procfs::parse_socket_link) else { continue };
+            if by_inode.contains_key(&inode) {
+                holder.entry(inode).or_insert(pid);
+            }
+        }
+    }
+    let mut table = SockTable::default();
+    for n in &namespaces {
+        table.local_ips.extend(n.addrs.iter().copied());
+        table.local_ips.extend(n.entries.iter().map(|e| e.local.ip()).filter(|ip| !ip.is_unspecified()));
+    }
+    for pid in holder.values() {
+        if table.procs.contains_key(pid) {
+            continue;
+        }
+        let dir = root.join(pid.to_string());
+        let info = ProcInfo {
+            pid: *pid,
+            name: read(&dir.join("comm")).and_then(|t| procfs::parse_comm(&t)),
+            cgroup: read(&dir.join("cgroup")).map(|t| procfs::parse_cgroup(&t)).unwrap_or_default(),
+        };
+        table.procs.insert(*pid, Arc::new(info));
+    }
+    // Entries in namespace order, so the first namespace to claim an address keeps it.
+    let mut held: Vec<(usize, SockEntry, u32)> = by_inode.iter().filter_map(|(inode, (ns, e))| Some((*ns, *e, *holder.get(inode)?))).collect();
+    held.sort_by_key(|(ns, e, _)| (*ns, e.inode));
+    for (ns, e, pid) in held {
+        let Some(p) = table.procs.get(&pid).cloned() else { continue };
+        if e.state != TCP_LISTEN {
+            table.conns.entry((e.local, e.remote)).or_insert(p);
+            continue;
+        }
+        let ip = e.local.ip();
+        if !ip.is_unspecified() {
+            table.listen.entry(e.local).or_insert(p);
+            continue;
+        }
+        let n = &namespaces[ns];
+        if n.addrs.is_empty() {
+            if n.own {
+                table.listen_any.entry(e.local.port()).or_insert(p);
+            }
+            continue;
+        }
+        // `0.0.0.0` accepts IPv4; `::` accepts both families (dual stack, the default).
+        let v6_any = ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        for a in n.addrs.iter().filter(|a| v6_any || a.is_ipv4()) {
+            table.listen.entry(SocketAddr::new(*a, e.local.port())).or_insert_with(|| Arc::clone(&p));
+        }
+    }
+    Ok((table, report))
+}
