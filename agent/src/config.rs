@@ -6,7 +6,8 @@
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
 //! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`),
 //! `[log]` (`format`, `level`) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
-//! flags without the prefix, and the `--threat-*` flags). `[filter]` holds the filter and
+//! flags without the prefix, and the `--threat-*` flags) and `[workload]` (`--workload` is `mode`,
+//! the `--workload-*` flags without the prefix, `--k8s-*` and `--node-name`). `[filter]` holds the filter and
 //! sampling rules (typed in `crate::filter::config`, also refusing unknown keys with their line).
 //!
 //! Precedence: flag on the command line > file > environment variable > default. Unknown keys
@@ -92,6 +93,10 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 "guardrails" => ("guardrails".into(), "mode".into()),
                 _ if id.starts_with("guard_") => ("guardrails".into(), id["guard_".len()..].into()),
                 _ if id.starts_with("threat_") => ("guardrails".into(), id.into()),
+                "workload" => ("workload".into(), "mode".into()),
+                "node_name" => ("workload".into(), id.into()),
+                _ if id.starts_with("workload_") => ("workload".into(), id["workload_".len()..].into()),
+                _ if id.starts_with("k8s_") => ("workload".into(), id.into()),
                 _ => match id.strip_prefix("kafka_") {
                     Some(k) => ("kafka".into(), k.into()),
                     None => (name.clone(), id.into()),

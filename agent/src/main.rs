@@ -15,6 +15,7 @@ mod output;
 mod replay;
 mod synth;
 mod threats;
+mod workload;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;

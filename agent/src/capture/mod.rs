@@ -132,7 +132,9 @@ pub struct CaptureArgs {
     pub filter_source: Option<(PathBuf, String)>,
     /// Guardrails on MCP traffic.
     #[command(flatten)]
-    pub guard: crate::threats::GuardArgs,
+    pub guard: crate::threats::GuardArgs,    /// Workload attribution (process, Kubernetes pod).
+    #[command(flatten)]
+    pub workload: crate::workload::WorkloadArgs,
 }
 
 /// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
@@ -273,12 +275,17 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let guard_cfg = args.guard.resolve(kafka_cfg.as_ref()).context("guardrails configuration")?;
     let mut source = open_backend(args, &deny_endpoints, wanted.first())?;
 
+    let workload = match args.workload.resolve(&|k| std::env::var(k).ok()).context("workload attribution")? {
+        Some(cfg) => crate::workload::Attributor::start(cfg).context("starting workload attribution")?,
+        None => crate::workload::Attributor::disabled(),
+    };
     let record = RecordOptions {
         account_id: args.account_id.clone(),
         source: RecordSource::Mirroring,
         max_payload_bytes: args.max_body_bytes,
         local_addrs: ifaces::local_addrs(),
         daemonset_id: args.daemonset_id.clone(),
+        workload: workload.clone(),
         ..RecordOptions::default()
     };
     let output = match (&args.output, &kafka_cfg) {
@@ -343,6 +350,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                 Arc::clone(&kernel_now),
                 kafka_sink.as_ref().map(KafkaSink::stats),
                 guard.as_ref().map(crate::threats::GuardStage::observer),
+                workload.clone(),
             );
             Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
         }
@@ -566,6 +574,7 @@ fn render_metrics(
     kernel: Arc<Mutex<(&'static str, KernelStats, usize)>>,
     kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
     guard: Option<crate::threats::GuardObserver>,
+    workload: crate::workload::Attributor,
 ) -> crate::metrics::server::Render {
     Arc::new(move || {
         let mut m = MetricSet::new();
@@ -614,6 +623,9 @@ fn render_metrics(
         }
         if let Some(g) = &guard {
             g.snapshot().add_metrics(&mut m);
+        }
+        if workload.enabled() {
+            workload.stats().add_metrics(&mut m);
         }
         m.render()
     })
