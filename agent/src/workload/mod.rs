@@ -79,6 +79,8 @@ struct Counters {
     sockets: AtomicU64,
     sockets_over_cap: AtomicU64,
     bad_lines: AtomicU64,
+    fd_denied: AtomicU64,
+    inferred: AtomicU64,
     scan_micros: AtomicU64,
     k8s_refreshes: AtomicU64,
     k8s_errors: [AtomicU64; K8S_REASONS.len()],
@@ -117,6 +119,10 @@ pub struct WorkloadStats {
     pub sockets_over_cap: u64,
     /// `net/tcp*` lines that did not parse.
     pub bad_lines: u64,
+    /// Processes whose `fd` directory could not be listed, last scan.
+    pub fd_denied: u64,
+    /// Sockets attributed to the only candidate process of their namespace, last scan.
+    pub inferred: u64,
     /// Duration of the last scan, microseconds.
     pub scan_micros: u64,
     /// Pod lists fetched.
@@ -158,6 +164,8 @@ impl WorkloadStats {
         m.gauge("workload_sockets", "Sockets in the socket-to-process table.", &[], self.sockets as f64);
         m.counter("workload_sockets_over_cap_total", "Sockets left out of a scan by --workload-max-sockets.", &[], self.sockets_over_cap);
         m.counter("workload_procfs_bad_lines_total", "Lines of /proc/*/net/tcp* that did not parse.", &[], self.bad_lines);
+        m.gauge("workload_fd_denied", "Processes whose fd directory the last scan could not list (another uid without CAP_DAC_READ_SEARCH).", &[], self.fd_denied as f64);
+        m.gauge("workload_sockets_inferred", "Sockets the last scan attributed to the only candidate process of their network namespace.", &[], self.inferred as f64);
         m.gauge("workload_scan_seconds", "Duration of the last procfs scan.", &[], self.scan_micros as f64 / 1e6);
         m.counter("workload_k8s_refreshes_total", "Pod lists fetched from the Kubernetes API.", &[], self.k8s_refreshes);
         for (reason, n) in &self.k8s_errors {
@@ -383,6 +391,8 @@ impl Attributor {
             sockets: l(&c.sockets),
             sockets_over_cap: l(&c.sockets_over_cap),
             bad_lines: l(&c.bad_lines),
+            fd_denied: l(&c.fd_denied),
+            inferred: l(&c.inferred),
             scan_micros: l(&c.scan_micros),
             k8s_refreshes: l(&c.k8s_refreshes),
             k8s_errors: K8S_REASONS.iter().zip(&c.k8s_errors).map(|(r, n)| (*r, l(n))).collect(),
@@ -406,6 +416,8 @@ fn rescan(s: &Shared, cfg: &config::ProcConfig, last_error: &mut Option<String>)
             c.sockets.store(report.sockets as u64, Relaxed);
             c.sockets_over_cap.fetch_add(report.sockets_over_cap as u64, Relaxed);
             c.bad_lines.fetch_add(report.bad_lines as u64, Relaxed);
+            c.fd_denied.store(report.fd_denied as u64, Relaxed);
+            c.inferred.store(report.inferred as u64, Relaxed);
             c.scan_micros.store(started.elapsed().as_micros() as u64, Relaxed);
             if last_error.take().is_some() {
                 tracing::info!("workload attribution: procfs readable again");
