@@ -251,6 +251,7 @@ mod tests {
 
     /// A process in a fake procfs: namespace link, `net/*` (for namespace representatives),
     /// `fd` links, `comm` and `cgroup`.
+    #[expect(clippy::too_many_arguments, reason = "a fake process is this list of files")]
     fn process(root: &Path, pid: u32, ns: &str, tcp: &str, fib: &str, sockets: &[u64], comm: &str, cgroup: &str) {
         let d = root.join(pid.to_string());
         std::fs::create_dir_all(d.join("ns")).expect("dir");
