@@ -280,24 +280,29 @@ impl Attributor {
         let c = &s.counters;
         let (cl, sv) = (canonical(client), canonical(server));
         let table = read(&s.table)?;
-        let registered = self.registered_pid(cl, sv);
-        let proc: Option<(u32, Option<Arc<ProcInfo>>)> = match registered {
+        // Registrations are rare (TLS connections): no lock when there are none.
+        let registered = if c.registered.load(Relaxed) > 0 { self.registered_pid(cl, sv) } else { None };
+        let server_proc = || table.conns.get(&(sv, cl)).or_else(|| table.listen.get(&sv)).or_else(|| table.listen_any.get(&sv.port()));
+        // (pid, what the scan knows of it, whether it is the server's).
+        let proc: Option<(u32, Option<Arc<ProcInfo>>, bool)> = match registered {
             Some(pid) => {
                 c.registered_hits.fetch_add(1, Relaxed);
-                Some((pid, table.procs.get(&pid).cloned()))
+                Some((pid, table.procs.get(&pid).cloned(), false))
             }
-            None => table
-                .conns
-                .get(&(sv, cl))
-                .or_else(|| table.listen.get(&sv))
-                .or_else(|| table.listen_any.get(&sv.port()))
-                .or_else(|| table.conns.get(&(cl, sv)))
-                .map(|p| (p.pid, Some(Arc::clone(p)))),
+            None => server_proc()
+                .map(|p| (p.pid, Some(Arc::clone(p)), true))
+                .or_else(|| table.conns.get(&(cl, sv)).map(|p| (p.pid, Some(Arc::clone(p)), false))),
         };
         let pods = read(&s.pods)?;
-        let by_uid = proc.as_ref().and_then(|(_, p)| p.as_ref()?.cgroup.pod_uid.as_ref()).and_then(|u| pods.by_uid.get(u));
-        let pod = by_uid.or_else(|| pods.by_ip.get(&sv.ip())).or_else(|| pods.by_ip.get(&cl.ip())).cloned();
-        let info_missing = proc.as_ref().is_none_or(|(_, p)| p.is_none());
+        // The process's pod; else the server's pod by IP; the client's only when the process is
+        // not the server (a server process outside any pod is a host service, not a pod's).
+        let by_uid = proc.as_ref().and_then(|(_, p, _)| p.as_ref()?.cgroup.pod_uid.as_ref()).and_then(|u| pods.by_uid.get(u));
+        let server_is_proc = proc.as_ref().is_some_and(|(_, _, server)| *server);
+        let pod = by_uid
+            .or_else(|| pods.by_ip.get(&sv.ip()))
+            .or_else(|| if server_is_proc { None } else { pods.by_ip.get(&cl.ip()) })
+            .cloned();
+        let info_missing = proc.as_ref().is_none_or(|(_, p, _)| p.is_none());
         if info_missing && (table.local_ips.contains(&sv.ip()) || table.local_ips.contains(&cl.ip())) {
             self.request_rescan();
         }
@@ -313,7 +318,7 @@ impl Attributor {
                 c.lookups_pod_only.fetch_add(1, Relaxed);
                 Some(Workload { pid: None, process_name: None, pod })
             }
-            (Some((pid, info)), pod) => {
+            (Some((pid, info, _)), pod) => {
                 c.lookups_process.fetch_add(1, Relaxed);
                 Some(Workload { pid: Some(pid), process_name: info.and_then(|i| i.name.clone()), pod })
             }
@@ -437,6 +442,16 @@ fn rescan(s: &Shared, cfg: &config::ProcConfig, last_error: &mut Option<String>)
     }
 }
 
+/// Drops expired registrations (also done by `register` when the registry is full).
+fn purge_expired(s: &Shared) {
+    let Ok(mut reg) = s.registry.lock() else { return };
+    let now = Instant::now();
+    let before = reg.map.len();
+    reg.map.retain(|_, (_, exp)| *exp > now);
+    s.counters.registered_expired.fetch_add((before - reg.map.len()) as u64, Relaxed);
+    s.counters.registered.store(reg.map.len() as u64, Relaxed);
+}
+
 fn proc_thread(s: &Shared, cfg: &config::ProcConfig, rx: &Receiver<()>, mut last_error: Option<String>) {
     let mut last = Instant::now();
     loop {
@@ -454,6 +469,7 @@ fn proc_thread(s: &Shared, cfg: &config::ProcConfig, rx: &Receiver<()>, mut last
         // Requests that arrived meanwhile are served by this scan.
         while rx.try_recv().is_ok() {}
         rescan(s, cfg, &mut last_error);
+        purge_expired(s);
         last = Instant::now();
     }
 }
@@ -546,6 +562,15 @@ mod tests {
         assert_eq!(a.lookup(sa("1.1.1.1:1"), sa("2.2.2.2:2")), None);
         let st = a.stats();
         assert_eq!((st.lookups_process, st.lookups_pod_only, st.lookups_none, st.lookups_pod), (2, 1, 1, 3));
+        // A host service (no pod) called by a pod: the process, not the caller's pod.
+        let mut t = SockTable::default();
+        t.listen.insert(sa("10.0.0.1:10250"), proc(30, "kubelet", None));
+        let b = attributor_with(t, vec![pod("web", "uid-web", "10.0.0.5")], 10);
+        let host = b.lookup(sa("10.0.0.5:5000"), sa("10.0.0.1:10250")).expect("kubelet");
+        assert_eq!((host.pid, host.pod), (Some(30), None));
+        // Without a process, the client's pod is the best there is.
+        let caller = b.lookup(sa("10.0.0.5:5000"), sa("10.0.0.1:9")).expect("client pod");
+        assert_eq!(caller.pod.map(|p| p.name.clone()).as_deref(), Some("web"));
         let tags = w.tags();
         assert!(tags.contains(&("label.app".into(), "api".into())) && tags.contains(&("node".into(), "n1".into())), "{tags:?}");
     }
