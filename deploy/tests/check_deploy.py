@@ -92,7 +92,7 @@ def check_config_toml(label, text, metrics_port):
           listen.rsplit(":", 1)[-1] == str(metrics_port), f"{listen} vs {metrics_port}")
     check(f"{label}: backend value is valid",
           cfg["capture"].get("backend") in ("auto", "ebpf", "pcap"))
-    check(f"{label}: workload attribution on (auto)", cfg.get("workload", {}).get("mode") == "auto",
+    check(f"{label}: workload attribution on (auto, the default)", cfg.get("workload", {}).get("mode", "auto") == "auto",
           cfg.get("workload"))
     check(f"{label}: ports are integers 1..65535",
           all(isinstance(p, int) and 0 < p < 65536 for p in cfg["capture"].get("ports", [])))
