@@ -214,3 +214,26 @@ pub fn to_exchange_json(ex: &HttpExchange) -> serde_json::Value {
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::PodMeta;
+    use std::sync::Arc;
+
+    #[test]
+    fn workload_tags_merge_with_configured_tags() {
+        assert_eq!(tag_json(&[], None), None);
+        let bare = Workload { pid: Some(7), process_name: Some("python3".into()), pod: None };
+        assert_eq!(tag_json(&[], Some(&bare)), None, "a process alone adds no tag");
+        let pod = PodMeta { namespace: "shop".into(), name: "web-0".into(), uid: "u".into(), labels: [("app".to_string(), "web".to_string())].into(), node: Some("n1".into()) };
+        let w = Workload { pod: Some(Arc::new(pod)), ..bare };
+        let configured = vec![("env".to_string(), "prod".to_string()), ("node".to_string(), "pinned".to_string())];
+        let tag: serde_json::Value = serde_json::from_str(&tag_json(&configured, Some(&w)).expect("tag")).expect("json");
+        assert_eq!(
+            tag,
+            serde_json::json!({"namespace": "shop", "pod": "web-0", "node": "pinned", "label.app": "web", "env": "prod"}),
+            "a configured tag wins over the workload's"
+        );
+    }
+}

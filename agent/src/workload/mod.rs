@@ -268,6 +268,18 @@ impl Attributor {
         Ok(Attributor { inner: Some(Arc::new(Inner { shared, _stop: stop_tx })) })
     }
 
+    /// An attributor over given snapshots, without background threads (tests of its users).
+    #[cfg(test)]
+    pub(crate) fn with_snapshots(table: SockTable, pods: Vec<k8s::PodEntry>, max_registered: usize) -> Attributor {
+        let cfg = WorkloadConfig { procfs: None, k8s: None, max_registered, register_ttl: Duration::from_secs(60) };
+        let a = Attributor::start(cfg).expect("start");
+        if let Some(inner) = &a.inner {
+            *inner.shared.table.write().expect("lock") = Arc::new(table);
+            *inner.shared.pods.write().expect("lock") = Arc::new(k8s::PodIndex::build(pods, 100).0);
+        }
+        a
+    }
+
     /// `false` for [`Attributor::disabled`].
     pub fn enabled(&self) -> bool {
         self.inner.is_some()
@@ -524,12 +536,7 @@ mod tests {
     }
 
     fn attributor_with(table: SockTable, pods: Vec<k8s::PodEntry>, max_registered: usize) -> Attributor {
-        let cfg = WorkloadConfig { procfs: None, k8s: None, max_registered, register_ttl: Duration::from_secs(60) };
-        let a = Attributor::start(cfg).expect("start");
-        let s = &a.inner.as_ref().expect("on").shared;
-        *s.table.write().expect("lock") = Arc::new(table);
-        *s.pods.write().expect("lock") = Arc::new(k8s::PodIndex::build(pods, 100).0);
-        a
+        Attributor::with_snapshots(table, pods, max_registered)
     }
 
     fn proc(pid: u32, name: &str, pod: Option<&str>) -> Arc<ProcInfo> {
