@@ -97,14 +97,27 @@ fn http_server(port: u16) -> Proc {
     Proc(child)
 }
 
-/// Runs the agent while `requests` GETs are made; returns the records with `tag` in the path.
-fn capture(name: &str, port: u16, extra: &[&str], ready: &[&str], tag: &str) -> (Vec<Value>, String) {
+/// `GET /metrics` of the agent.
+fn metrics(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("metrics connect");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
+
+/// Runs the agent (metrics on `metrics_port`) while three GETs are made; returns the records
+/// with `tag` in the path, the agent's log and its metrics before it stopped.
+fn capture(name: &str, port: u16, extra: &[&str], ready: &[&str], tag: &str) -> (Vec<Value>, String, String) {
+    let metrics_port = free_port();
     let output = tmp(&format!("{name}.jsonl"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_akto-tap"))
         .args(["capture", "-i", "lo", "--backend", "pcap", "--ports", &port.to_string(), "--quiet"])
         .args(extra)
         .arg("--output")
         .arg(&output)
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("AKTO_TAP_NODE_NAME")
         .stdout(Stdio::null())
@@ -134,6 +147,7 @@ fn capture(name: &str, port: u16, extra: &[&str], ready: &[&str], tag: &str) -> 
         let _ = s.read_to_end(&mut resp);
     }
     std::thread::sleep(Duration::from_millis(700));
+    let metrics = metrics(metrics_port);
     let pid = nix::unistd::Pid::from_raw(agent.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
     let mut agent = agent;
@@ -146,7 +160,7 @@ fn capture(name: &str, port: u16, extra: &[&str], ready: &[&str], tag: &str) -> 
         .map(|l| serde_json::from_str::<Value>(l).expect("record"))
         .filter(|r| r["path"].as_str().is_some_and(|p| p.contains(tag)))
         .collect();
-    (records, log)
+    (records, log, metrics)
 }
 
 #[test]
@@ -159,7 +173,7 @@ fn records_carry_the_server_process_and_its_pod() {
     std::fs::write(&token, "t0ken\n").expect("token");
     let port = free_port();
     let server = http_server(port);
-    let (records, log) = capture(
+    let (records, log, metrics) = capture(
         "k8s",
         port,
         &["--k8s-api", &format!("http://{api}"), "--node-name", "n1", "--k8s-token-file", token.to_str().expect("utf-8"), "--k8s-refresh-secs", "1"],
@@ -177,6 +191,9 @@ fn records_carry_the_server_process_and_its_pod() {
         assert_eq!(tag["label.app"], "web");
         assert_eq!(tag["label.tier"], "front");
     }
+    for line in ["akto_tap_workload_k8s_up 1", "akto_tap_workload_pods 1", "akto_tap_workload_lookups_total{result=\"process\"} 3"] {
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+    }
 }
 
 #[test]
@@ -186,11 +203,12 @@ fn outside_kubernetes_records_carry_the_process_only() {
     }
     let port = free_port();
     let server = http_server(port);
-    let (records, log) = capture("plain", port, &[], &["pcap attached to lo"], "wl-plain");
+    let (records, log, metrics) = capture("plain", port, &[], &["pcap attached to lo"], "wl-plain");
     assert_eq!(records.len(), 3, "{records:?}\n{log}");
     assert!(!log.contains("pods"), "nothing Kubernetes is attempted: {log}");
     for r in &records {
         assert_eq!(r["process_id"].as_str(), Some(server.0.id().to_string().as_str()), "{r}");
         assert!(r.get("tag").is_none_or(Value::is_null), "{r}");
     }
+    assert!(metrics.contains("akto_tap_workload_k8s_refreshes_total 0") && metrics.contains("akto_tap_workload_pods 0"), "{metrics}");
 }
