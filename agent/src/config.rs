@@ -361,6 +361,18 @@ mod tests {
     }
 
     #[test]
+    fn workload_flags_live_in_their_section() {
+        let text = "[workload]\nmode = \"off\"\nrescan_secs = 5\nk8s_api = \"http://127.0.0.1:1\"\nnode_name = \"n1\"\n";
+        let file = parse(Path::new("c.toml"), text, &capture()).expect("parse");
+        let given = capture().try_get_matches_from(["capture"]).expect("matches");
+        let mut args: Vec<String> = args_from_file(&file, &given).into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        args.sort();
+        assert_eq!(args, ["--k8s-api=http://127.0.0.1:1", "--node-name=n1", "--workload-rescan-secs=5", "--workload=off"]);
+        let e = parse(Path::new("c.toml"), "[workload]\nmode = \"on\"\n", &capture()).expect_err("bad mode").to_string();
+        assert!(e.starts_with("c.toml:2: workload.mode:"), "{e}");
+    }
+
+    #[test]
     fn every_flag_has_a_unique_key() {
         for name in COMMANDS {
             let cmd = root().find_subcommand(name).cloned().unwrap();

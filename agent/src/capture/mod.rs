@@ -132,7 +132,8 @@ pub struct CaptureArgs {
     pub filter_source: Option<(PathBuf, String)>,
     /// Guardrails on MCP traffic.
     #[command(flatten)]
-    pub guard: crate::threats::GuardArgs,    /// Workload attribution (process, Kubernetes pod).
+    pub guard: crate::threats::GuardArgs,
+    /// Workload attribution (process, Kubernetes pod).
     #[command(flatten)]
     pub workload: crate::workload::WorkloadArgs,
 }
