@@ -5,8 +5,10 @@
 //! command's section (`[capture]` or `[ingest]`), except these, grouped by component:
 //! `[kafka]` (the `--kafka-*` flags without the prefix, and `spool_*`), `[record]`
 //! (`account_id`, `daemonset_id`, `max_body_bytes` of `capture`), `[metrics]` (`listen`),
-//! `[log]` (`format`, `level`), `[tls]` (`--tls` is `mode`, the `--tls-*` flags without the prefix) and `[guardrails]` (`--guardrails` is `mode`, the `--guard-*`
-//! flags without the prefix, and the `--threat-*` flags). `[filter]` holds the filter and
+//! `[log]` (`format`, `level`), `[tls]` (`--tls` is `mode`, the `--tls-*` flags without the
+//! prefix), `[guardrails]` (`--guardrails` is `mode`, the `--guard-*` flags without the prefix,
+//! and the `--threat-*` flags) and `[workload]` (`--workload` is `mode`, the `--workload-*` flags
+//! without the prefix, `--k8s-*` and `--node-name`). `[filter]` holds the filter and
 //! sampling rules (typed in `crate::filter::config`, also refusing unknown keys with their line).
 //!
 //! Precedence: flag on the command line > file > environment variable > default. Unknown keys
@@ -94,6 +96,10 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 _ if id.starts_with("tls_") => ("tls".into(), id["tls_".len()..].into()),
                 _ if id.starts_with("guard_") => ("guardrails".into(), id["guard_".len()..].into()),
                 _ if id.starts_with("threat_") => ("guardrails".into(), id.into()),
+                "workload" => ("workload".into(), "mode".into()),
+                "node_name" => ("workload".into(), id.into()),
+                _ if id.starts_with("workload_") => ("workload".into(), id["workload_".len()..].into()),
+                _ if id.starts_with("k8s_") => ("workload".into(), id.into()),
                 _ => match id.strip_prefix("kafka_") {
                     Some(k) => ("kafka".into(), k.into()),
                     None => (name.clone(), id.into()),
@@ -355,6 +361,18 @@ mod tests {
         assert_eq!(args, ["--guard-kafka-topic=g", "--guard-queue=8", "--guardrails=async", "--threat-backend-url=http://127.0.0.1:1"]);
         let e = parse(Path::new("c.toml"), "[guardrails]\nmode = \"sync\"\n", &capture()).expect_err("bad mode").to_string();
         assert!(e.starts_with("c.toml:2: guardrails.mode:"), "{e}");
+    }
+
+    #[test]
+    fn workload_flags_live_in_their_section() {
+        let text = "[workload]\nmode = \"off\"\nrescan_secs = 5\nk8s_api = \"http://127.0.0.1:1\"\nnode_name = \"n1\"\n";
+        let file = parse(Path::new("c.toml"), text, &capture()).expect("parse");
+        let given = capture().try_get_matches_from(["capture"]).expect("matches");
+        let mut args: Vec<String> = args_from_file(&file, &given).into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        args.sort();
+        assert_eq!(args, ["--k8s-api=http://127.0.0.1:1", "--node-name=n1", "--workload-rescan-secs=5", "--workload=off"]);
+        let e = parse(Path::new("c.toml"), "[workload]\nmode = \"on\"\n", &capture()).expect_err("bad mode").to_string();
+        assert!(e.starts_with("c.toml:2: workload.mode:"), "{e}");
     }
 
     #[test]

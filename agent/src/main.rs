@@ -16,6 +16,7 @@ mod replay;
 mod synth;
 mod threats;
 mod tls;
+mod workload;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;

@@ -232,6 +232,11 @@ fn python_https_peers_every_exchange_once() {
     let ours: Vec<&Value> = records.iter().filter(|r| r["path"].as_str().is_some_and(|x| x.contains("pytls"))).collect();
     assert!(ours.iter().all(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()), "server end is the listener");
     assert!(ours.iter().all(|r| r["source"] == "MIRRORING"));
+    // The process is known from the uprobes (workload attribution): one of the two python ends.
+    for r in &ours {
+        assert!(r["process_id"].as_str().is_some_and(|p| p.parse::<u32>().is_ok()), "{r}");
+        assert!(r["process_name"].as_str().is_some_and(|n| n.starts_with("python")), "{r}");
+    }
     // Both ends were traced: the second end's plaintext was recognized and dropped.
     assert!(tls_stat(&stats, "peer_duplicate_bytes") > 0);
     assert_eq!(tls_stat(&stats, "unresolved_events"), 0, "{}", stats["tls"]);

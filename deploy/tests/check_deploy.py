@@ -24,6 +24,7 @@ CONFIG_KEYS = {
     "capture": {"interfaces", "backend", "ports"},
     "kafka": {"brokers", "topic", "spool_dir", "spool_max_mib"},
     "record": {"account_id", "max_body_bytes"},
+    "workload": {"mode", "k8s_refresh_secs"},
     "metrics": {"listen"},
     "log": {"format", "level"},
 }
@@ -91,6 +92,8 @@ def check_config_toml(label, text, metrics_port):
           listen.rsplit(":", 1)[-1] == str(metrics_port), f"{listen} vs {metrics_port}")
     check(f"{label}: backend value is valid",
           cfg["capture"].get("backend") in ("auto", "ebpf", "pcap"))
+    check(f"{label}: workload attribution on (auto, the default)", cfg.get("workload", {}).get("mode", "auto") == "auto",
+          cfg.get("workload"))
     check(f"{label}: ports are integers 1..65535",
           all(isinstance(p, int) and 0 < p < 65536 for p in cfg["capture"].get("ports", [])))
 
@@ -128,6 +131,11 @@ def check_set(label, docs, expect_caps=CAPS, expect_ingest=True, metrics_port=94
     sa = pod.get("serviceAccountName")
     check(f"{label}: serviceAccountName names a ServiceAccount of the set",
           sa in [d["metadata"]["name"] for d in find(docs, "ServiceAccount")], sa)
+    # Workload attribution lists pods with the ServiceAccount's token: it must be mounted.
+    sa_docs = [d for d in find(docs, "ServiceAccount") if d["metadata"]["name"] == sa]
+    check(f"{label}: ServiceAccount token mounted (workload attribution lists pods)",
+          pod.get("automountServiceAccountToken", True) is not False
+          and all(d.get("automountServiceAccountToken", True) is not False for d in sa_docs))
 
     containers = pod["containers"]
     check(f"{label}: one capture container", len(containers) == 1)

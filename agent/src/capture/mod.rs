@@ -136,6 +136,9 @@ pub struct CaptureArgs {
     /// TLS plaintext through OpenSSL uprobes.
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// Workload attribution (process, Kubernetes pod).
+    #[command(flatten)]
+    pub workload: crate::workload::WorkloadArgs,
 }
 
 /// The filter rules: the `[filter]` section of the configuration file (unknown keys refused
@@ -276,12 +279,17 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let guard_cfg = args.guard.resolve(kafka_cfg.as_ref()).context("guardrails configuration")?;
     let mut source = open_backend(args, &deny_endpoints, wanted.first())?;
 
+    let workload = match args.workload.resolve(&|k| std::env::var(k).ok()).context("workload attribution")? {
+        Some(cfg) => crate::workload::Attributor::start(cfg).context("starting workload attribution")?,
+        None => crate::workload::Attributor::disabled(),
+    };
     let record = RecordOptions {
         account_id: args.account_id.clone(),
         source: RecordSource::Mirroring,
         max_payload_bytes: args.max_body_bytes,
         local_addrs: ifaces::local_addrs(),
         daemonset_id: args.daemonset_id.clone(),
+        workload: workload.clone(),
         ..RecordOptions::default()
     };
     let output = match (&args.output, &kafka_cfg) {
@@ -312,6 +320,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
         &args.tls,
         &args.ports,
         crate::tls::Timing { poll: Duration::from_millis(u64::from(args.poll_ms.max(1))), wakeup_bytes: u64::from(args.wakeup_kib) * 1024 },
+        workload.clone(),
         dispatcher.for_tls(),
     )?;
 
@@ -353,6 +362,7 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
                 kafka_sink.as_ref().map(KafkaSink::stats),
                 guard.as_ref().map(crate::threats::GuardStage::observer),
                 tls.as_ref().map(crate::tls::TlsCapture::observer),
+                workload.clone(),
             );
             Some(crate::metrics::server::MetricsServer::start(addr, render, Arc::clone(&health))?)
         }
@@ -585,6 +595,7 @@ fn render_metrics(
     kafka: Option<Arc<crate::kafka::sink::SinkStats>>,
     guard: Option<crate::threats::GuardObserver>,
     tls: Option<Arc<Mutex<crate::tls::TlsSnapshot>>>,
+    workload: crate::workload::Attributor,
 ) -> crate::metrics::server::Render {
     Arc::new(move || {
         let mut m = MetricSet::new();
@@ -636,6 +647,9 @@ fn render_metrics(
         }
         if let Some(t) = tls.as_ref().and_then(|t| t.lock().ok().map(|t| t.clone())) {
             t.add_metrics(&mut m);
+        }
+        if workload.enabled() {
+            workload.stats().add_metrics(&mut m);
         }
         m.render()
     })

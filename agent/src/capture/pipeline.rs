@@ -15,7 +15,7 @@
 
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
-use crate::output::{to_exchange_json, to_record, Format, RecordOptions};
+use crate::output::{to_exchange_json, to_record_with, Format, RecordOptions};
 use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use reassembly::{Engine, HttpExchange, LinkType, Stats, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -392,7 +392,9 @@ impl Shard {
     fn output(&mut self, ex: &HttpExchange, for_akto: bool, format: Option<Format>, lines: &mut u64) {
         self.value.clear();
         if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {
-            if let Err(e) = serde_json::to_writer(&mut self.value, &to_record(ex, &self.record)) {
+            // Workload attribution: a snapshot lookup, no I/O on the shard (crate::workload).
+            let workload = self.record.workload.lookup(ex.conn.client, ex.conn.server);
+            if let Err(e) = serde_json::to_writer(&mut self.value, &to_record_with(ex, &self.record, workload.as_ref())) {
                 self.error(format!("encoding a record: {e}"));
                 return;
             }

@@ -8,6 +8,7 @@ use reassembly::HttpExchange;
 use record::{headers_json, AktoRecord, Direction, Source};
 use std::borrow::Cow;
 use std::net::IpAddr;
+use crate::workload::Workload;
 
 /// Output line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -39,6 +40,9 @@ pub struct RecordOptions {
     pub tags: Vec<(String, String)>,
     /// `enable_graph`.
     pub enable_graph: bool,
+    /// Who exchanges belong to (`process_id`, `process_name`, pod tags); disabled for replay
+    /// and ingest. Live sinks look it up per exchange and pass it to [`to_record_with`].
+    pub workload: crate::workload::Attributor,
 }
 
 impl Default for RecordOptions {
@@ -51,6 +55,7 @@ impl Default for RecordOptions {
             daemonset_id: None,
             tags: Vec::new(),
             enable_graph: false,
+            workload: crate::workload::Attributor::disabled(),
         }
     }
 }
@@ -86,8 +91,24 @@ fn direction(conn: &ConnInfo, local: &[IpAddr]) -> Option<Direction> {
     }
 }
 
-/// Builds the Akto record of an exchange.
+/// Builds the Akto record of an exchange, without workload fields.
 pub fn to_record<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions) -> AktoRecord<'a> {
+    to_record_with(ex, opts, None)
+}
+
+/// The `tag` value: the configured tags, then the workload's (`namespace`, `pod`, `node`,
+/// `label.<key>`); a configured tag wins over a workload tag of the same name.
+fn tag_json(configured: &[(String, String)], workload: Option<&Workload>) -> Option<String> {
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for (k, v) in workload.map(Workload::tags).unwrap_or_default().into_iter().chain(configured.iter().cloned()) {
+        map.insert(k, serde_json::Value::String(v));
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
+
+/// Builds the Akto record of an exchange with its workload (`process_id`, `process_name`,
+/// pod fields in `tag`).
+pub fn to_record_with<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions, workload: Option<&Workload>) -> AktoRecord<'a> {
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
     let req_truncated = req_cut || ex.request.body.truncated;
     let host = ex.request_header("host");
@@ -119,11 +140,7 @@ pub fn to_record<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions) -> AktoRecor
         }
         None => ("0".to_string(), String::new(), "{}".to_string(), Cow::Borrowed("")),
     };
-    let tag = (!opts.tags.is_empty()).then(|| {
-        let map: serde_json::Map<String, serde_json::Value> =
-            opts.tags.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        serde_json::Value::Object(map).to_string()
-    });
+    let tag = tag_json(&opts.tags, workload);
     AktoRecord {
         path: Cow::Borrowed(&ex.request.target),
         request_headers: req_headers.into(),
@@ -142,9 +159,9 @@ pub fn to_record<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions) -> AktoRecor
         is_pending: if ex.flags.pending { "true" } else { "false" }.into(),
         source: opts.source.as_str().into(),
         direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().into()),
-        process_id: None,
+        process_id: workload.and_then(|w| w.pid).map(|p| Cow::Owned(p.to_string())),
         socket_id: None,
-        process_name: None,
+        process_name: workload.and_then(|w| w.process_name.clone()).map(Cow::Owned),
         daemonset_id: opts.daemonset_id.as_deref().map(Cow::Borrowed),
         enable_graph: if opts.enable_graph { "true" } else { "false" }.into(),
         tag: tag.map(Cow::Owned),
@@ -197,3 +214,26 @@ pub fn to_exchange_json(ex: &HttpExchange) -> serde_json::Value {
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::PodMeta;
+    use std::sync::Arc;
+
+    #[test]
+    fn workload_tags_merge_with_configured_tags() {
+        assert_eq!(tag_json(&[], None), None);
+        let bare = Workload { pid: Some(7), process_name: Some("python3".into()), pod: None };
+        assert_eq!(tag_json(&[], Some(&bare)), None, "a process alone adds no tag");
+        let pod = PodMeta { namespace: "shop".into(), name: "web-0".into(), uid: "u".into(), labels: [("app".to_string(), "web".to_string())].into(), node: Some("n1".into()) };
+        let w = Workload { pod: Some(Arc::new(pod)), ..bare };
+        let configured = vec![("env".to_string(), "prod".to_string()), ("node".to_string(), "pinned".to_string())];
+        let tag: serde_json::Value = serde_json::from_str(&tag_json(&configured, Some(&w)).expect("tag")).expect("json");
+        assert_eq!(
+            tag,
+            serde_json::json!({"namespace": "shop", "pod": "web-0", "node": "pinned", "label.app": "web", "env": "prod"}),
+            "a configured tag wins over the workload's"
+        );
+    }
+}

@@ -9,7 +9,7 @@
 //!   inside `latestApiPayload` (an opaque JSON string to the backend: the Akto record of the
 //!   exchange plus `guardrailsVerdict`), so no unknown field reaches the backend's schema.
 
-use crate::output::{to_record, RecordOptions};
+use crate::output::{to_record_with, RecordOptions};
 use guardrails::{Action, Direction, Finding, Verdict, VerdictAction};
 use reassembly::HttpExchange;
 use serde_json::{json, Value};
@@ -100,14 +100,16 @@ pub fn build(s: &Scanned<'_>, record: &RecordOptions) -> ThreatEvent {
     let host = ex.request_header("host").unwrap_or_default();
     let path = ex.request.target.split('?').next().unwrap_or_default();
     let tool = s.verdict.findings.iter().find_map(|f| f.location.as_ref().and_then(|l| l.tool.clone()));
+    // Off the capture path: the scanner thread looks the workload up itself.
+    let w = record.workload.lookup(ex.conn.client, ex.conn.server);
+    let pod = w.as_ref().and_then(|w| w.pod.as_deref());
     let workload = json!({
-        // Filled once process and pod attribution lands (issue 7, workload attribution).
-        "process_id": Value::Null,
-        "process_name": Value::Null,
-        "pod_namespace": Value::Null,
-        "pod_name": Value::Null,
-        "pod_labels": Value::Null,
-        "node": Value::Null,
+        "process_id": w.as_ref().and_then(|w| w.pid),
+        "process_name": w.as_ref().and_then(|w| w.process_name.as_deref()),
+        "pod_namespace": pod.map(|p| p.namespace.as_str()),
+        "pod_name": pod.map(|p| p.name.as_str()),
+        "pod_labels": pod.map(|p| &p.labels),
+        "node": pod.and_then(|p| p.node.as_deref()),
         "daemonset_id": record.daemonset_id,
     });
     let event = json!({
@@ -137,7 +139,7 @@ pub fn build(s: &Scanned<'_>, record: &RecordOptions) -> ThreatEvent {
         "payloadBytes": s.body.len(),
         "workload": workload,
     });
-    let mut api = serde_json::to_value(to_record(ex, record)).unwrap_or_else(|_| json!({}));
+    let mut api = serde_json::to_value(to_record_with(ex, record, w.as_ref())).unwrap_or_else(|_| json!({}));
     if let Value::Object(o) = &mut api {
         o.insert("guardrailsVerdict".into(), verdict_json(s.verdict));
         o.insert("guardrailsDirection".into(), direction.into());

@@ -167,7 +167,13 @@ pub struct TlsCapture {
 impl TlsCapture {
     /// Starts TLS capture per `args.tls`: `Ok(None)` when off, or when `auto` and the kernel
     /// (or this build) does not permit it (said once in the log).
-    pub fn start(args: &TlsArgs, ports: &[u16], timing: Timing, dispatcher: Dispatcher) -> anyhow::Result<Option<TlsCapture>> {
+    pub fn start(
+        args: &TlsArgs,
+        ports: &[u16],
+        timing: Timing,
+        workload: crate::workload::Attributor,
+        dispatcher: Dispatcher,
+    ) -> anyhow::Result<Option<TlsCapture>> {
         if args.tls == TlsMode::Off {
             return Ok(None);
         }
@@ -195,6 +201,7 @@ impl TlsCapture {
             frame: Vec::with_capacity(1 << 15),
             scans: 0,
             poll: timing.poll,
+            workload,
         };
         // The first scan runs before start-up returns: traffic of processes already running is
         // seen from the first request.
@@ -262,6 +269,8 @@ struct Worker {
     frame: Vec<u8>,
     scans: u64,
     poll: Duration,
+    /// Told the process of each connection (records carry `process_id`, `process_name`).
+    workload: crate::workload::Attributor,
 }
 
 impl Worker {
@@ -277,6 +286,9 @@ impl Worker {
                 let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
             }
             self.drain();
+            for (client, server, pid) in self.streams.take_opened() {
+                self.workload.register(client, server, pid);
+            }
             self.dispatcher.flush();
             if stopping {
                 break;

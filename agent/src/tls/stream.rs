@@ -153,18 +153,26 @@ pub struct Streams {
     owners: HashMap<TupleKey, (u32, u64)>,
     /// `(pid, fd)` whose resolution failed, with when: not retried for a second.
     unresolved: HashMap<(u32, i32), u64>,
+    /// Connections opened since the last [`Streams::take_opened`]: (client, server, pid).
+    opened: Vec<(SocketAddr, SocketAddr, u32)>,
     stats: StreamStats,
 }
 
 impl Streams {
     /// An empty table.
     pub fn new(limits: StreamLimits) -> Streams {
-        Streams { limits, conns: HashMap::new(), owners: HashMap::new(), unresolved: HashMap::new(), stats: StreamStats::default() }
+        Streams { limits, conns: HashMap::new(), owners: HashMap::new(), unresolved: HashMap::new(), opened: Vec::new(), stats: StreamStats::default() }
     }
 
     /// Counters.
     pub fn stats(&self) -> StreamStats {
         StreamStats { conns_now: self.conns.len() as u64, ..self.stats.clone() }
+    }
+
+    /// The reported connections opened since the last call, as (client, server, process): the
+    /// process is known here, which packet capture cannot tell (workload attribution).
+    pub fn take_opened(&mut self) -> Vec<(SocketAddr, SocketAddr, u32)> {
+        std::mem::take(&mut self.opened)
     }
 
     /// Processes one event; the segments it yields are passed to `out`.
@@ -271,6 +279,8 @@ impl Streams {
         };
         if owner {
             self.owners.insert(tuple, (pid, ssl));
+            let (client, server) = ends(&sock);
+            self.opened.push((client, server, pid));
         }
         self.stats.conns += 1;
         self.conns.insert((pid, ssl), Conn { sock, pid, fd, next: [0; 2], owner, filtered, last_us: ts_us });
@@ -372,6 +382,17 @@ mod tests {
         assert_eq!(out[0].response.as_ref().unwrap().body.data, b"ok");
         assert_eq!(out[0].conn.server, sa("127.0.0.1:8443"));
         assert_eq!((stats.handshakes, stats.closes, stats.conns), (1, 1, 1));
+    }
+
+    #[test]
+    fn opened_connections_name_client_server_and_process() {
+        let mut streams = Streams::new(StreamLimits::default());
+        let mut r = resolver();
+        streams.on_event(&Event::Handshake { pid: 20, ssl: 9, fd: 7, ts_us: 1 }, &mut r, &mut |_| {});
+        streams.on_event(&Event::Handshake { pid: 10, ssl: 1, fd: 3, ts_us: 1 }, &mut r, &mut |_| {});
+        // The server end came first and owns the connection; the client's end is a duplicate.
+        assert_eq!(streams.take_opened(), vec![(sa("127.0.0.1:40000"), sa("127.0.0.1:8443"), 20)]);
+        assert!(streams.take_opened().is_empty());
     }
 
     #[test]

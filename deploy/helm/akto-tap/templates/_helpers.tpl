@@ -140,6 +140,10 @@ spool_max_mib = {{ int64 $c.kafka.spool_max_mib }}
 account_id = {{ $c.record.account_id | toString | quote }}
 max_body_bytes = {{ int64 $c.record.max_body_bytes }}
 
+[workload]
+mode = {{ $c.workload.mode | quote }}
+k8s_refresh_secs = {{ $c.workload.k8s_refresh_secs }}
+
 [metrics]
 listen = "0.0.0.0:{{ int64 .Values.metrics.port }}"
 
