@@ -25,6 +25,7 @@ CONFIG_KEYS = {
     "kafka": {"brokers", "topic", "spool_dir", "spool_max_mib"},
     "record": {"account_id", "max_body_bytes"},
     "workload": {"mode", "k8s_refresh_secs"},
+    "tls": {"mode"},
     "metrics": {"listen"},
     "log": {"format", "level"},
 }
@@ -92,6 +93,8 @@ def check_config_toml(label, text, metrics_port):
           listen.rsplit(":", 1)[-1] == str(metrics_port), f"{listen} vs {metrics_port}")
     check(f"{label}: backend value is valid",
           cfg["capture"].get("backend") in ("auto", "ebpf", "pcap"))
+    check(f"{label}: TLS capture mode is auto, on or off", cfg.get("tls", {}).get("mode", "auto") in ("auto", "on", "off"),
+          cfg.get("tls"))
     check(f"{label}: workload attribution on (auto, the default)", cfg.get("workload", {}).get("mode", "auto") == "auto",
           cfg.get("workload"))
     check(f"{label}: ports are integers 1..65535",

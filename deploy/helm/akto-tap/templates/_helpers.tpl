@@ -140,6 +140,9 @@ spool_max_mib = {{ int64 $c.kafka.spool_max_mib }}
 account_id = {{ $c.record.account_id | toString | quote }}
 max_body_bytes = {{ int64 $c.record.max_body_bytes }}
 
+[tls]
+mode = {{ $c.tls.mode | quote }}
+
 [workload]
 mode = {{ $c.workload.mode | quote }}
 k8s_refresh_secs = {{ $c.workload.k8s_refresh_secs }}
