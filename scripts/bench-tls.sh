@@ -145,12 +145,39 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+# --- the cost of one probed SSL call, without sockets: bare, with plain tracefs uprobes (no BPF,
+# no akto-tap: the platform's floor), and with the agent's probes ---------------------------------
+libssl=$(python3 -c 'import ssl, _ssl; print(_ssl.__file__)' | xargs ldd | awk '/libssl\.so/ {print $3}')
+calls() { $PIN_LOAD python3 scripts/bench/ssl_calls.py "$work/cert.pem" "$work/key.pem" 50000; }
+bare=$(calls)
+tracefs=/sys/kernel/tracing
+[ -d $tracefs/events ] || tracefs=/sys/kernel/debug/tracing
+floor=NA
+if [ -w $tracefs/uprobe_events ] && [ -n "$libssl" ]; then
+  off() { nm -D "$libssl" | awk -v f="$1" '$3 ~ "^"f"@" {print $1}'; }
+  echo "p:akto_tap_bench_w $libssl:0x$(off SSL_write_ex)" >>$tracefs/uprobe_events
+  echo "p:akto_tap_bench_r $libssl:0x$(off SSL_read_ex)" >>$tracefs/uprobe_events
+  echo 1 >$tracefs/events/uprobes/akto_tap_bench_w/enable
+  echo 1 >$tracefs/events/uprobes/akto_tap_bench_r/enable
+  floor=$(calls)
+  echo 0 >$tracefs/events/uprobes/akto_tap_bench_w/enable
+  echo 0 >$tracefs/events/uprobes/akto_tap_bench_r/enable
+  echo "-:akto_tap_bench_w" >>$tracefs/uprobe_events
+  echo "-:akto_tap_bench_r" >>$tracefs/uprobe_events
+fi
+$PIN_AGENT "$BIN" capture --backend pcap --interface lo --ports 1 --tls on --output /dev/null -q 2>"$out/agent-calls.err" &
+agent_pid=$!
+for _ in $(seq 100); do grep -q "TLS plaintext capture on" "$out/agent-calls.err" 2>/dev/null && break; sleep 0.1; done
+probed=$(calls)
+kill -TERM "$agent_pid"; wait "$agent_pid" || true; agent_pid=""
+echo "  SSL_write_ex+SSL_read_ex pair: ${bare} us bare, ${floor} us with bare tracefs entry uprobes, ${probed} us with akto-tap" >&2
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$out/runs.tsv" "$pin_note" "$load_before" "$load_after" "$DURATION" "$REPS" >"$root/target/bench-tls.md" <<'PY'
+python3 - "$out/runs.tsv" "$pin_note" "$load_before" "$load_after" "$DURATION" "$REPS" "$bare" "$floor" "$probed" >"$root/target/bench-tls.md" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-pin, lb, la, dur, reps = sys.argv[2:]
+pin, lb, la, dur, reps, bare, floor, probed = sys.argv[2:]
 def med(vals):
     vals = [float(v) for v in vals if v != "NA"]
     return statistics.median(vals) if vals else float("nan")
@@ -169,5 +196,6 @@ for body in ("small", "large"):
         missed = "—" if mode == "none" else f"{sum(int(r[9]) for r in rs)}"
         ring = "—" if mode == "none" else f"{sum(int(r[10]) for r in rs)}"
         print(f"| {label} | {size} | {rps:,.0f} | {med([r[4] for r in rs]):.2f} / {med([r[5] for r in rs]):.2f} | {loss} | {cpu} | {missed} | {ring} |")
+print(f"\nOne SSL_write_ex + SSL_read_ex pair over memory BIOs (no syscalls): {bare} µs bare, {floor} µs with plain tracefs entry uprobes on both functions (no BPF, no akto-tap), {probed} µs with akto-tap's probes.")
 PY
 cat "$root/target/bench-tls.md"
