@@ -109,7 +109,13 @@ impl PiiScanner {
             let mut next = 2usize;
             let starts = std::iter::from_fn(|| {
                 while let Some(d) = next_digit(b, next) {
-                    next = d + 1;
+                    // A later candidate's digits follow two letters, so they start two bytes
+                    // or more after this digit run.
+                    let mut e = d + 1;
+                    while b.get(e).is_some_and(u8::is_ascii_digit) {
+                        e += 1;
+                    }
+                    next = e + 2;
                     let i = d - 2;
                     if b.get(d + 1).is_some_and(u8::is_ascii_digit) && b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
                         return Some(i);
