@@ -83,7 +83,7 @@ pub(crate) fn is_json(s: &str) -> bool {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
         i += 1;
@@ -92,7 +92,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `"key"` then `:` at `i` (whitespace before `i` already skipped): the offset after the colon.
-#[inline]
+#[inline(always)]
 fn key(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
@@ -102,7 +102,7 @@ fn key(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// The offset after the closing quote of a string whose body starts at `i`.
-#[inline]
+#[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
         // Eight bytes at a time to the first quote, backslash or control byte.
