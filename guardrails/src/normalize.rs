@@ -276,6 +276,7 @@ const TOK: [u8; 256] = {
 
 /// Offset of the first ASCII digit, `@` or `$` in `b[from..]` (the bytes leetspeak maps), eight
 /// bytes at a time (SWAR; no `unsafe`). The lowest flagged byte of each mask is exact.
+#[inline(always)]
 fn next_special(b: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const LO: u64 = 0x7F7F_7F7F_7F7F_7F7F;

@@ -301,7 +301,7 @@ fn is_ipv6_byte(b: u8) -> bool {
 }
 
 /// Offset of the first ASCII digit in `b[from..]`, eight bytes at a time (SWAR; no `unsafe`).
-#[inline]
+#[inline(always)]
 pub(crate) fn next_digit(b: &[u8], from: usize) -> Option<usize> {
     const LO: u64 = 0x7F7F_7F7F_7F7F_7F7F;
     const HI: u64 = 0x8080_8080_8080_8080;
