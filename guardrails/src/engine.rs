@@ -107,7 +107,7 @@ impl Engine {
             Direction::Response => TextContext::ThirdParty,
         };
         self.scan_segment(text, SegmentKind::Text, None, ctx, dir, None, &mut run);
-        let format = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() { BodyFormat::Json } else { BodyFormat::Text };
+        let format = if crate::json_check::is_json(text) { BodyFormat::Json } else { BodyFormat::Text };
         self.finish_text(text, format, run)
     }
 
@@ -141,7 +141,7 @@ impl Engine {
                     Direction::Response => TextContext::ThirdParty,
                 };
                 self.scan_segment(capped, SegmentKind::Text, None, ctx, dir, None, &mut run);
-                let format = if serde_json::from_str::<serde::de::IgnoredAny>(capped).is_ok() { BodyFormat::Json } else { BodyFormat::Text };
+                let format = if crate::json_check::is_json(capped) { BodyFormat::Json } else { BodyFormat::Text };
                 return self.finish_text(capped, format, run);
             }
         };

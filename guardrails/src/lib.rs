@@ -30,6 +30,7 @@
 
 mod engine;
 mod error;
+mod json_check;
 pub mod line;
 pub mod mcp;
 pub mod model;

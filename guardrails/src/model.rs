@@ -375,6 +375,8 @@ impl<'a> LinearModel<'a> {
             }
             let ws = i;
             let mut h = 0x811C_9DC5 ^ SEED_WORD;
+            // The class of the byte that ended the word, once known (`WORD_BYTE` = not yet).
+            let mut end_class = WORD_BYTE;
             if filled >= 3 && q0 >= f_lo && q2 < f_hi {
                 // The whole word in registers: its first three grams start at the ring's
                 // positions (all in the fast range), the later ones 3 bytes back, below
@@ -383,7 +385,9 @@ impl<'a> LinearModel<'a> {
                 let (mut g, mut s) = (gram, sum);
                 while i < stop {
                     let b = bytes[i];
-                    if !is_word_byte(b) {
+                    let c = CLASS[usize::from(b)];
+                    if c != WORD_BYTE {
+                        end_class = c;
                         break;
                     }
                     h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
@@ -401,23 +405,26 @@ impl<'a> LinearModel<'a> {
                     _ => (i - 3, i - 2, i - 1),
                 };
             }
-            // The rest of the word (all of it at the text's start or a block boundary).
-            while let Some(&b) = bytes.get(i) {
-                if !is_word_byte(b) {
-                    break;
+            if end_class == WORD_BYTE {
+                // The rest of the word (all of it at the text's start or a block boundary).
+                while let Some(&b) = bytes.get(i) {
+                    let c = CLASS[usize::from(b)];
+                    if c != WORD_BYTE {
+                        end_class = c;
+                        break;
+                    }
+                    h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+                    emit_char!(i, b);
+                    i += 1;
                 }
-                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-                emit_char!(i, b);
-                i += 1;
             }
             words.word(ws, h);
             // The word ends: one space for the run of non-word bytes (or the trailing virtual
-            // space at the end); that byte may end the sentence.
+            // space at the end); that byte may end the sentence (`end_class` is still
+            // `WORD_BYTE` at the text's end).
             emit_char!(i, b' ');
-            if let Some(&b) = bytes.get(i) {
-                if CLASS[usize::from(b)] == SENTENCE_END {
-                    words.sentence_end(b);
-                }
+            if end_class == SENTENCE_END {
+                words.sentence_end(bytes[i]);
             }
             i += 1;
         }
@@ -539,6 +546,31 @@ impl<T: Table> Words<'_, T> {
     #[inline(never)]
     fn word(&mut self, start: usize, h: u32) {
         let wh = mix(h);
+        // Every feature of the word sits at `start` or at the previous word's start: when both
+        // are in the fast range, the weights are summed in registers and added once.
+        let lo = if self.words_in_sentence > 0 { self.prev.0 } else { start };
+        if lo >= self.fast.0 && start < self.fast.1 {
+            let mut s = self.table.w(wh);
+            let mut c = 1u32;
+            if self.words_in_sentence > 0 {
+                let pair = self.prev.1.wrapping_mul(0x0100_0193) ^ wh;
+                s += self.table.w(mix(pair ^ SEED_BIGRAM));
+                c += 1;
+                if self.words_in_sentence == 1 {
+                    s += self.table.w(mix(pair ^ SEED_OPENING));
+                    c += 1;
+                }
+            } else {
+                s += self.table.w(mix(wh ^ SEED_FIRST));
+                c += 1;
+                self.sentence = (start, wh);
+            }
+            self.sum += s;
+            self.cnt += c;
+            self.words_in_sentence += 1;
+            self.prev = (start, wh);
+            return;
+        }
         self.add(start, wh);
         if self.words_in_sentence > 0 {
             let (ps, ph) = self.prev;

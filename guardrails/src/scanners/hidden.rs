@@ -19,7 +19,8 @@ use super::Hit;
 pub fn scan(text: &str, ansi: bool) -> Vec<Hit> {
     let mut hits = Vec::new();
     // Fast path: pure ASCII without ESC has nothing to find.
-    if text.is_ascii() && !(ansi && text.contains('\u{1b}')) {
+    // (`memchr` searches with SIMD; `str::contains` goes byte-wise through `core`'s fallback.)
+    if text.is_ascii() && !(ansi && memchr::memchr(0x1b, text.as_bytes()).is_some()) {
         return hits;
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();

@@ -327,7 +327,10 @@ const ASSIGNMENT: &str = r#"(?m)(?:^|[\s{,;(&?])["']?([A-Za-z_][A-Za-z0-9_.\-]{0
 /// Parses `key SEP value` of the [`ASSIGNMENT`] pattern from `q` (just after the prefix byte):
 /// returns the key and value ranges; the match ends at the value's end. Every element of the
 /// pattern is deterministic given its start (see `hand_matcher_equals_regex`).
-fn parse_assignment(b: &[u8], q: usize) -> Option<((usize, usize), (usize, usize))> {
+///
+/// `key = Some((s, e))`: `b[s..e]` is known to be a run of key bytes with no key byte at `e` (the
+/// caller read it backwards), so a key starting at `s` ends at `e` (at most 81 bytes) unread.
+fn parse_assignment(b: &[u8], q: usize, key: Option<(usize, usize)>) -> Option<((usize, usize), (usize, usize))> {
     let mut p = q;
     if matches!(b.get(p), Some(b'"' | b'\'')) {
         p += 1;
@@ -336,9 +339,14 @@ fn parse_assignment(b: &[u8], q: usize) -> Option<((usize, usize), (usize, usize
     if !b.get(p).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
         return None;
     }
-    p += 1;
-    while p < b.len() && p - ks < 81 && is_key_byte(b[p]) {
-        p += 1;
+    match key {
+        Some((s, e)) if s == ks && e - s <= 81 => p = e,
+        _ => {
+            p += 1;
+            while p < b.len() && p - ks < 81 && is_key_byte(b[p]) {
+                p += 1;
+            }
+        }
     }
     let ke = p;
     if matches!(b.get(p), Some(b'"' | b'\'')) {
@@ -419,8 +427,8 @@ fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usiz
             } else {
                 continue;
             };
-            let found = if start == 0 { parse_assignment(b, 0) } else { None }
-                .or_else(|| if is_prefix_byte(b[start]) { parse_assignment(b, start + 1) } else { None });
+            let found = if start == 0 { parse_assignment(b, 0, Some((k, key_end))) } else { None }
+                .or_else(|| if is_prefix_byte(b[start]) { parse_assignment(b, start + 1, Some((k, key_end))) } else { None });
             if let Some((key, value)) = found {
                 last_end = value.1;
                 from = from.max(value.1);
@@ -487,7 +495,9 @@ const BYTE_CLASS: [u8; 256] = {
 fn has_stem(hay: &str, weak: bool) -> bool {
     let b = hay.as_bytes();
     let at = |i: usize, n: &[u8]| b.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n));
-    (0..b.len()).any(|i| match (b[i] | 0x20, weak) {
+    // Most bytes start no stem: one table test each.
+    let starts = if weak { STEM_WEAK } else { STEM_STRONG };
+    (0..b.len()).any(|i| STEM_START[usize::from(b[i])] & starts != 0 && match (b[i] | 0x20, weak) {
         (b'k', _) => at(i, b"key"),
         (b's', false) => at(i, b"secret"),
         (b'p', false) => at(i, b"pass") || at(i, b"pwd"),
@@ -498,6 +508,26 @@ fn has_stem(hay: &str, weak: bool) -> bool {
         _ => false,
     })
 }
+
+const STEM_STRONG: u8 = 1;
+const STEM_WEAK: u8 = 2;
+/// First letters of the stems of [`has_stem`], either case: `k`, `s`, `p`, `c` (strong) and `k`,
+/// `t`, `c`, `a` (weak).
+const STEM_START: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let l = (i as u8).to_ascii_lowercase();
+        if matches!(l, b'k' | b's' | b'p' | b'c') {
+            t[i] |= STEM_STRONG;
+        }
+        if matches!(l, b'k' | b't' | b'c' | b'a') {
+            t[i] |= STEM_WEAK;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// ASCII case-insensitive substring test on a short string (`needle` lowercase).
 #[cfg(test)]
