@@ -327,6 +327,7 @@ impl Worker {
                 kind::CONNECT => {
                     if let Some(sock) = parse_addrs(data).as_ref().and_then(sockets::socket_of) {
                         resolver.learn(h.pid, h.fd, sock);
+                        streams.fd_reused(h.pid, h.fd);
                     } else {
                         snap.malformed += 1;
                     }

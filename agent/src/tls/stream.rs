@@ -169,6 +169,11 @@ impl Streams {
         StreamStats { conns_now: self.conns.len() as u64, ..self.stats.clone() }
     }
 
+    /// A new connection was established on `(pid, fd)`: a failed resolution of that fd is stale.
+    pub fn fd_reused(&mut self, pid: u32, fd: i32) {
+        self.unresolved.remove(&(pid, fd));
+    }
+
     /// The reported connections opened since the last call, as (client, server, process): the
     /// process is known here, which packet capture cannot tell (workload attribution).
     pub fn take_opened(&mut self) -> Vec<(SocketAddr, SocketAddr, u32)> {
