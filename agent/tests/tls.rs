@@ -7,18 +7,15 @@
 //!
 //! These need root (uprobes). Without it each test says "skipped" and passes.
 
+mod support;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_akto-tap")
-}
 
 fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture/http_peer.py")
@@ -33,8 +30,7 @@ fn root_or_skip(test: &str) -> bool {
 }
 
 fn port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    support::free_port()
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -103,10 +99,9 @@ fn python_client(port: u16, scenario: &str, tag: &str, env: &[(&str, &Path)]) ->
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("client line")).collect()
 }
 
-/// `akto-tap capture` on `lo` with TLS capture, stderr collected.
+/// `akto-tap capture` on `lo` with TLS capture (tests/support's agent), its output and stats files.
 struct Agent {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
+    inner: support::Agent,
     output: PathBuf,
     stats: PathBuf,
 }
@@ -115,60 +110,27 @@ impl Agent {
     fn start(name: &str, args: &[&str]) -> Agent {
         let d = dir(name);
         let (output, stats) = (d.join("records.jsonl"), d.join("stats.json"));
-        let mut child = Command::new(bin())
-            .args(["capture", "--interface", "lo", "--tls-rescan-secs", "0.5"])
-            .args(args)
-            .arg("--output")
-            .arg(&output)
-            .arg("--stats-json")
-            .arg(&stats)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("akto-tap");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = Arc::clone(&stderr);
-        let err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        Agent { child, stderr, output, stats }
+        let (o, s) = (output.to_string_lossy().into_owned(), stats.to_string_lossy().into_owned());
+        let mut all = vec!["capture", "--interface", "lo", "--tls-rescan-secs", "0.5", "--output", &o, "--stats-json", &s];
+        all.extend(args);
+        Agent { inner: support::Agent::spawn(&all), output, stats }
     }
 
-    fn log(&self) -> String {
-        self.stderr.lock().expect("lock").join("\n")
-    }
-
-    fn wait_for(&self, needle: &str, within: Duration) {
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if self.log().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Waits for a log line (lines are consumed in order: wait for them in the order they come).
+    fn wait_for(&mut self, needle: &str, within: Duration) {
+        if self.inner.wait_line(needle, within).is_none() {
+            panic!("agent never said {needle:?}; it said:\n{}", self.inner.stderr.join("\n"));
         }
-        panic!("agent never said {needle:?}; it said:\n{}", self.log());
     }
 
-    fn stop(mut self) -> (Vec<Value>, Value, String) {
+    fn stop(self) -> (Vec<Value>, Value, String) {
         std::thread::sleep(Duration::from_millis(500));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).expect("kill");
-        let status = self.child.wait().expect("wait");
-        let log = self.log();
-        assert!(status.success(), "agent failed: {status}\n{log}");
+        let (ok, log) = self.inner.terminate();
+        assert!(ok, "agent failed:\n{log}");
         let text = std::fs::read_to_string(&self.output).unwrap_or_default();
         let records = text.lines().map(|l| serde_json::from_str(l).expect("record line")).collect();
         let stats = serde_json::from_str(&std::fs::read_to_string(&self.stats).expect("stats file")).expect("stats json");
         (records, stats, log)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -222,7 +184,7 @@ fn python_https_peers_every_exchange_once() {
     let p = port();
     let _server = python_server(p, &[]);
     // eBPF packet capture on lo sees the encrypted copy of each connection as well.
-    let agent = Agent::start("python", &["--backend", "ebpf", "--tls", "on"]);
+    let mut agent = Agent::start("python", &["--backend", "ebpf", "--tls", "on"]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     agent.wait_for("ebpf attached to lo", Duration::from_secs(20));
     let done = python_client(p, "all", "pytls", &[]);
@@ -259,7 +221,7 @@ fn curl_and_openssl_s_server() {
         std::fs::write(www.join(name), body).expect("write file");
     }
     let p = port();
-    let agent = Agent::start("curl", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
+    let mut agent = Agent::start("curl", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     // Started after the agent: covered because its libssl file is probed for every process.
     let server = Proc(
@@ -308,7 +270,7 @@ fn curl_keep_alive_and_large_upload_to_python() {
     }
     let p = port();
     let _server = python_server(p, &[]);
-    let agent = Agent::start("curlka", &["--backend", "ebpf", "--tls", "on"]);
+    let mut agent = Agent::start("curlka", &["--backend", "ebpf", "--tls", "on"]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     let upload = dir("curlka").join("upload.json");
     let body: Vec<u8> = format!("{{\"data\":\"{}\"}}", "x".repeat(200_000)).into_bytes();
@@ -353,7 +315,7 @@ fn tls_off_reports_nothing_from_encrypted_packets() {
     }
     let p = port();
     let _server = python_server(p, &[]);
-    let agent = Agent::start("off", &["--backend", "ebpf", "--tls", "off", "--ports", &p.to_string()]);
+    let mut agent = Agent::start("off", &["--backend", "ebpf", "--tls", "off", "--ports", &p.to_string()]);
     agent.wait_for("ebpf attached to lo", Duration::from_secs(20));
     let done = python_client(p, "keepalive", "offtls", &[]);
     assert_eq!(done.len(), 20);
@@ -379,7 +341,7 @@ fn a_libssl_only_a_later_process_maps_is_found_and_probed() {
     let copy = libdir.join("libssl.so.3");
     std::fs::copy(system, &copy).expect("copy libssl");
     let env = [("LD_LIBRARY_PATH", libdir.as_path())];
-    let agent = Agent::start("later", &["--backend", "pcap", "--tls", "on"]);
+    let mut agent = Agent::start("later", &["--backend", "pcap", "--tls", "on"]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     let p = port();
     let _server = python_server(p, &env);

@@ -160,6 +160,30 @@ impl Scanner {
 mod tests {
     use super::*;
 
+    /// A python3 that has imported `ssl` (so maps libssl); killed on drop.
+    struct Python(std::process::Child);
+
+    impl Python {
+        fn with_ssl() -> Python {
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("python3 output");
+            Python(child)
+        }
+    }
+
+    impl Drop for Python {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     const MAPS: &str = "\
 55d0c0a00000-55d0c0a2b000 r--p 00000000 fd:01 1311 /usr/bin/curl
 7f1e2c000000-7f1e2c05b000 r--p 00000000 fd:01 4242 /usr/lib/x86_64-linux-gnu/libssl.so.3
@@ -182,22 +206,13 @@ garbage line
     #[test]
     fn scans_this_machine_and_reports_each_file_once() {
         // A child that maps libssl (python's ssl module) must be found through /proc/PID/root.
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let child = Python::with_ssl();
         let mut s = Scanner::default();
         let found = s.scan(Path::new("/proc"), std::process::id());
-        let _ = child.kill();
-        let _ = child.wait();
         assert!(!found.is_empty(), "no libssl found in any process");
         for f in &found {
             assert!(f.open_path.starts_with(format!("/proc/{}/root", f.pid)));
-            assert!(f.open_path.exists(), "{f:?}");
+            assert!(f.open_path.exists() || f.pid != child.0.id(), "{f:?}");
         }
         // The same files are not reported twice.
         assert!(s.scan(Path::new("/proc"), std::process::id()).iter().all(|f| !found.iter().any(|g| g.lib == f.lib)));
@@ -209,18 +224,9 @@ garbage line
         let system = s.scan_dirs(&SYSTEM_DIRS);
         assert!(!system.is_empty(), "no libssl.so.* in the system directories");
         // A process mapping the system libssl is then nothing new: same dev:inode as maps says.
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", "import ssl, sys; print('ok', flush=True); sys.stdin.read()"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let child = Python::with_ssl();
         let again = s.scan(Path::new("/proc"), std::process::id());
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(again.iter().all(|f| f.pid != child.id()), "{again:?} (system: {system:?})");
+        assert!(again.iter().all(|f| f.pid != child.0.id()), "{again:?} (system: {system:?})");
     }
 
     #[test]
@@ -228,9 +234,9 @@ garbage line
         let dir = std::env::temp_dir().join(format!("akto-tap-libssl-late-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("libssl.so.3");
-        let system = ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3"].iter().map(Path::new).find(|p| p.exists());
-        let Some(system) = system else { return };
-        std::fs::copy(system, &copy).unwrap();
+        let system = Scanner::default().scan_dirs(&SYSTEM_DIRS);
+        let system = system.iter().find(|f| f.lib.path.ends_with("libssl.so.3")).expect("the system libssl.so.3");
+        std::fs::copy(&system.open_path, &copy).unwrap();
         // Starts without libssl; imports ssl (loading the copy) when told to.
         let mut child = std::process::Command::new("python3")
             .args(["-c", "import sys; print('a', flush=True); sys.stdin.readline(); import ssl; print('b', flush=True); sys.stdin.read()"])
