@@ -20,7 +20,9 @@ ensure_rust() {
 # against the system OpenSSL (libssl-dev, pkg-config); the capture links libpcap (libpcap-dev).
 ensure_build_deps() {
   local missing=()
-  for pkg in build-essential pkg-config libssl-dev libpcap-dev; do
+  # Build: compilers, libssl and libpcap headers. The live tests' peers: python3, curl, the openssl
+  # CLI (certificates, s_server) and iproute2 (network namespaces).
+  for pkg in build-essential pkg-config libssl-dev libpcap-dev python3 curl openssl iproute2; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
