@@ -16,32 +16,28 @@ pub const MAX_PACKET: usize = 512 * 1024 + 1024;
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Name of the per-CPU counter array (indices in [`counter`]).
 pub const MAP_COUNTERS: &str = "COUNTERS";
-/// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`.
+/// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`, for
+/// packets too long for the largest ring-buffer size class (BIG TCP super-packets).
 pub const MAP_SCRATCH: &str = "SCRATCH";
-/// Ports to capture (host byte order → 1); consulted when [`CaptureConfig::filter_ports`] is set.
-pub const MAP_PORTS: &str = "PORTS";
-/// Ports never captured (host byte order → 1): SSH, the agent's own listeners.
-pub const MAP_DENY_PORTS: &str = "DENY_PORTS";
+/// Array of 65,536 [`port_flag`] bit sets indexed by port (host byte order): ports to capture
+/// (consulted when [`CaptureConfig::filter_ports`] is set), ports never captured, and ports of
+/// the deny-listed endpoints.
+pub const MAP_PORT_FLAGS: &str = "PORT_FLAGS";
 /// Endpoints never captured: the agent's Kafka brokers.
 pub const MAP_DENY_ENDPOINTS: &str = "DENY_ENDPOINTS";
-/// Offset of the IP header per interface index (14 for Ethernet and loopback, 0 for raw-IP
-/// devices such as tun or WireGuard). Absent = 14.
-pub const MAP_L2_LEN: &str = "L2_LEN";
 /// Name of the global holding [`CaptureConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
-/// Program attached to TC ingress.
+/// Program attached to TC ingress of Ethernet (and loopback) interfaces.
 pub const PROG_INGRESS: &str = "tap_ingress";
-/// Program attached to TC egress.
+/// Program attached to TC egress of Ethernet (and loopback) interfaces.
 pub const PROG_EGRESS: &str = "tap_egress";
+/// Program attached to TC ingress of raw-IP interfaces (tun, WireGuard: no link-layer header).
+pub const PROG_INGRESS_RAW: &str = "tap_ingress_raw";
+/// Program attached to TC egress of raw-IP interfaces.
+pub const PROG_EGRESS_RAW: &str = "tap_egress_raw";
 
-/// Capacity of [`MAP_PORTS`].
-pub const MAX_PORTS: u32 = 1024;
-/// Capacity of [`MAP_DENY_PORTS`].
-pub const MAX_DENY_PORTS: u32 = 64;
 /// Capacity of [`MAP_DENY_ENDPOINTS`].
 pub const MAX_DENY_ENDPOINTS: u32 = 256;
-/// Capacity of [`MAP_L2_LEN`].
-pub const MAX_INTERFACES: u32 = 4096;
 
 /// Indices into the per-CPU counter array. Drops are the ones user space reports as
 /// `kernel_*` drops; the others explain what the filter skipped.
@@ -67,6 +63,17 @@ pub mod counter {
     pub const FRAGMENTS: u32 = 8;
     /// Number of counters.
     pub const LEN: u32 = 9;
+}
+
+/// Bits of a [`MAP_PORT_FLAGS`] entry.
+pub mod port_flag {
+    /// A port to capture.
+    pub const WANTED: u8 = 1;
+    /// A port never captured (deny list).
+    pub const DENIED: u8 = 2;
+    /// The port of at least one endpoint in `DENY_ENDPOINTS`: only packets with such a port
+    /// pay for the endpoint lookups.
+    pub const DENY_ENDPOINT: u8 = 4;
 }
 
 /// Bits of [`PacketHeader::flags`].
