@@ -117,9 +117,9 @@ pub struct CaptureConfig {
     pub filter_ports: u8,
     /// Padding (zero).
     pub pad: [u8; 3],
-    /// Wake the reader only when this many bytes wait in the ring (it also polls on a timer):
-    /// one wake-up per packet costs an inter-processor interrupt each, which dominated the
-    /// program's cost at high packet rates.
+    /// Wake the reader only when the bytes waiting in the ring cross this many (it also polls
+    /// on a timer): one wake-up per packet costs an inter-processor interrupt each, which
+    /// dominated the program's cost at high packet rates. 0 = wake for every packet.
     pub wakeup_bytes: u32,
 }
 
