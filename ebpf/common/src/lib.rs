@@ -109,6 +109,26 @@ pub struct PacketHeader {
 /// Size of [`PacketHeader`] in the ring buffer.
 pub const HEADER_LEN: usize = core::mem::size_of::<PacketHeader>();
 
+/// [`PacketHeader`] as the four 8-byte words of its layout on a little-endian target (the
+/// kernel side is `bpfel`), padding zero. The program stores these words: building the struct
+/// instead made LLVM zero the padding with a call to a byte-wise `memset` loop per packet.
+pub const fn header_words(
+    ts_ns: u64,
+    ifindex: u32,
+    wire_len: u32,
+    cap_len: u32,
+    flow_hash: u32,
+    l2_len: u16,
+    flags: u8,
+) -> [u64; 4] {
+    [
+        ts_ns,
+        ifindex as u64 | (wire_len as u64) << 32,
+        cap_len as u64 | (flow_hash as u64) << 32,
+        l2_len as u64 | (flags as u64) << 16,
+    ]
+}
+
 /// Settings read by the program at run time (a global set at load).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,5 +195,36 @@ mod tests {
         assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
         assert_eq!(core::mem::offset_of!(CaptureConfig, wakeup_bytes), 4);
         assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn header_words_are_the_header_layout() {
+        let h = PacketHeader {
+            ts_ns: 0x0102_0304_0506_0708,
+            ifindex: 0x1112_1314,
+            wire_len: 0x2122_2324,
+            cap_len: 0x3132_3334,
+            flow_hash: 0x4142_4344,
+            l2_len: 0x5152,
+            flags: 0x61,
+            pad: [0; 5],
+        };
+        let w = header_words(h.ts_ns, h.ifindex, h.wire_len, h.cap_len, h.flow_hash, h.l2_len, h.flags);
+        let mut bytes = [0u8; HEADER_LEN];
+        for (i, word) in w.iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        // Each field's bytes where the `repr(C)` layout puts it; padding zero.
+        let mut expected = [0u8; HEADER_LEN];
+        let mut put = |off: usize, b: &[u8]| expected[off..off + b.len()].copy_from_slice(b);
+        put(core::mem::offset_of!(PacketHeader, ts_ns), &h.ts_ns.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, ifindex), &h.ifindex.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, wire_len), &h.wire_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, cap_len), &h.cap_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, flow_hash), &h.flow_hash.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, l2_len), &h.l2_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, flags), &[h.flags]);
+        assert_eq!(bytes, expected);
     }
 }

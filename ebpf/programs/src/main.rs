@@ -23,7 +23,8 @@
 #![no_main]
 
 use akto_tap_ebpf_common::{
-    counter, flags, port_flag, CaptureConfig, Endpoint, PacketHeader, Scratch, HEADER_LEN, MAX_DENY_ENDPOINTS,
+    counter, flags, header_words, port_flag, CaptureConfig, Endpoint, PacketHeader, Scratch, HEADER_LEN,
+    MAX_DENY_ENDPOINTS,
     MAX_PACKET,
 };
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC};
@@ -333,6 +334,41 @@ struct Record<const N: usize> {
     data: [u8; N],
 }
 
+/// A record's [`PacketHeader`], as the words [`header_words`] lays out.
+#[derive(Clone, Copy)]
+struct Header {
+    words: [u64; 4],
+}
+
+impl Header {
+    #[inline(always)]
+    fn with_cap_len(mut self, cap_len: u32) -> Header {
+        self.words[2] = (self.words[2] & !0xffff_ffff) | cap_len as u64;
+        self
+    }
+
+    #[inline(always)]
+    fn with_flag(mut self, flag: u8) -> Header {
+        self.words[3] |= (flag as u64) << 16;
+        self
+    }
+
+    /// # Safety
+    /// `dst` is valid for writing a `PacketHeader` (8-byte aligned: ring records and the
+    /// scratch slot are).
+    #[inline(always)]
+    unsafe fn write(self, dst: *mut PacketHeader) {
+        let d = dst as *mut u64;
+        // SAFETY: per the contract, four aligned words.
+        unsafe {
+            d.write(self.words[0]);
+            d.add(1).write(self.words[1]);
+            d.add(2).write(self.words[2]);
+            d.add(3).write(self.words[3]);
+        }
+    }
+}
+
 /// Why a packet did not reach the ring.
 enum Lost {
     RingFull,
@@ -348,18 +384,11 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
     let (a, b) = (fold(&t.src), fold(&t.dst));
     // Direction-independent: both sides of a connection hash alike.
     let hash = (a ^ b) ^ ((t.sport as u32) ^ (t.dport as u32)).wrapping_mul(0x9e37_79b9);
-    let header = PacketHeader {
-        // SAFETY: helper without arguments.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        // SAFETY: `ctx.skb` points at the program's `__sk_buff` for the whole run.
-        ifindex: unsafe { (*ctx.skb.skb).ifindex },
-        wire_len: wire,
-        cap_len: 0,
-        flow_hash: hash,
-        l2_len: l3 as u16,
-        flags: direction,
-        pad: [0; 5],
-    };
+    // SAFETY: helper without arguments.
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: `ctx.skb` points at the program's `__sk_buff` for the whole run.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let header = Header { words: header_words(ts_ns, ifindex, wire, 0, hash, l3 as u16, direction) };
     let backlog = Backlog { avail: EVENTS.query(BPF_RB_AVAIL_DATA as u64), threshold: wakeup_bytes as u64 };
     let n = wire as usize;
     // Size classes about 1.5x apart (at most a third of a record unused), each a verifier
@@ -375,7 +404,7 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
     classes!(128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576,
         32768, 49152, MAX_CLASS);
     let copied = if n > MAX_PACKET { MAX_PACKET } else { n };
-    done(copy_out_scratch(ctx, header, backlog.flags(HEADER_LEN + copied)), wire, copied);
+    done(copy_out_scratch(ctx, wire, header, backlog.flags(HEADER_LEN + copied)), wire, copied);
 }
 
 /// Batched wake-ups: the reader polls on a short timer and drains everything each time; it is
@@ -421,7 +450,7 @@ fn done(r: Result<(), Lost>, wire: u32, copied: usize) {
 
 /// Reserves a record of class `N` (`n <= N`) and loads the packet straight into it.
 #[inline(never)]
-fn emit<const N: usize>(ctx: &TcContext, n: usize, mut header: PacketHeader, wake: u64) -> Result<(), Lost> {
+fn emit<const N: usize>(ctx: &TcContext, n: usize, header: Header, wake: u64) -> Result<(), Lost> {
     let Some(mut entry) = EVENTS.reserve::<Record<N>>(0) else { return Err(Lost::RingFull) };
     // The helper's size must be provably in [1, N]: clamp, then rule out zero.
     let mut len = n;
@@ -441,9 +470,8 @@ fn emit<const N: usize>(ctx: &TcContext, n: usize, mut header: PacketHeader, wak
         entry.discard(BPF_RB_NO_WAKEUP as u64);
         return Err(Lost::Load);
     }
-    header.cap_len = len as u32;
     // SAFETY: as above; the header is the record's first field.
-    unsafe { core::ptr::addr_of_mut!((*rec).header).write(header) };
+    unsafe { header.with_cap_len(len as u32).write(core::ptr::addr_of_mut!((*rec).header)) };
     entry.submit(wake);
     Ok(())
 }
@@ -451,19 +479,21 @@ fn emit<const N: usize>(ctx: &TcContext, n: usize, mut header: PacketHeader, wak
 /// Packets past `MAX_CLASS`: copied into the per-CPU scratch area, then `bpf_ringbuf_output`
 /// (its size may vary), cut at `MAX_PACKET`.
 #[inline(never)]
-fn copy_out_scratch(ctx: &TcContext, mut header: PacketHeader, wake: u64) -> Result<(), Lost> {
+fn copy_out_scratch(ctx: &TcContext, wire: u32, mut header: Header, wake: u64) -> Result<(), Lost> {
     // SAFETY: helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(slot) = SCRATCH.get_ptr_mut(cpu) else { return Err(Lost::Load) };
     // SAFETY: the slot is this CPU's (see `SCRATCH`) and lives as long as the map.
     let scratch = unsafe { &mut *slot };
-    let wire = header.wire_len;
-    // The helper's size must be provably in [1, MAX_PACKET]: clamp, then rule out zero.
     let mut n = wire as usize;
     if n > MAX_PACKET {
         n = MAX_PACKET;
     }
-    if n == 0 {
+    // The helper's size must be provably in [1, MAX_PACKET]. Through memory, so that LLVM
+    // checks the very register it passes (it moved the zero test onto `wire` otherwise).
+    // SAFETY: reading a local.
+    let n = unsafe { core::ptr::read_volatile(&n) };
+    if n == 0 || n > MAX_PACKET {
         return Err(Lost::Load);
     }
     // SAFETY: the destination is the slot's `data`, at least `n` bytes long.
@@ -474,11 +504,11 @@ fn copy_out_scratch(ctx: &TcContext, mut header: PacketHeader, wake: u64) -> Res
         return Err(Lost::Load);
     }
     if (n as u32) < wire {
-        header.flags |= flags::TRUNCATED;
+        header = header.with_flag(flags::TRUNCATED);
         count(counter::TRUNCATED, 1);
     }
-    header.cap_len = n as u32;
-    scratch.header = header;
+    // SAFETY: the slot's header, aligned (the map value is).
+    unsafe { header.with_cap_len(n as u32).write(core::ptr::addr_of_mut!(scratch.header)) };
     let total = HEADER_LEN + n;
     // SAFETY: `Scratch` is `repr(C)` plain bytes; the view covers exactly the slot.
     let bytes = unsafe {
