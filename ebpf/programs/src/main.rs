@@ -391,8 +391,10 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
     let header = Header { words: header_words(ts_ns, ifindex, wire, 0, hash, l3 as u16, direction) };
     let backlog = Backlog { avail: EVENTS.query(BPF_RB_AVAIL_DATA as u64), threshold: wakeup_bytes as u64 };
     let n = wire as usize;
-    // Size classes about 1.5x apart (at most a third of a record unused), each a verifier
-    // constant for `bpf_ringbuf_reserve`.
+    // Size classes 1.1-1.25x apart from 1 KiB up (at most a fifth of a record's ring space
+    // unused: waste shrinks what the ring holds while the reader is behind; 1.5x steps cost
+    // ring-full drops when the agent was starved of CPU), each a verifier constant for
+    // `bpf_ringbuf_reserve`.
     macro_rules! classes {
         ($($c:expr),*) => {
             $(if n <= $c {
@@ -401,8 +403,9 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
             })*
         };
     }
-    classes!(128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576,
-        32768, 49152, MAX_CLASS);
+    classes!(128, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+        4608, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960,
+        49152, 57344, 65536, MAX_CLASS);
     let copied = if n > MAX_PACKET { MAX_PACKET } else { n };
     done(copy_out_scratch(ctx, wire, header, backlog.flags(HEADER_LEN + copied)), wire, copied);
 }
