@@ -11,10 +11,10 @@ use super::ifaces::{Iface, L2};
 use super::pipeline::Dispatcher;
 use super::{KernelStats, Source};
 use akto_tap_ebpf_common::{
-    counter, CaptureConfig, Endpoint, HEADER_LEN, GLOBAL_CONFIG, MAP_COUNTERS, MAP_DENY_ENDPOINTS, MAP_DENY_PORTS,
-    MAP_EVENTS, MAP_L2_LEN, MAP_PORTS, MAP_SCRATCH, PROG_EGRESS, PROG_INGRESS,
+    counter, port_flag, CaptureConfig, Endpoint, HEADER_LEN, GLOBAL_CONFIG, MAP_COUNTERS, MAP_DENY_ENDPOINTS,
+    MAP_EVENTS, MAP_PORT_FLAGS, MAP_SCRATCH, PROG_EGRESS, PROG_EGRESS_RAW, PROG_INGRESS, PROG_INGRESS_RAW,
 };
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachType};
 use aya::programs::SchedClassifier;
 use aya::{Ebpf, EbpfLoader};
@@ -63,7 +63,12 @@ pub enum EbpfError {
 }
 
 fn kernel<E: Into<anyhow::Error>>(what: &'static str) -> impl FnOnce(E) -> EbpfError {
-    move |e| EbpfError::Kernel { what, source: anyhow::anyhow!(shorten(&format!("{:#}", e.into()))) }
+    move |e| {
+        let full = format!("{:#}", e.into());
+        // The whole verifier log, for whoever debugs the programs (`--log-level debug`).
+        tracing::debug!(what, error = %full, "eBPF load failed");
+        EbpfError::Kernel { what, source: anyhow::anyhow!(shorten(&full)) }
+    }
 }
 
 /// A verifier rejection comes with the whole verifier log (hundreds of lines): keep the
@@ -80,7 +85,6 @@ pub struct EbpfSource {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
-    l2: BpfHashMap<MapData, u32, u32>,
     attached: BTreeMap<String, (u32, Vec<(&'static str, SchedClassifierLinkId)>)>,
     clock: Clock,
     malformed: u64,
@@ -118,7 +122,7 @@ impl EbpfSource {
             .map_max_entries(MAP_EVENTS, cfg.ring_bytes)
             .load(OBJECT)
             .map_err(kernel("loading the eBPF object (maps)"))?;
-        for name in [PROG_INGRESS, PROG_EGRESS] {
+        for name in [PROG_INGRESS, PROG_EGRESS, PROG_INGRESS_RAW, PROG_EGRESS_RAW] {
             let prog: &mut SchedClassifier = ebpf
                 .program_mut(name)
                 .ok_or_else(|| EbpfError::Kernel { what: "finding the TC program", source: anyhow::anyhow!("{name} missing") })?
@@ -126,15 +130,10 @@ impl EbpfSource {
                 .map_err(kernel("TC program type"))?;
             prog.load().map_err(kernel("loading the TC classifier (verifier)"))?;
         }
-        let mut ports: BpfHashMap<_, u16, u8> =
-            BpfHashMap::try_from(ebpf.take_map(MAP_PORTS).ok_or_else(|| missing(MAP_PORTS))?).map_err(kernel("port map"))?;
-        for p in &cfg.ports {
-            ports.insert(p, 1, 0).map_err(kernel("filling the port map"))?;
-        }
-        let mut deny: BpfHashMap<_, u16, u8> = BpfHashMap::try_from(ebpf.take_map(MAP_DENY_PORTS).ok_or_else(|| missing(MAP_DENY_PORTS))?)
-            .map_err(kernel("deny-port map"))?;
-        for p in &cfg.deny_ports {
-            deny.insert(p, 1, 0).map_err(kernel("filling the deny-port map"))?;
+        let mut port_flags: BpfArray<_, u8> =
+            BpfArray::try_from(ebpf.take_map(MAP_PORT_FLAGS).ok_or_else(|| missing(MAP_PORT_FLAGS))?).map_err(kernel("port map"))?;
+        for (port, bits) in port_bits(cfg) {
+            port_flags.set(u32::from(port), bits, 0).map_err(kernel("filling the port map"))?;
         }
         let mut deny_ep: BpfHashMap<_, Endpoint, u8> =
             BpfHashMap::try_from(ebpf.take_map(MAP_DENY_ENDPOINTS).ok_or_else(|| missing(MAP_DENY_ENDPOINTS))?)
@@ -142,11 +141,10 @@ impl EbpfSource {
         for sa in &cfg.deny_endpoints {
             deny_ep.insert(endpoint(sa), 1, 0).map_err(kernel("filling the deny-endpoint map"))?;
         }
-        let l2 = BpfHashMap::try_from(ebpf.take_map(MAP_L2_LEN).ok_or_else(|| missing(MAP_L2_LEN))?).map_err(kernel("interface map"))?;
         let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing(MAP_EVENTS))?).map_err(kernel("ring buffer"))?;
         let counters =
             PerCpuArray::try_from(ebpf.take_map(MAP_COUNTERS).ok_or_else(|| missing(MAP_COUNTERS))?).map_err(kernel("counters"))?;
-        Ok(EbpfSource { ebpf, ring, counters, l2, attached: BTreeMap::new(), clock: Clock::new(), malformed: 0 })
+        Ok(EbpfSource { ebpf, ring, counters, attached: BTreeMap::new(), clock: Clock::new(), malformed: 0 })
     }
 
     fn program(&mut self, name: &str) -> anyhow::Result<&mut SchedClassifier> {
@@ -159,6 +157,18 @@ impl EbpfSource {
     }
 }
 
+/// The [`MAP_PORT_FLAGS`] entries: every port the configuration names, with its bits.
+fn port_bits(cfg: &EbpfConfig) -> BTreeMap<u16, u8> {
+    let mut bits = BTreeMap::new();
+    let ports = cfg.ports.iter().map(|p| (*p, port_flag::WANTED));
+    let deny = cfg.deny_ports.iter().map(|p| (*p, port_flag::DENIED));
+    let endpoints = cfg.deny_endpoints.iter().map(|sa| (sa.port(), port_flag::DENY_ENDPOINT));
+    for (port, bit) in ports.chain(deny).chain(endpoints) {
+        *bits.entry(port).or_insert(0) |= bit;
+    }
+    bits
+}
+
 fn missing(name: &'static str) -> EbpfError {
     EbpfError::Kernel { what: "finding a map", source: anyhow::anyhow!("{name} missing from the object") }
 }
@@ -169,17 +179,17 @@ impl Source for EbpfSource {
     }
 
     fn attach(&mut self, iface: &Iface) -> anyhow::Result<()> {
-        let l2 = match iface.l2 {
-            Some(L2::Ethernet) => 14,
-            Some(L2::RawIp) => 0,
+        // The programs differ by where the IP header starts (see `ebpf/programs`).
+        let (ingress, egress) = match iface.l2 {
+            Some(L2::Ethernet) => (PROG_INGRESS, PROG_EGRESS),
+            Some(L2::RawIp) => (PROG_INGRESS_RAW, PROG_EGRESS_RAW),
             None => anyhow::bail!("{}: link type not supported", iface.name),
         };
-        self.l2.insert(iface.index, l2, 0)?;
         // On loopback every packet passes egress and then ingress: egress alone sees it once.
         let hooks: &[(&'static str, TcAttachType)] = if iface.loopback {
-            &[(PROG_EGRESS, TcAttachType::Egress)]
+            &[(egress, TcAttachType::Egress)]
         } else {
-            &[(PROG_INGRESS, TcAttachType::Ingress), (PROG_EGRESS, TcAttachType::Egress)]
+            &[(ingress, TcAttachType::Ingress), (egress, TcAttachType::Egress)]
         };
         let mut links = Vec::new();
         for (prog, hook) in hooks {
@@ -202,14 +212,13 @@ impl Source for EbpfSource {
     }
 
     fn detach(&mut self, name: &str) {
-        if let Some((index, links)) = self.attached.remove(name) {
+        if let Some((_, links)) = self.attached.remove(name) {
             for (prog, link) in links {
                 // An interface that is gone took its links with it: nothing to undo.
                 if let Ok(p) = self.program(prog) {
                     let _ = p.detach(link);
                 }
             }
-            let _ = self.l2.remove(&index);
         }
     }
 
@@ -331,6 +340,27 @@ impl Clock {
 mod tests {
     use super::*;
     use akto_tap_ebpf_common::PacketHeader;
+
+    #[test]
+    fn port_bits_combine_per_port() {
+        let cfg = EbpfConfig {
+            ring_bytes: 1 << 20,
+            wakeup_bytes: 0,
+            ports: vec![80, 9092],
+            deny_ports: vec![22, 80],
+            deny_endpoints: vec!["10.0.0.1:9092".parse().unwrap(), "[::1]:9093".parse().unwrap()],
+        };
+        let bits: Vec<(u16, u8)> = port_bits(&cfg).into_iter().collect();
+        assert_eq!(
+            bits,
+            vec![
+                (22, port_flag::DENIED),
+                (80, port_flag::WANTED | port_flag::DENIED),
+                (9092, port_flag::WANTED | port_flag::DENY_ENDPOINT),
+                (9093, port_flag::DENY_ENDPOINT),
+            ]
+        );
+    }
 
     #[test]
     fn header_parse_matches_the_shared_layout() {

@@ -94,7 +94,7 @@ pub struct CaptureArgs {
     /// milliseconds. Larger values mean fewer wake-ups (less CPU) and more latency.
     #[arg(long, default_value_t = 5)]
     pub poll_ms: u16,
-    /// eBPF: wake the capture thread before its timer when this much data waits in the ring, KiB.
+    /// eBPF: wake the capture thread before its timer when the data waiting in the ring crosses this much, KiB (once per crossing).
     #[arg(long, default_value_t = 256)]
     pub wakeup_kib: u32,
     /// libpcap: bytes captured per packet.

@@ -18,32 +18,28 @@ pub const MAX_PACKET: usize = 512 * 1024 + 1024;
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Name of the per-CPU counter array (indices in [`counter`]).
 pub const MAP_COUNTERS: &str = "COUNTERS";
-/// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`.
+/// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`, for
+/// packets too long for the largest ring-buffer size class (BIG TCP super-packets).
 pub const MAP_SCRATCH: &str = "SCRATCH";
-/// Ports to capture (host byte order → 1); consulted when [`CaptureConfig::filter_ports`] is set.
-pub const MAP_PORTS: &str = "PORTS";
-/// Ports never captured (host byte order → 1): SSH, the agent's own listeners.
-pub const MAP_DENY_PORTS: &str = "DENY_PORTS";
+/// Array of 65,536 [`port_flag`] bit sets indexed by port (host byte order): ports to capture
+/// (consulted when [`CaptureConfig::filter_ports`] is set), ports never captured, and ports of
+/// the deny-listed endpoints.
+pub const MAP_PORT_FLAGS: &str = "PORT_FLAGS";
 /// Endpoints never captured: the agent's Kafka brokers.
 pub const MAP_DENY_ENDPOINTS: &str = "DENY_ENDPOINTS";
-/// Offset of the IP header per interface index (14 for Ethernet and loopback, 0 for raw-IP
-/// devices such as tun or WireGuard). Absent = 14.
-pub const MAP_L2_LEN: &str = "L2_LEN";
 /// Name of the global holding [`CaptureConfig`].
 pub const GLOBAL_CONFIG: &str = "CONFIG";
-/// Program attached to TC ingress.
+/// Program attached to TC ingress of Ethernet (and loopback) interfaces.
 pub const PROG_INGRESS: &str = "tap_ingress";
-/// Program attached to TC egress.
+/// Program attached to TC egress of Ethernet (and loopback) interfaces.
 pub const PROG_EGRESS: &str = "tap_egress";
+/// Program attached to TC ingress of raw-IP interfaces (tun, WireGuard: no link-layer header).
+pub const PROG_INGRESS_RAW: &str = "tap_ingress_raw";
+/// Program attached to TC egress of raw-IP interfaces.
+pub const PROG_EGRESS_RAW: &str = "tap_egress_raw";
 
-/// Capacity of [`MAP_PORTS`].
-pub const MAX_PORTS: u32 = 1024;
-/// Capacity of [`MAP_DENY_PORTS`].
-pub const MAX_DENY_PORTS: u32 = 64;
 /// Capacity of [`MAP_DENY_ENDPOINTS`].
 pub const MAX_DENY_ENDPOINTS: u32 = 256;
-/// Capacity of [`MAP_L2_LEN`].
-pub const MAX_INTERFACES: u32 = 4096;
 
 /// Indices into the per-CPU counter array. Drops are the ones user space reports as
 /// `kernel_*` drops; the others explain what the filter skipped.
@@ -69,6 +65,17 @@ pub mod counter {
     pub const FRAGMENTS: u32 = 8;
     /// Number of counters.
     pub const LEN: u32 = 9;
+}
+
+/// Bits of a [`MAP_PORT_FLAGS`] entry.
+pub mod port_flag {
+    /// A port to capture.
+    pub const WANTED: u8 = 1;
+    /// A port never captured (deny list).
+    pub const DENIED: u8 = 2;
+    /// The port of at least one endpoint in `DENY_ENDPOINTS`: only packets with such a port
+    /// pay for the endpoint lookups.
+    pub const DENY_ENDPOINT: u8 = 4;
 }
 
 /// Bits of [`PacketHeader::flags`].
@@ -104,6 +111,26 @@ pub struct PacketHeader {
 /// Size of [`PacketHeader`] in the ring buffer.
 pub const HEADER_LEN: usize = core::mem::size_of::<PacketHeader>();
 
+/// [`PacketHeader`] as the four 8-byte words of its layout on a little-endian target (the
+/// kernel side is `bpfel`), padding zero. The program stores these words: building the struct
+/// instead made LLVM zero the padding with a call to a byte-wise `memset` loop per packet.
+pub const fn header_words(
+    ts_ns: u64,
+    ifindex: u32,
+    wire_len: u32,
+    cap_len: u32,
+    flow_hash: u32,
+    l2_len: u16,
+    flags: u8,
+) -> [u64; 4] {
+    [
+        ts_ns,
+        ifindex as u64 | (wire_len as u64) << 32,
+        cap_len as u64 | (flow_hash as u64) << 32,
+        l2_len as u64 | (flags as u64) << 16,
+    ]
+}
+
 /// Settings read by the program at run time (a global set at load).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,9 +139,9 @@ pub struct CaptureConfig {
     pub filter_ports: u8,
     /// Padding (zero).
     pub pad: [u8; 3],
-    /// Wake the reader only when this many bytes wait in the ring (it also polls on a timer):
-    /// one wake-up per packet costs an inter-processor interrupt each, which dominated the
-    /// program's cost at high packet rates.
+    /// Wake the reader only when the bytes waiting in the ring cross this many (it also polls
+    /// on a timer): one wake-up per packet costs an inter-processor interrupt each, which
+    /// dominated the program's cost at high packet rates. 0 = wake for every packet.
     pub wakeup_bytes: u32,
 }
 
@@ -170,5 +197,36 @@ mod tests {
         assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
         assert_eq!(core::mem::offset_of!(CaptureConfig, wakeup_bytes), 4);
         assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn header_words_are_the_header_layout() {
+        let h = PacketHeader {
+            ts_ns: 0x0102_0304_0506_0708,
+            ifindex: 0x1112_1314,
+            wire_len: 0x2122_2324,
+            cap_len: 0x3132_3334,
+            flow_hash: 0x4142_4344,
+            l2_len: 0x5152,
+            flags: 0x61,
+            pad: [0; 5],
+        };
+        let w = header_words(h.ts_ns, h.ifindex, h.wire_len, h.cap_len, h.flow_hash, h.l2_len, h.flags);
+        let mut bytes = [0u8; HEADER_LEN];
+        for (i, word) in w.iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        // Each field's bytes where the `repr(C)` layout puts it; padding zero.
+        let mut expected = [0u8; HEADER_LEN];
+        let mut put = |off: usize, b: &[u8]| expected[off..off + b.len()].copy_from_slice(b);
+        put(core::mem::offset_of!(PacketHeader, ts_ns), &h.ts_ns.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, ifindex), &h.ifindex.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, wire_len), &h.wire_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, cap_len), &h.cap_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, flow_hash), &h.flow_hash.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, l2_len), &h.l2_len.to_le_bytes());
+        put(core::mem::offset_of!(PacketHeader, flags), &[h.flags]);
+        assert_eq!(bytes, expected);
     }
 }
