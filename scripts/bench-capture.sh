@@ -19,6 +19,8 @@
 #   LARGE          1 = also unlimited runs on the ~4 KB body [1]
 #   PIN            split = nginx and wrk on CPU 0, the agent on CPU 1; none = no pinning [split]
 #   PORT           nginx port [18781]; PORT+1 serves stub_status (not captured)
+#   AGENT_ARGS     extra `capture` flags, e.g. "--tls off" [none]
+#   (RATES and SEARCH_RATES may be set empty to skip those runs)
 # Writes the table to stdout and as markdown to target/bench-capture.md; raw runs in target/bench-capture/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +29,9 @@ root=$(pwd)
 BACKENDS=${BACKENDS:-"ebpf pcap"}
 REPS=${REPS:-3}
 DURATION=${DURATION:-10}
-RATES=${RATES:-"5000 10000 20000"}
-SEARCH_RATES=${SEARCH_RATES:-"15000 25000 30000 40000"}
+RATES=${RATES-"5000 10000 20000"}
+SEARCH_RATES=${SEARCH_RATES-"15000 25000 30000 40000"}
+AGENT_ARGS=${AGENT_ARGS:-}
 RATE_CONNS=${RATE_CONNS:-128}
 LARGE=${LARGE:-1}
 PIN=${PIN:-split}
@@ -128,8 +131,9 @@ run() {
     spin_pid=$!
     sleep 0.5
   elif [ "$mode" != none ]; then
+    # shellcheck disable=SC2086 # AGENT_ARGS is a list of flags
     $PIN_AGENT "$BIN" capture --backend "$mode" --interface lo --ports "$PORT" --output /dev/null \
-      --stats-json "$stats" -q 2>"$out/agent-$tag.err" &
+      --stats-json "$stats" -q $AGENT_ARGS 2>"$out/agent-$tag.err" &
     agent_pid=$!
     sleep 2
     kill -0 "$agent_pid" 2>/dev/null || { echo "bench-capture: agent ($mode) exited at start-up:" >&2; cat "$out/agent-$tag.err" >&2; exit 1; }
