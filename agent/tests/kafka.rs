@@ -601,9 +601,17 @@ fn tls_to_a_real_broker() {
     let (ca, cert, key, other_ca) = (p("test-ca.pem"), p("client.pem"), p("client.key"), p("other-ca.pem"));
 
     // Wrong CA: the broker's certificate is not trusted.
+    // Either start-up fails naming it, or — when librdkafka reports the handshake error only
+    // after its start-up probe (it batches and suppresses repeats; about one run in six here) —
+    // the records are kept in the spool and the error is reported as it happens. Never silent,
+    // never lost.
     let (ok, _, stderr) = agent(&["--kafka-tls", "--kafka-tls-ca", &other_ca, "--kafka-tls-cert", &cert, "--kafka-tls-key", &key]);
-    assert!(!ok, "an untrusted broker certificate must fail: {stderr}");
-    assert!(stderr.contains("cannot connect to Kafka brokers") && stderr.contains("--kafka-tls"), "{stderr}");
+    if ok {
+        assert!(stderr.contains("authentication/TLS error") && stderr.contains("remain in the spool"), "{stderr}");
+        std::fs::remove_dir_all(&spool).expect("clear the spool for the next case");
+    } else {
+        assert!(stderr.contains("cannot connect to Kafka brokers") && stderr.contains("--kafka-tls"), "{stderr}");
+    }
     assert!(stderr.to_lowercase().contains("certificate"), "names the certificate problem: {stderr}");
     // No client certificate where the listener requires one. With TLS 1.3 the client's side
     // of the handshake completes before the server checks the certificate; the server then
