@@ -85,7 +85,11 @@ export async function start({ proxies, recorders }) {
 
   // The real ingestion server; the broker is deliberately unreachable, so accepted records are
   // spooled (the HTTP answer still says which records passed validation).
-  const closed = await freePort();
+  // Port 9 (discard): below the ephemeral range and unused, so connections to it are refused.
+  // A port freed by `freePort()` was racy: the OS could hand it out again to one of workerd's
+  // sockets, and the ingest's librdkafka, reconnecting all the time to an ephemeral port on
+  // loopback, could self-connect to it and hold it.
+  const closed = 9;
   const logs = { ingest: "", workerd: "" };
   const ingest = spawn(bin, ["ingest", "--listen", "127.0.0.1:0", "--api-key", API_KEY, "--kafka-brokers", `127.0.0.1:${closed}`, "--spool-dir", path.join(dir, "spool")], {
     stdio: ["ignore", "pipe", "pipe"],
