@@ -17,15 +17,25 @@ const workerDir = path.resolve(here, "..");
 
 export const API_KEY = "test-key";
 
+// Ports handed out in this process: the kernel may give a just-closed port again to the next
+// `listen(0)`, and two workerd sockets on one port make workerd exit ("Address already in use").
+const handedOut = new Set();
+
 export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const s = net.createServer();
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 async function waitPort(port, ms) {
