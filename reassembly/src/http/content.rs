@@ -1,7 +1,14 @@
 //! Content decoding (RFC 9110 §8.4): gzip, x-gzip, deflate (zlib-wrapped or raw), br, zstd.
 //!
-//! Each decoder is read through `take(cap + 1)`, so output never exceeds the cap however small
+//! Output never exceeds the cap (+1 byte, to tell "capped" from "exactly the cap") however small
 //! the input (decompression-bomb safe). A body cut short (cap, gap) decodes as far as it goes.
+//!
+//! gzip and deflate, the codings nearly every compressed API response uses, go through flate2's
+//! low-level `Decompress` straight into the output vector: its `Read` adapters copy every byte
+//! through an internal buffer and zero-fill the output before inflating into it, which cost as
+//! much as the inflation itself. That needs the gzip member framing of RFC 1952 §2.3 here
+//! (flate2 parses it only inside those adapters): header fields, then CRC-32 and length checked
+//! as `GzDecoder` checks them. br and zstd use their crates' readers.
 
 use crate::exchange::ContentCoding;
 use std::io::Read;
@@ -69,17 +76,18 @@ pub(crate) fn decode(body: Vec<u8>, content_encoding: &str, cap: usize) -> Decod
 fn run(c: ContentCoding, input: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ()> {
     let limit = cap as u64 + 1;
     match c {
-        ContentCoding::Gzip => drain(flate2::read::MultiGzDecoder::new(input).take(limit)),
+        ContentCoding::Gzip => gunzip(input, cap + 1),
         ContentCoding::Deflate => {
             // RFC 9110 says zlib; some servers send raw deflate. The zlib header's check bits
             // tell them apart.
             let zlib = input.len() >= 2
                 && input[0] & 0x0f == 8
                 && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
-            if zlib {
-                drain(flate2::read::ZlibDecoder::new(input).take(limit))
-            } else {
-                drain(flate2::read::DeflateDecoder::new(input).take(limit))
+            let mut out = Vec::new();
+            match inflate(input, zlib, &mut out, cap + 1) {
+                Inflated::End(_) | Inflated::Full => Ok((out, true)),
+                Inflated::Cut | Inflated::Corrupt if out.is_empty() => Err(()),
+                Inflated::Cut | Inflated::Corrupt => Ok((out, false)),
             }
         }
         ContentCoding::Br => drain(brotli_decompressor::Decompressor::new(input, 4096).take(limit)),
@@ -87,6 +95,110 @@ fn run(c: ContentCoding, input: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ()
             Ok(d) => drain(d.take(limit)),
             Err(_) => Err(()),
         },
+    }
+}
+
+/// How an inflation ended.
+enum Inflated {
+    /// The stream's end, after this many input bytes.
+    End(usize),
+    /// The output limit was reached (the caller flags the cap).
+    Full,
+    /// The input ended mid-stream.
+    Cut,
+    /// The stream is invalid (what came before it is in the output).
+    Corrupt,
+}
+
+/// Inflates one deflate stream (zlib-wrapped or raw) from the start of `input`, appending at most
+/// `limit - out.len()` bytes to `out`.
+fn inflate(input: &[u8], zlib: bool, out: &mut Vec<u8>, limit: usize) -> Inflated {
+    let mut d = flate2::Decompress::new(zlib);
+    loop {
+        let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX).min(input.len());
+        let room = limit.saturating_sub(out.len());
+        if room == 0 {
+            return Inflated::Full;
+        }
+        if out.capacity() == out.len() {
+            // JSON and HTML inflate 4-10x; start there and double, never past the limit
+            // (`decompress_vec` writes into the spare capacity only, so the capacity is the
+            // bound on what one call can produce).
+            let guess = (input.len() - consumed).saturating_mul(4).max(out.len()).max(4096);
+            out.reserve_exact(guess.min(room));
+        }
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        match d.decompress_vec(&input[consumed..], out, flate2::FlushDecompress::None) {
+            Ok(flate2::Status::StreamEnd) => {
+                return Inflated::End(usize::try_from(d.total_in()).unwrap_or(usize::MAX));
+            }
+            Ok(_) if d.total_in() == in_before && d.total_out() == out_before && out.len() < out.capacity().min(limit) => {
+                // No progress with room to write: the input is exhausted mid-stream.
+                return Inflated::Cut;
+            }
+            Ok(_) => {}
+            Err(_) => return Inflated::Corrupt,
+        }
+    }
+}
+
+/// Length of the gzip member header at the start of `b` (RFC 1952 §2.3), or `None` when it is
+/// not one or is cut short.
+fn gzip_header_len(b: &[u8]) -> Option<usize> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    if b.len() < 10 || b[0] != 0x1f || b[1] != 0x8b || b[2] != 8 || b[3] & 0xe0 != 0 {
+        return None;
+    }
+    let flags = b[3];
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let xlen = usize::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]));
+        at += 2 + xlen;
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            at += memchr::memchr(0, b.get(at..)?)? + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    (at <= b.len()).then_some(at)
+}
+
+/// Decodes gzip: one or more members (like `MultiGzDecoder`), each checked against its CRC-32
+/// and length trailer. A bad trailer or trailing garbage after a good member ends the output
+/// there, marked partial, as flate2's reader reports it.
+fn gunzip(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), ()> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(header) = gzip_header_len(&input[at..]) else {
+            return if out.is_empty() { Err(()) } else { Ok((out, false)) };
+        };
+        let start = out.len();
+        let used = match inflate(&input[at + header..], false, &mut out, limit) {
+            Inflated::End(used) => used,
+            Inflated::Full => return Ok((out, true)),
+            Inflated::Cut | Inflated::Corrupt if out.is_empty() => return Err(()),
+            Inflated::Cut | Inflated::Corrupt => return Ok((out, false)),
+        };
+        let trailer = at + header + used;
+        let Some(t) = input.get(trailer..trailer + 8) else { return Ok((out, false)) };
+        let crc = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+        let size = u32::from_le_bytes([t[4], t[5], t[6], t[7]]);
+        let member = &out[start..];
+        // ISIZE is the length modulo 2^32.
+        if crc32fast::hash(member) != crc || member.len() as u32 != size {
+            return Ok((out, false));
+        }
+        at = trailer + 8;
+        if at >= input.len() {
+            return Ok((out, true));
+        }
     }
 }
 
@@ -159,5 +271,87 @@ mod tests {
         let d = decode(twice, "gzip, gzip", 1 << 20);
         assert_eq!(d.data, text);
         assert_eq!(d.codings.len(), 2);
+    }
+
+    /// A body whose `Debug` is its length (failures print sizes, not megabytes).
+    #[derive(Clone)]
+    struct Body(Vec<u8>);
+    impl std::fmt::Debug for Body {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Body({} bytes)", self.0.len())
+        }
+    }
+
+    /// What flate2's `MultiGzDecoder` reader (the previous implementation) gives for `input`.
+    fn reference_gunzip(input: &[u8], cap: usize) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let r = flate2::read::MultiGzDecoder::new(input).take(cap as u64 + 1).read_to_end(&mut out);
+        (out, r.is_ok())
+    }
+
+    #[test]
+    fn gzip_members_header_fields_and_trailers() {
+        let a = b"{\"a\":1}".repeat(300);
+        let b = b"[2,3]".repeat(100);
+        // Two members: both decoded, in order.
+        let two = [gzip(&a), gzip(&b)].concat();
+        let d = decode(two.clone(), "gzip", 1 << 20);
+        assert_eq!(d.data, [a.clone(), b.clone()].concat());
+        assert!(!d.partial && !d.failed && !d.capped);
+        // Every optional header field (FEXTRA, FNAME, FCOMMENT, FHCRC).
+        let mut e = flate2::GzBuilder::new()
+            .extra(vec![1, 2, 3])
+            .filename("body.json")
+            .comment("c")
+            .write(Vec::new(), flate2::Compression::fast());
+        e.write_all(&a).ok();
+        let mut fancy = e.finish().unwrap_or_default();
+        // GzBuilder has no FHCRC switch: set the flag and insert the two header-CRC bytes.
+        let hlen = gzip_header_len(&fancy).unwrap_or(0);
+        fancy[3] |= 2;
+        fancy.splice(hlen..hlen, [0xaa, 0xbb]);
+        assert_eq!(decode(fancy, "gzip", 1 << 20).data, a);
+        // A wrong CRC: the data, marked partial (flate2's reader errors at the trailer).
+        let mut bad_crc = gzip(&a);
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 1;
+        let d = decode(bad_crc, "gzip", 1 << 20);
+        assert_eq!(d.data, a);
+        assert!(d.partial && !d.failed);
+        // Garbage after a good member.
+        let d = decode([gzip(&a), b"trailing".to_vec()].concat(), "gzip", 1 << 20);
+        assert_eq!(d.data, a);
+        assert!(d.partial);
+        // Exactly the cap is not capped; one byte more is.
+        let d = decode(gzip(&a), "gzip", a.len());
+        assert!(!d.capped && !d.partial);
+        let d = decode(gzip(&a), "gzip", a.len() - 1);
+        assert!(d.capped && d.data.len() == a.len() - 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn gunzip_matches_flate2_reader(
+            parts in proptest::collection::vec(proptest::strategy::Strategy::prop_map(proptest::collection::vec(0u8..8, 0..20_000), Body), 1..3),
+            cut in proptest::option::of(0usize..40_000),
+            flip in proptest::option::of(0usize..40_000),
+            cap in 1usize..60_000,
+        ) {
+            let mut input: Vec<u8> = parts.iter().flat_map(|p| gzip(&p.0)).collect();
+            if let Some(c) = cut { input.truncate(c.min(input.len())); }
+            if let Some(f) = flip { if f < input.len() { input[f] ^= 0x40; } }
+            let (want, ok) = reference_gunzip(&input, cap);
+            match gunzip(&input, cap + 1) {
+                Ok((got, complete)) => {
+                    // A corrupt stream stops where the inflater notices; flate2's reader drops the
+                    // chunk in progress, so after a flipped bit one output is a prefix of the other.
+                    let same = if flip.is_some() { got.starts_with(&want) || want.starts_with(&got) } else { got == want };
+                    proptest::prop_assert!(same, "output: {} bytes, flate2 {} bytes", got.len(), want.len());
+                    proptest::prop_assert_eq!(complete, ok);
+                }
+                Err(()) => proptest::prop_assert!(want.is_empty() && !ok || input.is_empty()),
+            }
+        }
     }
 }
