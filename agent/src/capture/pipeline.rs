@@ -394,10 +394,7 @@ impl Shard {
         if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {
             // Workload attribution: a snapshot lookup, no I/O on the shard (crate::workload).
             let workload = self.record.workload.lookup(ex.conn.client, ex.conn.server);
-            if let Err(e) = to_record_with(ex, &self.record, workload.as_ref()).write_json(&mut self.value) {
-                self.error(format!("encoding a record: {e}"));
-                return;
-            }
+            to_record_with(ex, &self.record, workload.as_ref()).write_json(&mut self.value);
         }
         match format {
             Some(Format::Akto) if for_akto => {

@@ -46,7 +46,7 @@ impl JsonlSink {
             }
             // Serialized into a reused buffer first: one `write_all` per line instead of one
             // per escaped run.
-            Format::Akto => to_record(ex, &self.opts).write_json(&mut self.line).map_err(io::Error::other)?,
+            Format::Akto => to_record(ex, &self.opts).write_json(&mut self.line),
             Format::Exchange => serde_json::to_writer(&mut self.line, &to_exchange_json(ex))?,
             Format::None => return Ok(()),
         }

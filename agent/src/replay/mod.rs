@@ -67,7 +67,7 @@ impl Sinks {
                 return Ok(());
             }
             self.buf.clear();
-            to_record(ex, opts).write_json(&mut self.buf)?;
+            to_record(ex, opts).write_json(&mut self.buf);
             let key = ex.conn.client.ip().to_string().into_bytes();
             tx.send_blocking(Outgoing { key, value: self.buf.clone() }).map_err(|e| anyhow::anyhow!("{e}"))?;
             self.kafka_records += 1;
