@@ -16,6 +16,12 @@ ensure_rust() {
   fi
 }
 
+# clippy for the lint step of test.sh (the minimal rustup profile leaves it out).
+ensure_clippy() {
+  ensure_rust
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >&2
+}
+
 # C toolchain and headers for -sys crates: rdkafka builds a bundled librdkafka (make, gcc)
 # against the system OpenSSL (libssl-dev, pkg-config); the capture links libpcap (libpcap-dev).
 ensure_build_deps() {

@@ -38,6 +38,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once at start-up; boxing would only obscure the clap derive")]
 enum Command {
     /// Capture live HTTP traffic (eBPF, or libpcap) and write Akto records (JSONL or Kafka).
     Capture(capture::CaptureArgs),

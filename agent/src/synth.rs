@@ -152,7 +152,6 @@ fn parse_probability(s: &str) -> Result<f64> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 

@@ -80,12 +80,15 @@ fn shorten(msg: &str) -> String {
     format!("{} verifier: … {tail}", head.trim_end())
 }
 
+/// The links of one interface: its index and one TC link per hook (`ingress`/`egress`).
+type Attached = (u32, Vec<(&'static str, SchedClassifierLinkId)>);
+
 /// The loaded programs and their maps.
 pub struct EbpfSource {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
-    attached: BTreeMap<String, (u32, Vec<(&'static str, SchedClassifierLinkId)>)>,
+    attached: BTreeMap<String, Attached>,
     clock: Clock,
     malformed: u64,
 }

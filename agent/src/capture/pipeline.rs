@@ -402,11 +402,9 @@ impl Shard {
                 self.lines.push(b'\n');
                 *lines += 1;
             }
-            Some(Format::Exchange) => {
-                if serde_json::to_writer(&mut self.lines, &to_exchange_json(ex)).is_ok() {
-                    self.lines.push(b'\n');
-                    *lines += 1;
-                }
+            Some(Format::Exchange) if serde_json::to_writer(&mut self.lines, &to_exchange_json(ex)).is_ok() => {
+                self.lines.push(b'\n');
+                *lines += 1;
             }
             _ => {}
         }

@@ -1,7 +1,6 @@
 //! Table tests of every rule, precedence, sampling windows, the endpoint cap, env fallbacks,
 //! config errors and hostile input; a proptest that `decide` is total.
 
-#![expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use super::*;
 use reassembly::exchange::ConnInfo;

@@ -128,7 +128,7 @@ impl Scanner {
     pub fn scan(&mut self, proc_root: &Path, skip_pid: u32) -> Vec<Found> {
         let Ok(dir) = std::fs::read_dir(proc_root) else { return Vec::new() };
         self.scans += 1;
-        let full = self.scans % FULL_EVERY == 0;
+        let full = self.scans.is_multiple_of(FULL_EVERY);
         let mut alive = HashSet::new();
         let mut found = Vec::new();
         for entry in dir.flatten() {
