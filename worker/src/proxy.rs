@@ -27,6 +27,9 @@ use crate::mirror::{self, Exchange, Ingest, ThreatMark};
 use crate::report;
 use crate::upstream::{binding, origin_url, send, Target};
 
+/// How long the after-response task waits before it starts (see `finish`).
+const AFTER_RESPONSE_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
+
 thread_local! {
     static CONFIG: RefCell<Option<Result<Rc<Config>, ConfigError>>> = const { RefCell::new(None) };
 }
@@ -756,6 +759,10 @@ async fn sse_step(mut st: SseState) -> Option<(Result<Vec<u8>, worker::Error>, S
 
 /// The after-response task: bodies, async scanning, mirroring, threat reports. Never fails.
 async fn finish(mut a: After) {
+    // The runtime writes the response on this same thread, after the microtasks: started at
+    // once, this task (and the ingestion worker it calls) would run before the client's bytes
+    // are out. A timer puts it behind the response.
+    worker::Delay::from(AFTER_RESPONSE_DELAY).await;
     let cfg = Rc::clone(&a.setup.cfg);
     let max_ms = cfg.capture_max_ms;
     a.ex = request_exchange(&a.req, a.time);
