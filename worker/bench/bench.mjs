@@ -4,9 +4,10 @@
 // reversed every other round), and each visit first sends a few requests that are not counted
 // (the switch of connection and worker warms up); every target gets the same number of counted
 // samples. p50/p99 per target, and added = proxy − direct at the same percentile. Two runs:
-//  * back-to-back: the next request is sent as soon as the response ended, so it also waits for
-//    the previous exchange's after-response work (mirroring, async scanning) on the same thread:
-//    the cost at saturation;
+//  * back-to-back: the next request is sent as soon as the response ended, so the after-response
+//    work of earlier exchanges (mirroring, async scanning; it starts 1 ms after the response) runs
+//    on the same thread while later requests are served: the cost at saturation, best read from
+//    the mean, as the work falls on some requests (p99) and not on others (p50);
 //  * paced (one request every BENCH_PACE_MS, default 4 ms): the after-response work is done
 //    before the next request, so the figure is the latency a client sees on the request path.
 // The targets are checked on the paced run and both are printed.
@@ -91,6 +92,7 @@ try {
   await env.stop();
 }
 
+const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 const pct = (a, p) => {
   const s = [...a].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
@@ -104,19 +106,20 @@ console.log(`edge worker latency added over the MCP worker called directly; ${ru
 let ok = true;
 const report = {};
 for (const [name, samples] of Object.entries(runs)) {
-  const base = { p50: pct(samples.mcp, 50), p99: pct(samples.mcp, 99) };
+  const base = { p50: pct(samples.mcp, 50), p99: pct(samples.mcp, 99), mean: mean(samples.mcp) };
   const paced = name.startsWith("paced");
-  console.log(`-- ${name}: direct MCP worker p50 ${base.p50.toFixed(3)} ms, p99 ${base.p99.toFixed(3)} ms`);
+  console.log(`-- ${name}: direct MCP worker p50 ${base.p50.toFixed(3)} ms, p99 ${base.p99.toFixed(3)} ms, mean ${base.mean.toFixed(3)} ms`);
   report[name] = { base, rows: [] };
   for (const t of ["mirror", "async", "blocked"]) {
     const p50 = pct(samples[t], 50);
     const p99 = pct(samples[t], 99);
     const add50 = p50 - base.p50;
     const add99 = p99 - base.p99;
+    const addMean = mean(samples[t]) - base.mean;
     const met = add50 <= targetsMs[t];
     if (paced) ok &&= met;
-    report[name].rows.push({ mode: t, p50, p99, add50, add99, target: targetsMs[t], met });
-    console.log(`   ${t.padEnd(8)} p50 ${p50.toFixed(3)} ms (+${add50.toFixed(3)}), p99 ${p99.toFixed(3)} ms (+${add99.toFixed(3)}); target +${targetsMs[t]} ms at p50: ${met ? "met" : "NOT met"}`);
+    report[name].rows.push({ mode: t, p50, p99, add50, add99, addMean, target: targetsMs[t], met });
+    console.log(`   ${t.padEnd(8)} p50 ${p50.toFixed(3)} ms (+${add50.toFixed(3)}), p99 ${p99.toFixed(3)} ms (+${add99.toFixed(3)}), mean +${addMean.toFixed(3)} ms; target +${targetsMs[t]} ms at p50: ${met ? "met" : "NOT met"}`);
   }
 }
 console.log(`wasm: ${wasm.length} bytes raw, ${gz} bytes gzipped (-9)`);

@@ -2,10 +2,15 @@
 //! the after-response task (mirroring, async scanning, threat reports) in `ctx.wait_until`.
 //!
 //! Transparency: the upstream `Response` object is returned as is whenever the body is not
-//! rewritten (mirror and async modes, WebSocket upgrades, non-MCP bodies in blocked mode); the
-//! copy for mirroring is a tee branch read with a cap and a deadline, so a slow or failing
-//! ingestion never touches the client's stream. SSE responses are scanned event by event in
-//! blocked mode and flow through as each event completes.
+//! rewritten (mirror and async modes, WebSocket upgrades, blocked mode when nothing is blocked
+//! or redacted); the copy for mirroring is a tee branch read with a cap and a deadline, so a
+//! slow or failing ingestion never touches the client's stream. SSE responses are scanned event
+//! by event in blocked mode and flow through as each event completes.
+//!
+//! Latency: in mirror and async modes the request path only forwards and clones (no body read,
+//! no header copy, no JSON); the exchange is built, scanned and posted by the after-response
+//! task, which starts behind a short timer so that it runs after the response is written (the
+//! runtime writes it on the same thread).
 
 use std::cell::RefCell;
 use std::rc::Rc;
