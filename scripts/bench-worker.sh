@@ -2,7 +2,8 @@
 # Latency the edge worker adds over calling the MCP server worker directly in workerd, p50 and
 # p99 per mode (mirror, async, blocked) for a 4 KB MCP request, and the wasm size gzipped.
 # Targets: mirror and async ≤ 0.5 ms, blocked ≤ 1 ms added at p50 (exit 3 when one is missed).
-# Env: BENCH_REQUESTS (per mode, default 3000), AKTO_TAP_BIN, WORKER_SKIP_BUILD=1.
+# Env: BENCH_REQUESTS (per mode, default 3000), AKTO_TAP_BIN, WORKER_SKIP_BUILD=1, BENCH_COMPARE_BUILD
+# (a directory holding another build of the worker, measured in the same rounds: before/after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"

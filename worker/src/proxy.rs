@@ -2,10 +2,15 @@
 //! the after-response task (mirroring, async scanning, threat reports) in `ctx.wait_until`.
 //!
 //! Transparency: the upstream `Response` object is returned as is whenever the body is not
-//! rewritten (mirror and async modes, WebSocket upgrades, non-MCP bodies in blocked mode); the
-//! copy for mirroring is a tee branch read with a cap and a deadline, so a slow or failing
-//! ingestion never touches the client's stream. SSE responses are scanned event by event in
-//! blocked mode and flow through as each event completes.
+//! rewritten (mirror and async modes, WebSocket upgrades, blocked mode when nothing is blocked
+//! or redacted); the copy for mirroring is a tee branch read with a cap and a deadline, so a
+//! slow or failing ingestion never touches the client's stream. SSE responses are scanned event
+//! by event in blocked mode and flow through as each event completes.
+//!
+//! Latency: in mirror and async modes the request path only forwards and clones (no body read,
+//! no header copy, no JSON); the exchange is built, scanned and posted by the after-response
+//! task, which starts behind a short timer so that it runs after the response is written (the
+//! runtime writes it on the same thread).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -27,10 +32,8 @@ use crate::mirror::{self, Exchange, Ingest, ThreatMark};
 use crate::report;
 use crate::upstream::{binding, origin_url, send, Target};
 
-/// Responses up to this size (by `Content-Length`) are captured by reading them once instead of
-/// through a tee (a fixed implementation limit, below every body cap: it only picks the cheaper
-/// of two equivalent paths).
-const INLINE_CAPTURE_BYTES: usize = 64 << 10;
+/// How long the after-response task waits before it starts (see `finish`).
+const AFTER_RESPONSE_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
 
 thread_local! {
     static CONFIG: RefCell<Option<Result<Rc<Config>, ConfigError>>> = const { RefCell::new(None) };
@@ -95,7 +98,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     } else {
         binding(&env, "AKTO_GUARDRAILS_EXECUTOR").map(Target::Binding).or_else(|| cfg.executor_url.clone().map(Target::Url))
     };
-    let path_for_log = req.url();
+    let req_for_log = Clone::clone(&req);
     match run(req, &ctx, Setup { cfg, mcp, ingest, executor }).await {
         Ok(r) => r,
         Err(e) => {
@@ -103,7 +106,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
                 .as_string()
                 .or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
                 .unwrap_or_else(|| format!("{e:?}"));
-            emit(Event::UpstreamFailed, json!({"url": path_for_log, "error": msg}));
+            emit(Event::UpstreamFailed, json!({"url": req_for_log.url(), "error": msg}));
             error_response(502, &format!("akto-tap-worker: the MCP server could not be reached: {msg}"))
         }
     }
@@ -121,6 +124,9 @@ enum BodySrc {
     Done(Captured),
     /// A whole body held by JS (copied into wasm memory up to the cap when resolved).
     Js(js_sys::Uint8Array, usize),
+    /// A JS clone of a request whose body is small (`Content-Length` within `MAX_BUFFER_BYTES`):
+    /// read whole by the runtime, then copied into wasm memory up to the cap.
+    Request(Request, usize),
     Stream(ReadableStream, usize),
     Pending(oneshot::Receiver<Captured>),
 }
@@ -133,6 +139,17 @@ impl BodySrc {
                 let len = a.length() as usize;
                 let keep = len.min(cap);
                 Captured { bytes: a.subarray(0, keep as u32).to_vec(), truncated: len > cap, timed_out: false }
+            }
+            BodySrc::Request(r, cap) => {
+                let buf = match r.array_buffer() {
+                    Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await,
+                    Err(e) => Err(e),
+                };
+                match buf {
+                    Ok(b) => Box::pin(BodySrc::Js(js_sys::Uint8Array::new(&b), cap).resolve(max_ms)).await,
+                    // The client went away mid-body: nothing whole to mirror.
+                    Err(_) => Captured { truncated: true, ..Captured::default() },
+                }
             }
             BodySrc::Stream(s, cap) => {
                 let c = read_capped(&s, cap, max_ms).await;
@@ -149,9 +166,18 @@ impl BodySrc {
 /// The exchange as the after-response task sees it.
 struct After {
     setup: Rc<SetupShared>,
-    ex: Exchange,
+    /// The client's request: method, URL and headers are read from it after the response.
+    req: Request,
+    /// Unix seconds when the request arrived.
+    time: u64,
+    /// The upstream response (status, status text, headers), when there was one.
+    upstream: Option<Response>,
+    /// Status and headers of the worker's own response to a blocked request.
+    own_response: Option<(u16, Vec<(String, String)>)>,
     req_src: BodySrc,
     resp_src: BodySrc,
+    /// The exchange, filled in by the after-response task.
+    ex: Exchange,
     req_verdict: Option<Verdict>,
     resp_verdict: Option<Verdict>,
     /// Direction and reason when the exchange was blocked.
@@ -184,13 +210,17 @@ fn header(h: &Headers, name: &str) -> Option<String> {
     h.get(name).ok().flatten()
 }
 
-fn request_exchange(req: &Request) -> Exchange {
-    let url = req.url();
-    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-    let (host, path) = match after_scheme.find('/') {
-        Some(i) => (&after_scheme[..i], &after_scheme[i..]),
-        None => (after_scheme, "/"),
-    };
+/// Host and request-target (path and query) of a URL.
+fn url_parts(url: &str) -> (String, String) {
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    match after_scheme.find('/') {
+        Some(i) => (after_scheme[..i].to_string(), after_scheme[i..].to_string()),
+        None => (after_scheme.to_string(), "/".to_string()),
+    }
+}
+
+fn request_exchange(req: &Request, time: u64) -> Exchange {
+    let (host, path) = url_parts(&req.url());
     let h = req.headers();
     let ip = header(&h, "cf-connecting-ip")
         .or_else(|| header(&h, "x-forwarded-for").map(|v| v.split(',').next().unwrap_or("").trim().to_string()))
@@ -205,11 +235,11 @@ fn request_exchange(req: &Request) -> Exchange {
         .unwrap_or_else(|| "HTTP/1.1".to_string());
     Exchange {
         method: req.method(),
-        path: path.to_string(),
-        host: host.to_string(),
+        path,
+        host,
         request_headers: header_pairs(&h),
         ip,
-        time: (js_sys::Date::now() / 1000.0) as u64,
+        time,
         http_type,
         ..Exchange::default()
     }
@@ -267,99 +297,148 @@ fn is_json(ct: &str) -> bool {
 
 async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue> {
     let Setup { cfg, mcp, ingest, executor } = s;
-    let fwd_url = match &mcp {
-        Target::Url(o) => origin_url(o, &req.url()),
-        Target::Binding(_) => req.url(),
-    };
     let req_headers = req.headers();
     let websocket = header(&req_headers, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     let needs_copy = ingest.is_some() || cfg.mode != Mode::Mirror;
     if websocket || !needs_copy {
         // Nothing to look at: forward the original request object (for an origin, a copy with its URL).
-        let fwd = match &mcp {
-            Target::Binding(_) => req,
-            Target::Url(_) => upstream_request(&req, &fwd_url, req.body().as_ref().map(|b| b.as_ref()))?,
-        };
-        return send(&mcp, &fwd).await;
+        return send(&mcp, &forward(req, &mcp)?).await;
     }
     let engine = if cfg.mode == Mode::Mirror { None } else { guard::engine(&cfg) };
     let capture_cap = if cfg.mode == Mode::Mirror { cfg.max_body_bytes } else { cfg.max_body_bytes.max(guard::scan_bytes(&cfg)) };
-    let mut ex = request_exchange(&req);
     let shared = Rc::new(SetupShared { cfg: Rc::clone(&cfg), ingest, executor, engine: engine.clone() });
-
-    // Request body: small ones are read once; large or unknown-length ones stream through a tee.
-    let content_length: Option<usize> = header(&req_headers, "content-length").and_then(|v| v.trim().parse().ok());
-    let mut buffered: Option<JsValue> = None;
-    let mut fwd: Option<Request> = None;
-    let req_src: BodySrc;
-    match req.body() {
-        None => {
-            req_src = BodySrc::Done(Captured::default());
-            fwd = Some(match &mcp {
-                Target::Binding(_) => req,
-                Target::Url(_) => upstream_request(&req, &fwd_url, None)?,
-            });
-        }
-        Some(_) if content_length.is_some_and(|n| n <= cfg.max_buffer_bytes) => {
-            // Read once; forwarded below, after the blocked-mode scan decided what to send.
-            buffered = Some(wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?);
-            req_src = BodySrc::Done(Captured::default());
-        }
-        Some(stream) => {
-            if cfg.mode == Mode::Blocked {
-                emit(
-                    Event::ScanSkippedTooLarge,
-                    json!({"path": ex.path, "direction": "request", "content_length": content_length, "cap": cfg.max_buffer_bytes,
-                           "consequence": "forwarded before scanning; scanned after the response (report only)"}),
-                );
-            }
-            let branches = stream.tee();
-            let (to_upstream, to_capture): (ReadableStream, ReadableStream) =
-                (branches.get(0).unchecked_into(), branches.get(1).unchecked_into());
-            let (tx, rx) = oneshot::channel();
-            let max_ms = cfg.capture_max_ms;
-            wasm_bindgen_futures::spawn_local(async move {
-                let c = read_capped(&to_capture, capture_cap, max_ms).await;
-                let _ = tx.send(c);
-            });
-            req_src = BodySrc::Pending(rx);
-            fwd = Some(upstream_request(&req, &fwd_url, Some(&to_upstream))?);
-        }
-    }
-
-    let mut after = After {
-        setup: Rc::clone(&shared),
-        ex: Exchange::default(),
-        req_src,
+    let after = After {
+        setup: shared,
+        req: Clone::clone(&req),
+        time: (js_sys::Date::now() / 1000.0) as u64,
+        upstream: None,
+        own_response: None,
+        req_src: BodySrc::Done(Captured::default()),
         resp_src: BodySrc::Done(Captured::default()),
+        ex: Exchange::default(),
         req_verdict: None,
         resp_verdict: None,
         blocked: None,
         extra: Vec::new(),
         sse: None,
     };
+    let content_length: Option<usize> = header(&req_headers, "content-length").and_then(|v| v.trim().parse().ok());
+    if cfg.mode == Mode::Blocked {
+        run_blocked(req, req_headers, content_length, ctx, &mcp, after, engine, capture_cap).await
+    } else {
+        run_passive(req, content_length, ctx, &mcp, after, capture_cap).await
+    }
+}
 
-    let fwd = if let Some(buf) = buffered {
-        let mut forward_body: Option<String> = None;
-        // Copied into wasm memory only when scanned now; otherwise the after-response task copies it.
-        let bytes = if cfg.mode == Mode::Blocked { js_sys::Uint8Array::new(&buf).to_vec() } else { Vec::new() };
-        if cfg.mode == Mode::Blocked {
+/// `req` as it goes upstream: the object itself for a binding, a copy with the origin's URL
+/// (same method, headers and body stream) for an origin.
+fn forward(req: Request, mcp: &Target) -> Result<Request, JsValue> {
+    match mcp {
+        Target::Binding(_) => Ok(req),
+        Target::Url(o) => upstream_request(&req, &origin_url(o, &req.url()), req.body().as_ref().map(|b| b.as_ref())),
+    }
+}
+
+/// The URL a rebuilt request goes to.
+fn forward_url(req: &Request, mcp: &Target) -> String {
+    match mcp {
+        Target::Binding(_) => req.url(),
+        Target::Url(o) => origin_url(o, &req.url()),
+    }
+}
+
+/// A request body of unknown or large size: the upstream gets one tee branch while the other is
+/// read now, up to the cap and the deadline, then cancelled (read only after the response, it
+/// would hold the whole body in the tee).
+fn tee_request_body(stream: &ReadableStream, cfg: &Config, capture_cap: usize) -> (ReadableStream, BodySrc) {
+    let branches = stream.tee();
+    let (to_upstream, to_capture): (ReadableStream, ReadableStream) = (branches.get(0).unchecked_into(), branches.get(1).unchecked_into());
+    let (tx, rx) = oneshot::channel();
+    let max_ms = cfg.capture_max_ms;
+    wasm_bindgen_futures::spawn_local(async move {
+        let c = read_capped(&to_capture, capture_cap, max_ms).await;
+        let _ = tx.send(c);
+    });
+    (to_upstream, BodySrc::Pending(rx))
+}
+
+/// Mirror and async modes: nothing is read, parsed or scanned before the response is returned.
+/// The request object itself is forwarded (a JS clone of it keeps the copy of a small body), the
+/// upstream response object is returned as is (a clone of it is the mirror's copy), and the
+/// record, the scans and the reports are all made by the after-response task.
+async fn run_passive(
+    req: Request,
+    content_length: Option<usize>,
+    ctx: &Context,
+    mcp: &Target,
+    mut after: After,
+    capture_cap: usize,
+) -> Result<Response, JsValue> {
+    let cfg = Rc::clone(&after.setup.cfg);
+    let fwd = match req.body() {
+        None => forward(req, mcp)?,
+        Some(_) if content_length.is_some_and(|n| n <= cfg.max_buffer_bytes) => {
+            after.req_src = BodySrc::Request(req.clone()?, capture_cap);
+            forward(req, mcp)?
+        }
+        Some(stream) => {
+            let (to_upstream, src) = tee_request_body(&stream, &cfg, capture_cap);
+            after.req_src = src;
+            upstream_request(&req, &forward_url(&req, mcp), Some(&to_upstream))?
+        }
+    };
+    let resp = send(mcp, &fwd).await?;
+    if resp.status() == 101 {
+        return Ok(resp);
+    }
+    if let Some(copy) = resp.clone()?.body() {
+        after.resp_src = BodySrc::Stream(copy, capture_cap);
+    }
+    after.upstream = Some(Clone::clone(&resp));
+    ctx.wait_until(finish(after));
+    Ok(resp)
+}
+
+/// Blocked mode: the request is scanned before it is forwarded and the response before it is
+/// returned (SSE event by event).
+#[expect(clippy::too_many_arguments, reason = "the request path's state, passed once from `run`")]
+async fn run_blocked(
+    req: Request,
+    req_headers: Headers,
+    content_length: Option<usize>,
+    ctx: &Context,
+    mcp: &Target,
+    mut after: After,
+    engine: Option<Rc<Engine>>,
+    capture_cap: usize,
+) -> Result<Response, JsValue> {
+    let shared = Rc::clone(&after.setup);
+    let cfg = Rc::clone(&shared.cfg);
+    let path = url_parts(&req.url()).1;
+
+    // Request body: small ones are read once, scanned, and forwarded from memory; large or
+    // unknown-length ones stream through a tee (unscanned before forwarding).
+    let fwd = match req.body() {
+        None => forward(req, mcp)?,
+        Some(_) if content_length.is_some_and(|n| n <= cfg.max_buffer_bytes) => {
+            let buf = wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
+            let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+            let mut forward_body: Option<String> = None;
             let text = body::text(&bytes);
             if guard::is_mcp(&text) {
                 if let Some(engine) = &engine {
-                    let v = guard::scan(engine, &text, Direction::Request, None, &ex.path);
+                    let v = guard::scan(engine, &text, Direction::Request, None, &path);
                     if v.is_blocked() {
                         after.blocked = Some((Direction::Request, v.reason()));
                     } else if v.action == VerdictAction::Redact && cfg.redact {
                         forward_body = v.redacted.clone();
-                        emit(Event::Redacted, json!({"path": ex.path, "direction": "request"}));
+                        emit(Event::Redacted, json!({"path": path, "direction": "request"}));
                     }
                     after.req_verdict = Some(v);
                 }
                 if after.blocked.is_none() {
                     if let Some(exec) = &shared.executor {
-                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Request, &ex.path).await
-                        {
+                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Request, &path).await {
                             after.extra.push((
                                 Direction::Request,
                                 json!({"direction": "request", "action": "block", "reason": reason, "scanner": "executor"}),
@@ -369,53 +448,54 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
                     }
                 }
             }
-        }
-        if let Some((_, reason)) = after.blocked.clone() {
-            let message = guard::blocked_message(&cfg, engine.as_deref()).to_string();
-            let body = guard::blocked_body(&bytes, &message, &reason);
-            emit(Event::Blocked, json!({"path": ex.path, "direction": "request", "reason": reason}));
-            ex.status = cfg.blocked_status;
-            ex.response_headers = vec![("content-type".into(), "application/json".into())];
+            if let Some((_, reason)) = after.blocked.clone() {
+                let message = guard::blocked_message(&cfg, engine.as_deref()).to_string();
+                let body = guard::blocked_body(&bytes, &message, &reason);
+                emit(Event::Blocked, json!({"path": path, "direction": "request", "reason": reason}));
+                after.own_response = Some((cfg.blocked_status, vec![("content-type".into(), "application/json".into())]));
+                after.req_src = BodySrc::Done(Captured { bytes, ..Captured::default() });
+                after.resp_src = BodySrc::Done(Captured { bytes: body.clone().into_bytes(), ..Captured::default() });
+                ctx.wait_until(finish(after));
+                let resp = json_response(cfg.blocked_status, &body);
+                let _ = resp.headers().set("x-blocked-by", "Akto-Guardrails");
+                return Ok(resp);
+            }
+            let js_body: JsValue = match &forward_body {
+                Some(redacted) => JsValue::from_str(redacted),
+                None => buf,
+            };
+            let h = if forward_body.is_some() { copy_headers_without_length(&req_headers)? } else { req_headers };
+            let init = RequestInit::new();
+            init.set_method(&req.method());
+            init.set_headers(&h);
+            init.set_redirect(RequestRedirect::Manual);
+            init.set_body(&js_body);
             after.req_src = BodySrc::Done(Captured { bytes, ..Captured::default() });
-            after.resp_src = BodySrc::Done(Captured { bytes: body.clone().into_bytes(), ..Captured::default() });
-            after.ex = ex;
-            ctx.wait_until(finish(after));
-            let resp = json_response(cfg.blocked_status, &body);
-            let _ = resp.headers().set("x-blocked-by", "Akto-Guardrails");
-            return Ok(resp);
+            Request::new_with_str_and_init(&forward_url(&req, mcp), &init)?
         }
-        let js_body: JsValue = match &forward_body {
-            Some(redacted) => JsValue::from_str(redacted),
-            None => buf.clone(),
-        };
-        let h = if forward_body.is_some() { copy_headers_without_length(&req_headers)? } else { req_headers.clone() };
-        let init = RequestInit::new();
-        init.set_method(&ex.method);
-        init.set_headers(&h);
-        init.set_redirect(RequestRedirect::Manual);
-        init.set_body(&js_body);
-        after.req_src = if cfg.mode == Mode::Blocked {
-            BodySrc::Done(Captured { bytes, ..Captured::default() })
-        } else {
-            BodySrc::Js(js_sys::Uint8Array::new(&buf), capture_cap)
-        };
-        Request::new_with_str_and_init(&fwd_url, &init)?
-    } else {
-        fwd.ok_or_else(|| JsValue::from_str("no request to forward"))?
+        Some(stream) => {
+            emit(
+                Event::ScanSkippedTooLarge,
+                json!({"path": path, "direction": "request", "content_length": content_length, "cap": cfg.max_buffer_bytes,
+                       "consequence": "forwarded before scanning; scanned after the response (report only)"}),
+            );
+            let (to_upstream, src) = tee_request_body(&stream, &cfg, capture_cap);
+            after.req_src = src;
+            upstream_request(&req, &forward_url(&req, mcp), Some(&to_upstream))?
+        }
     };
 
-    let resp = send(&mcp, &fwd).await?;
-    ex.status = resp.status();
-    ex.status_text = resp.status_text();
-    let resp_headers = resp.headers();
-    ex.response_headers = header_pairs(&resp_headers);
-    let ct = header(&resp_headers, "content-type").unwrap_or_default();
-    if ex.status == 101 {
+    let resp = send(mcp, &fwd).await?;
+    let status = resp.status();
+    if status == 101 {
         return Ok(resp);
     }
+    after.upstream = Some(Clone::clone(&resp));
+    let resp_headers = resp.headers();
+    let ct = header(&resp_headers, "content-type").unwrap_or_default();
     let request_method = after.req_verdict.as_ref().and_then(|v| guard::first_method(v).map(str::to_string));
 
-    if cfg.mode == Mode::Blocked && engine.is_some() && resp.body().is_some() && is_sse(&ct) {
+    if engine.is_some() && resp.body().is_some() && is_sse(&ct) {
         let (tx, rx) = oneshot::channel();
         let request_bytes = match &after.req_src {
             BodySrc::Done(c) => c.bytes.clone(),
@@ -428,7 +508,7 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
             cap: capture_cap,
             shared: Rc::clone(&shared),
             method: request_method,
-            path: ex.path.clone(),
+            path,
             request_bytes,
             done: false,
             tx: Some(tx),
@@ -436,58 +516,47 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
             blocked: None,
         };
         let stream = futures_util::stream::unfold(state, sse_step);
-        let out =
-            response_with_body(ex.status, &ex.status_text, &copy_headers_without_length(&resp_headers)?, Some(&readable(stream)?.into()))?;
+        let out = response_with_body(status, &resp.status_text(), &copy_headers_without_length(&resp_headers)?, Some(&readable(stream)?.into()))?;
         after.sse = Some(rx);
-        after.ex = ex;
         ctx.wait_until(finish(after));
         return Ok(out);
     }
 
-    if cfg.mode == Mode::Blocked && engine.is_some() && (is_json(&ct) || ct.is_empty()) {
-        if let Some(stream) = resp.body() {
-            let reader = Reader::new(&stream);
+    let copy = resp.clone()?.body();
+    if engine.is_some() && (is_json(&ct) || ct.is_empty()) {
+        if let Some(copy) = &copy {
+            // A clone is read (up to the scan cap) and scanned; unless it is rewritten, the
+            // client gets the upstream response object itself.
+            let reader = Reader::new(copy);
             let (prefix, ended) = read_prefix(&reader, cfg.max_buffer_bytes).await?;
             if !ended {
+                reader.cancel();
                 emit(
                     Event::ScanSkippedTooLarge,
-                    json!({"path": ex.path, "direction": "response", "cap": cfg.max_buffer_bytes, "consequence": "passed unscanned; the prefix is scanned after the response (report only)"}),
+                    json!({"path": path, "direction": "response", "cap": cfg.max_buffer_bytes, "consequence": "passed unscanned; the prefix is scanned after the response (report only)"}),
                 );
-                let mut capture = prefix.clone();
+                let mut capture = prefix;
                 capture.truncate(capture_cap);
                 after.resp_src = BodySrc::Done(Captured { bytes: capture, truncated: true, timed_out: false });
-                let rest = futures_util::stream::unfold((Some(prefix), reader), |(first, reader)| async move {
-                    if let Some(p) = first {
-                        return Some((Ok(p), (None, reader)));
-                    }
-                    match reader.next().await {
-                        Ok(Some(chunk)) => Some((Ok(chunk.to_vec()), (None, reader))),
-                        Ok(None) => None,
-                        Err(e) => Some((Err(worker::Error::JsError(format!("{e:?}"))), (None, reader))),
-                    }
-                });
-                let out = response_with_body(ex.status, &ex.status_text, &resp_headers, Some(&readable(rest)?.into()))?;
-                after.ex = ex;
                 ctx.wait_until(finish(after));
-                return Ok(out);
+                return Ok(resp);
             }
             let text = body::text(&prefix);
             let mut out_body: Option<String> = None;
             if guard::is_mcp(&text) {
                 if let Some(engine) = &engine {
-                    let v = guard::scan(engine, &text, Direction::Response, request_method.as_deref(), &ex.path);
+                    let v = guard::scan(engine, &text, Direction::Response, request_method.as_deref(), &path);
                     if v.is_blocked() {
                         after.blocked = Some((Direction::Response, v.reason()));
                     } else if v.action == VerdictAction::Redact && cfg.redact {
                         out_body = v.redacted.clone();
-                        emit(Event::Redacted, json!({"path": ex.path, "direction": "response"}));
+                        emit(Event::Redacted, json!({"path": path, "direction": "response"}));
                     }
                     after.resp_verdict = Some(v);
                 }
                 if after.blocked.is_none() {
                     if let Some(exec) = &shared.executor {
-                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Response, &ex.path).await
-                        {
+                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Response, &path).await {
                             after.extra.push((
                                 Direction::Response,
                                 json!({"direction": "response", "action": "block", "reason": reason, "scanner": "executor"}),
@@ -497,9 +566,10 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
                     }
                 }
             }
-            let mut capture = prefix.clone();
+            let truncated = prefix.len() > capture_cap;
+            let mut capture = prefix;
             capture.truncate(capture_cap);
-            after.resp_src = BodySrc::Done(Captured { bytes: capture, truncated: prefix.len() > capture_cap, timed_out: false });
+            after.resp_src = BodySrc::Done(Captured { bytes: capture, truncated, timed_out: false });
             if let Some((_, reason)) = after.blocked.clone() {
                 let message = guard::blocked_message(&cfg, engine.as_deref()).to_string();
                 let request_bytes = match &after.req_src {
@@ -507,54 +577,43 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
                     _ => Vec::new(),
                 };
                 let body = guard::blocked_body(&request_bytes, &message, &reason);
-                emit(Event::Blocked, json!({"path": ex.path, "direction": "response", "reason": reason}));
-                after.ex = ex;
+                emit(Event::Blocked, json!({"path": path, "direction": "response", "reason": reason}));
+                if let Some(b) = resp.body() {
+                    let _ = b.cancel();
+                }
                 ctx.wait_until(finish(after));
                 let resp = json_response(cfg.blocked_status, &body);
                 let _ = resp.headers().set("x-blocked-by", "Akto-Guardrails");
                 return Ok(resp);
             }
             let out = match out_body {
-                Some(redacted) => response_with_body(
-                    ex.status,
-                    &ex.status_text,
-                    &copy_headers_without_length(&resp_headers)?,
-                    Some(&JsValue::from(body::js_bytes(redacted.as_bytes()))),
-                )?,
-                None => response_with_body(ex.status, &ex.status_text, &resp_headers, Some(&JsValue::from(body::js_bytes(&prefix))))?,
+                Some(redacted) => {
+                    if let Some(b) = resp.body() {
+                        let _ = b.cancel();
+                    }
+                    response_with_body(
+                        status,
+                        &resp.status_text(),
+                        &copy_headers_without_length(&resp_headers)?,
+                        Some(&JsValue::from(body::js_bytes(redacted.as_bytes()))),
+                    )?
+                }
+                None => resp,
             };
-            after.ex = ex;
             ctx.wait_until(finish(after));
             return Ok(out);
         }
     }
 
-    // Small complete bodies (Content-Length within the inline limit, not encoded, not SSE) are
-    // read once and answered from memory: cheaper than a tee, and the bytes are already there.
-    let inline_limit = INLINE_CAPTURE_BYTES.min(capture_cap);
-    let length: Option<usize> = header(&resp_headers, "content-length").and_then(|v| v.trim().parse().ok());
-    if length.is_some_and(|n| n <= inline_limit)
-        && header(&resp_headers, "content-encoding").is_none()
-        && !is_sse(&ct)
-        && resp.body().is_some()
-    {
-        let buf = wasm_bindgen_futures::JsFuture::from(resp.array_buffer()?).await?;
-        let out = response_with_body(ex.status, &ex.status_text, &resp_headers, Some(&buf))?;
-        after.resp_src = BodySrc::Js(js_sys::Uint8Array::new(&buf), capture_cap);
-        after.ex = ex;
-        ctx.wait_until(finish(after));
-        return Ok(out);
-    }
-
-    // Mirror and async modes (and bodies blocked mode does not rewrite): the client gets the
+    // Bodies blocked mode does not scan (other content types, no engine): the client gets the
     // upstream response object itself; the mirror reads a tee branch.
-    if let Some(copy) = resp.clone()?.body() {
+    if let Some(copy) = copy {
         after.resp_src = BodySrc::Stream(copy, capture_cap);
     }
-    after.ex = ex;
     ctx.wait_until(finish(after));
     Ok(resp)
 }
+
 
 /// Reads up to `cap + 1` bytes: the prefix and whether the body ended within the cap.
 async fn read_prefix(reader: &Reader, cap: usize) -> Result<(Vec<u8>, bool), JsValue> {
@@ -705,8 +764,22 @@ async fn sse_step(mut st: SseState) -> Option<(Result<Vec<u8>, worker::Error>, S
 
 /// The after-response task: bodies, async scanning, mirroring, threat reports. Never fails.
 async fn finish(mut a: After) {
+    // The runtime writes the response on this same thread, after the microtasks: started at
+    // once, this task (and the ingestion worker it calls) would run before the client's bytes
+    // are out. A timer puts it behind the response.
+    worker::Delay::from(AFTER_RESPONSE_DELAY).await;
     let cfg = Rc::clone(&a.setup.cfg);
     let max_ms = cfg.capture_max_ms;
+    a.ex = request_exchange(&a.req, a.time);
+    if let Some(r) = &a.upstream {
+        a.ex.status = r.status();
+        a.ex.status_text = r.status_text();
+        a.ex.response_headers = header_pairs(&r.headers());
+    }
+    if let Some((status, headers)) = a.own_response.take() {
+        a.ex.status = status;
+        a.ex.response_headers = headers;
+    }
     let req_src = std::mem::replace(&mut a.req_src, BodySrc::Done(Captured::default()));
     let resp_src = std::mem::replace(&mut a.resp_src, BodySrc::Done(Captured::default()));
     a.ex.request_body = req_src.resolve(max_ms).await;

@@ -84,6 +84,8 @@ function worker(modules, bindings, outbound = true) {
  * Starts akto-tap ingest and one workerd process holding every service; returns ports and a stop().
  * `proxies` maps a proxy name to its bindings (use {service: "..."} for service bindings; the
  * placeholders {INGEST}, {REC:<name>}, {MCP} in text values are replaced by loopback URLs).
+ * `__module: <file.js>` runs a JavaScript worker instead of the Rust one; `__build: <dir>` runs the
+ * Rust worker built in another directory (the benchmark's before/after comparison).
  */
 export async function start({ proxies, recorders }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "akto-tap-worker-e2e-"));
@@ -129,9 +131,17 @@ export async function start({ proxies, recorders }) {
     { name: "index_bg.wasm", kind: "wasm", file: "index_bg.wasm" },
   ];
   for (const [name, env] of Object.entries(proxies)) {
-    const { __module: jsModule, ...rest } = env;
+    const { __module: jsModule, __build: otherBuild, ...rest } = env;
     const b = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, subst(v)]));
     let modules = wasmModules;
+    if (otherBuild) {
+      // Same module names (index.js imports ./index_bg.wasm), other files.
+      for (const f of ["index.js", "index_bg.wasm"]) fs.copyFileSync(path.join(otherBuild, f), path.join(dir, `${name}-${f}`));
+      modules = [
+        { name: "index.js", kind: "esModule", file: `${name}-index.js` },
+        { name: "index_bg.wasm", kind: "wasm", file: `${name}-index_bg.wasm` },
+      ];
+    }
     if (jsModule) {
       // A JavaScript worker instead of the Rust one (the benchmark's reference point).
       fs.copyFileSync(jsModule, path.join(dir, path.basename(jsModule)));
