@@ -395,10 +395,14 @@ fn bench_ingest_load() {
 fn process_cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    // Counted by position: `tpgid` (field 8) is -1 without a controlling terminal, so
+    // skipping what does not parse as unsigned would shift utime/stime by one (it did: the
+    // figure was stime + cutime under the benchmark script).
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().filter_map(|s| s.parse().ok()).collect();
-    // `rest` starts at field 3 (state, not a number): utime is f[10], stime f[11].
-    f.get(10).zip(f.get(11)).map_or(0.0, |(u, s)| (u + s) as f64 / 100.0)
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime (14) is f[11], stime (15) f[12].
+    let field = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    (field(11) + field(12)) as f64 / 100.0
 }
 
 /// The broker's ceiling: a minimal rdkafka producer (no sink, no spool, no accounting beyond a
