@@ -23,7 +23,7 @@ SECS=${2:-15}
 RUNS=${3:-3}
 PARTITIONS=${4:-1}
 PASSES=${PASSES:-3}
-# --workers of the replay (default: the replay's own, one per CPU besides the reader, at most 4).
+# --workers of the replay (default: the replay's own: one per CPU besides the reader and, to Kafka, besides one for the sink; at most 4).
 WORKERS_ARG=()
 if [ -n "${WORKERS:-}" ]; then WORKERS_ARG=(--workers "$WORKERS"); fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}

@@ -40,10 +40,18 @@ pub const BATCH_EXCHANGES: usize = 256;
 /// Encoder threads at most when `--workers` is not given.
 const AUTO_MAX_WORKERS: usize = 4;
 
-/// Encoder threads for `--workers`: the given number, or one per CPU besides the reassembly
-/// thread, at most [`AUTO_MAX_WORKERS`] (0 on a 1-CPU host: encoding stays inline).
-pub fn workers(given: Option<usize>) -> usize {
-    given.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).min(AUTO_MAX_WORKERS))
+/// Encoder threads for `--workers`: the given number, or one per CPU besides the reading
+/// thread and, with the Kafka sink on, besides one more CPU for the sink (librdkafka's broker
+/// thread compresses with LZ4, ~6 µs per 4 KB record, and the sink's worker hands records over,
+/// ~2 µs); at most [`AUTO_MAX_WORKERS`]. Measured on 2 CPUs (scripts/bench-kafka.sh): to JSON
+/// lines one encoder thread replays ~50 % more records per second than inline; to Kafka the
+/// pipeline already fills both CPUs inline, and an encoder thread gave the same rate for 2–4 µs
+/// more CPU per record (exchanges built on one core and encoded on another).
+pub fn workers(given: Option<usize>, kafka: bool) -> usize {
+    given.unwrap_or_else(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.saturating_sub(1 + usize::from(kafka)).min(AUTO_MAX_WORKERS)
+    })
 }
 
 /// Where encoded records go, and what was counted on the way. Written by one thread at a time.

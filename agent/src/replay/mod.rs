@@ -47,7 +47,8 @@ pub struct ReplayArgs {
     pub quiet: bool,
     /// Threads that encode records (JSON), besides the one that reads and reassembles; 0
     /// encodes on that thread. Output order is the same whatever the number. Default: one
-    /// per CPU besides the reading thread, at most 4.
+    /// per CPU besides the reading thread (and one more CPU left to the Kafka sink when it
+    /// is on), at most 4.
     #[arg(long)]
     pub workers: Option<usize>,
     /// Kafka sink.
@@ -80,8 +81,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     };
     let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
     let kafka = kafka_sink.as_ref().and_then(KafkaSink::sender);
+    let workers = encode::workers(args.workers, kafka.is_some());
     let output = Output { jsonl, format: args.format, kafka, opts, jsonl_skipped: 0, kafka_records: 0, kafka_skipped: 0 };
-    let mut sink = Encoders::start(output, encode::workers(args.workers)).context("starting the encoder threads")?;
+    let mut sink = Encoders::start(output, workers).context("starting the encoder threads")?;
     let mut engine = Engine::new(cfg);
     let mut summary = Summary::default();
     let total_bytes: u64 = args.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
