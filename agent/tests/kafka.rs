@@ -94,6 +94,32 @@ fn replay_produces_one_akto_record_per_exchange() {
     assert_eq!(have, want);
 }
 
+/// With encoder threads the records reach the topic in the order of an inline replay: one
+/// partition keeps the produce order, so the values consumed are the JSONL lines, in order.
+#[test]
+fn replay_with_encoder_threads_keeps_the_record_order() {
+    let Some(broker) = broker_or_skip("replay_with_encoder_threads_keeps_the_record_order") else { return };
+    broker.create_topic(TOPIC, 1);
+    let dir = tmpdir("replay-workers");
+    let (capture, truth) = generate(&dir, 2 << 20);
+    let cap = capture.to_str().unwrap_or_default();
+    let spool = dir.join("spool");
+    let addr = broker.addr();
+    let mut args = vec!["replay", cap, "--workers", "3"];
+    args.extend(kafka_flags(&addr, spool.to_str().unwrap_or_default()));
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let n = truth.truth.len();
+    assert!(stderr.contains(&format!("delivered {n} ")), "{stderr}");
+    let got = consume(&addr, TOPIC, 1, n, Duration::from_secs(30), Duration::from_secs(2));
+    let (ok, jsonl, stderr) = run(&["replay", cap, "--workers", "0"]);
+    assert!(ok, "{stderr}");
+    let want: Vec<&[u8]> = jsonl.lines().map(str::as_bytes).collect();
+    let have: Vec<&[u8]> = got.iter().map(|m| m.value.as_slice()).collect();
+    assert_eq!(have.len(), want.len(), "exactly one record per exchange");
+    assert!(have == want, "the records on the topic are the inline replay's lines, in order");
+}
+
 fn batch(records: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "batchData": records })).unwrap_or_default()
 }
