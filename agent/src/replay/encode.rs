@@ -22,8 +22,10 @@
 //! done waits for its turn; the turn's writes wait on the output (a slow disk) or on the Kafka
 //! sink's channel (the sink spools rather than wait on the broker).
 //!
-//! With `workers = 0` the same code encodes and writes on the reassembly thread (a 1-CPU host:
-//! a thread hand-off would only add work).
+//! With `workers = 0` the replay encodes and writes on the reassembly thread, exactly as it did
+//! before this stage existed (the default on a 1-CPU host, and to Kafka on 2 CPUs: see
+//! [`workers`]). The threads' encoding must give the bytes of `JsonlSink::write`: the replay
+//! tests compare both, byte for byte.
 
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
