@@ -47,8 +47,8 @@ const AUTO_MAX_WORKERS: usize = 4;
 /// thread compresses with LZ4, ~6 µs per 4 KB record, and the sink's worker hands records over,
 /// ~2 µs); at most [`AUTO_MAX_WORKERS`]. Measured on 2 CPUs (scripts/bench-kafka.sh): to JSON
 /// lines one encoder thread replays ~50 % more records per second than inline; to Kafka the
-/// pipeline already fills both CPUs inline, and an encoder thread gave the same rate for 2–4 µs
-/// more CPU per record (exchanges built on one core and encoded on another).
+/// pipeline already fills both CPUs inline, and an encoder thread gave the same rate or less
+/// for 2–7 µs more CPU per record (exchanges built on one core and encoded on another).
 pub fn workers(given: Option<usize>, kafka: bool) -> usize {
     given.unwrap_or_else(|| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
