@@ -1,12 +1,17 @@
 //! `akto-tap replay`: capture files → exchanges → JSON lines, or Kafka when brokers are
 //! configured (`--kafka-brokers` or Akto's `AKTO_KAFKA_BROKER_MAL`/`_URL`).
+//!
+//! One thread reads the files and runs the reassembly engine; the exchanges are encoded on
+//! `--workers` threads and written in their original order ([`encode`]).
 
+mod encode;
 pub mod pcapfile;
 mod summary;
 
-use crate::kafka::{self, KafkaArgs, KafkaSink, Outgoing, RecordSender};
+use crate::kafka::{self, KafkaArgs, KafkaSink};
 use crate::output::jsonl::JsonlSink;
-use crate::output::{to_record, Format, RecordOptions};
+use crate::output::{Format, RecordOptions};
+use encode::{Encoders, Output, BATCH_EXCHANGES};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use pcapfile::CaptureReader;
@@ -40,40 +45,15 @@ pub struct ReplayArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Threads that encode records (JSON), besides the one that reads and reassembles; 0
+    /// encodes on that thread. Output order is the same whatever the number. Default: one
+    /// per CPU besides the reading thread (and one more CPU left to the Kafka sink when it
+    /// is on), at most 4.
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Kafka sink.
     #[command(flatten)]
     pub kafka: KafkaArgs,
-}
-
-/// Where records go: JSON lines, Kafka, or both.
-#[derive(Debug)]
-struct Sinks {
-    jsonl: Option<JsonlSink>,
-    kafka: Option<(RecordSender, RecordOptions)>,
-    kafka_records: u64,
-    kafka_skipped: u64,
-    buf: Vec<u8>,
-}
-
-impl Sinks {
-    fn write(&mut self, ex: &reassembly::HttpExchange) -> anyhow::Result<()> {
-        if let Some(j) = &mut self.jsonl {
-            j.write(ex)?;
-        }
-        if let Some((tx, opts)) = &self.kafka {
-            // No request line: no endpoint for Akto (counted, as the JSONL sink does).
-            if ex.request.method.is_empty() {
-                self.kafka_skipped += 1;
-                return Ok(());
-            }
-            self.buf.clear();
-            to_record(ex, opts).write_json(&mut self.buf);
-            let key = ex.conn.client.ip().to_string().into_bytes();
-            tx.send_blocking(Outgoing { key, value: self.buf.clone() }).map_err(|e| anyhow::anyhow!("{e}"))?;
-            self.kafka_records += 1;
-        }
-        Ok(())
-    }
 }
 
 /// Runs the replay. Files that cannot be read are reported and skipped; the error at the end
@@ -100,8 +80,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         None => None,
     };
     let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
-    let kafka = kafka_sink.as_ref().and_then(KafkaSink::sender).map(|tx| (tx, opts.clone()));
-    let mut sink = Sinks { jsonl, kafka, kafka_records: 0, kafka_skipped: 0, buf: Vec::with_capacity(1 << 16) };
+    let kafka = kafka_sink.as_ref().and_then(KafkaSink::sender);
+    let workers = encode::workers(args.workers, kafka.is_some());
+    let output = Output { jsonl, format: args.format, kafka, opts, jsonl_skipped: 0, kafka_records: 0, kafka_skipped: 0 };
+    let mut sink = Encoders::start(output, workers).context("starting the encoder threads")?;
     let mut engine = Engine::new(cfg);
     let mut summary = Summary::default();
     let total_bytes: u64 = args.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
@@ -121,17 +103,18 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     }
     engine.flush_all(&mut out);
     write_all(&mut sink, &mut out, &mut summary)?;
-    if let Some(j) = &mut sink.jsonl {
+    let mut output = sink.finish()?;
+    if let Some(j) = &mut output.jsonl {
         j.flush().context("writing output")?;
     }
     bar.finish_and_clear();
-    let (kafka_records, kafka_skipped) = (sink.kafka_records, sink.kafka_skipped);
-    sink.kafka = None;
+    let (kafka_records, kafka_skipped) = (output.kafka_records, output.kafka_skipped);
+    output.kafka = None;
     let kafka_report = kafka_sink.map(KafkaSink::close).transpose().context("Kafka sink")?;
     if !args.quiet {
         eprint!("{}", summary.render(engine.stats(), args.files.len(), failed));
-        if let Some(j) = &sink.jsonl {
-            eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", j.written(), j.skipped());
+        if let Some(j) = &output.jsonl {
+            eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", j.written(), output.jsonl_skipped);
         }
         if let Some(k) = &kafka_report {
             eprintln!("records sent to Kafka {kafka_records} · exchanges without a request line (not sent) {kafka_skipped}");
@@ -155,18 +138,18 @@ fn progress(quiet: bool, total: u64) -> ProgressBar {
     bar
 }
 
-fn write_all(sink: &mut Sinks, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
-    for ex in out.drain(..) {
-        summary.count(&ex);
-        sink.write(&ex).context("writing output")?;
+/// Counts the exchanges for the summary and hands them to the encoders (`out` is left empty).
+fn write_all(sink: &mut Encoders, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
+    for ex in out.iter() {
+        summary.count(ex);
     }
-    Ok(())
+    sink.submit(out)
 }
 
 fn replay_file(
     path: &std::path::Path,
     engine: &mut Engine,
-    sink: &mut Sinks,
+    sink: &mut Encoders,
     summary: &mut Summary,
     out: &mut Vec<reassembly::HttpExchange>,
     bar: &ProgressBar,
@@ -191,7 +174,7 @@ fn replay_file(
             continue;
         };
         engine.on_frame(Timestamp(frame.ts_us), link, frame.data, out);
-        if out.len() >= 256 {
+        if out.len() >= BATCH_EXCHANGES {
             write_all(sink, out, summary)?;
         }
     }
