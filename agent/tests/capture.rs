@@ -70,7 +70,8 @@ impl Netns {
         let name = format!("akto-tap-{id}-{tag}{n}");
         let host_if = format!("at{id}{n}h");
         let ns_if = format!("at{id}{n}n");
-        let subnet = format!("10.213.{}", (id as u16 * 7 + n) % 250 + 1);
+        // In u32: `id * 7` overflows u16 for process ids whose last four digits exceed 9362.
+        let subnet = format!("10.213.{}", (id * 7 + u32::from(n)) % 250 + 1);
         let (host_ip, ns_ip) = (format!("{subnet}.1"), format!("{subnet}.2"));
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         sh(&["ip", "netns", "add", &name]);
