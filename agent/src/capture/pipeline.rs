@@ -410,7 +410,10 @@ impl Shard {
         }
         if let (true, Some(tx)) = (for_akto, &self.outputs.kafka) {
             let key = ex.conn.client.ip().to_string().into_bytes();
-            if tx.send_blocking(Outgoing { key, value: self.value.clone() }).is_ok() {
+            // The encoded record moves to the sink; the next one starts in a buffer of its size.
+            let next = Vec::with_capacity(self.value.len() + 256);
+            let value = std::mem::replace(&mut self.value, next);
+            if tx.send_blocking(Outgoing { key, value }).is_ok() {
                 self.stats.kafka_records.fetch_add(1, Relaxed);
             } else {
                 self.error("the Kafka sink stopped".into());

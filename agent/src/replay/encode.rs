@@ -131,7 +131,9 @@ impl Plan {
             if self.kafka {
                 if for_akto {
                     let key = ex.conn.client.ip().to_string().into_bytes();
-                    into.records.push(Outgoing { key, value: value.clone() });
+                    let next = Vec::with_capacity(value.len() + 256);
+                    let value = std::mem::replace(&mut value, next);
+                    into.records.push(Outgoing { key, value });
                 } else {
                     into.kafka_skipped += 1;
                 }
@@ -156,7 +158,10 @@ impl Output {
             buf.clear();
             to_record(ex, &self.opts).write_json(buf);
             let key = ex.conn.client.ip().to_string().into_bytes();
-            tx.send_blocking(Outgoing { key, value: buf.clone() }).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The encoded record moves to the sink; the next one starts in a buffer of its size.
+            let next = Vec::with_capacity(buf.len() + 256);
+            let value = std::mem::replace(buf, next);
+            tx.send_blocking(Outgoing { key, value }).map_err(|e| anyhow::anyhow!("{e}"))?;
             self.kafka_records += 1;
         }
         Ok(())
