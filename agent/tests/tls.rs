@@ -205,7 +205,6 @@ fn python_https_peers_every_exchange_once() {
     assert!(tls_stat(&stats, "peer_duplicate_bytes") > 0);
     assert_eq!(tls_stat(&stats, "unresolved_events"), 0, "{}", stats["tls"]);
     assert_eq!(stats["tls"]["kernel"]["ring_full_events"], 0);
-    assert_eq!(stats["tls"]["kernel"]["no_socket"], 0, "{}", stats["tls"]);
     assert!(stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n > 0), "{}", stats["tls"]);
 }
 
@@ -367,7 +366,9 @@ fn s_client_and_s_server_sockets_from_the_ssl_bio() {
     use std::io::{Read, Write};
     let (c, k) = cert();
     let p = port();
-    let mut agent = Agent::start("sbio", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
+    // Without the socket-call fallback: the BIO path alone must resolve both ends.
+    let mut agent =
+        Agent::start("sbio", &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     let mut server = Proc(
         Command::new("openssl")
@@ -417,10 +418,8 @@ fn s_client_and_s_server_sockets_from_the_ssl_bio() {
     want.insert(("POST".to_string(), "/bio/exchange".to_string(), "200".to_string(), sha(b"hello"), sha(b"bio-answer!")), 1usize);
     let ours: Vec<Value> = records.iter().filter(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()).cloned().collect();
     assert_exactly_once(&want, &ours, "/bio", &log);
-    let kernel = &stats["tls"]["kernel"];
-    assert!(kernel["sock_by_fd"].as_u64().is_some_and(|n| n >= 2), "both ends from the BIO: {}", stats["tls"]);
-    assert_eq!(kernel["sock_by_io"], 0, "{}", stats["tls"]);
-    assert_eq!(kernel["no_socket"], 0, "{}", stats["tls"]);
+    // Counters are host-wide (other TLS traffic may run meanwhile): at least these two ends.
+    assert!(stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n >= 2), "both ends from the BIO: {}", stats["tls"]);
 }
 
 /// A keep-alive connection established (and used) before the agent started: its later exchanges
@@ -455,7 +454,9 @@ fn a_connection_older_than_the_agent_is_captured() {
         done.push(v);
     }
     assert_eq!(done.len(), 2, "requests before the agent");
-    let mut agent = Agent::start("older", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
+    // Without the socket-call fallback: the BIO path alone must resolve the connection.
+    let mut agent =
+        Agent::start("older", &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     client.0.stdin.as_mut().expect("stdin").write_all(b"go\n").expect("resume");
     let after: Vec<Value> = lines.map(|l| serde_json::from_str(&l.expect("client output")).expect("client line")).collect();
@@ -464,7 +465,5 @@ fn a_connection_older_than_the_agent_is_captured() {
     let (records, stats, log) = agent.stop();
     assert_exactly_once(&expected_keys(&after), &records, "old-post", &log);
     assert!(captured_keys(&records, "old-pre").is_empty(), "exchanges before the agent are not invented");
-    let kernel = &stats["tls"]["kernel"];
-    assert!(kernel["sock_by_fd"].as_u64().is_some_and(|n| n >= 1), "{}", stats["tls"]);
-    assert_eq!(kernel["sock_by_io"], 0, "{}", stats["tls"]);
+    assert!(stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n >= 1), "{}", stats["tls"]);
 }

@@ -91,7 +91,8 @@ impl TlsKernel {
     /// Loads every program (the verifier runs here) and attaches the socket raw tracepoints.
     /// `offsets` come from the kernel's BTF (`valid == 0` when unknown: sockets are then learned
     /// from the socket calls inside SSL calls only, and addresses from procfs).
-    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets) -> Result<TlsKernel, TlsError> {
+    /// `socket_calls`: attach the socket raw tracepoints (`--tls-socket-calls`).
+    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets, socket_calls: bool) -> Result<TlsKernel, TlsError> {
         if OBJECT.is_empty() {
             return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
@@ -118,7 +119,7 @@ impl TlsKernel {
         let p: &mut RawTracePoint =
             prog(&mut ebpf, PROG_SOCK_IO)?.try_into().map_err(kernel(format!("{PROG_SOCK_IO}: program type")))?;
         p.load().map_err(kernel(format!("loading raw tracepoint {PROG_SOCK_IO} (verifier)")))?;
-        for tp in SOCK_IO_TRACEPOINTS {
+        for tp in SOCK_IO_TRACEPOINTS.iter().filter(|_| socket_calls) {
             p.attach(tp).map_err(kernel(format!("attaching raw tracepoint {tp}")))?;
         }
         let ring = RingBuf::try_from(ebpf.take_map(MAP_TLS_EVENTS).ok_or_else(|| missing(MAP_TLS_EVENTS))?)

@@ -80,6 +80,12 @@ pub struct TlsArgs {
     /// Seconds between scans of new processes for libssl files to probe.
     #[arg(long = "tls-rescan-secs", default_value_t = 2.0)]
     pub tls_rescan_secs: f64,
+    /// Learn the socket of an SSL connection whose fd OpenSSL does not show (curl's own BIO, a
+    /// libssl 3.2+) from the socket send/receive inside its first SSL call: a raw tracepoint on
+    /// every socket send and receive of the host, which returns at once unless such a call is
+    /// waiting. false: no per-socket-call program; such connections are not reported.
+    #[arg(long = "tls-socket-calls", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_socket_calls: bool,
 }
 
 /// Counters of the TLS capture (for the summary, the status and `/metrics`).
@@ -194,7 +200,7 @@ impl TlsCapture {
             }
         };
         tracing::debug!(?offsets, "kernel struct offsets");
-        let kernel = match TlsKernel::open(ring_bytes, timing.wakeup_bytes, offsets) {
+        let kernel = match TlsKernel::open(ring_bytes, timing.wakeup_bytes, offsets, args.tls_socket_calls) {
             Ok(k) => k,
             Err(e) if args.tls == TlsMode::Auto => {
                 tracing::info!(error = %e, "TLS plaintext capture unavailable here (--tls auto): {e}");
