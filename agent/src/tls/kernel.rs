@@ -79,6 +79,8 @@ pub struct TlsKernel {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    /// The socket raw tracepoints are attached (`--tls-socket-calls` and the kernel has them).
+    pub socket_calls: bool,
 }
 
 impl std::fmt::Debug for TlsKernel {
@@ -119,14 +121,21 @@ impl TlsKernel {
         let p: &mut RawTracePoint =
             prog(&mut ebpf, PROG_SOCK_IO)?.try_into().map_err(kernel(format!("{PROG_SOCK_IO}: program type")))?;
         p.load().map_err(kernel(format!("loading raw tracepoint {PROG_SOCK_IO} (verifier)")))?;
+        let mut socket_calls_on = socket_calls;
         for tp in SOCK_IO_TRACEPOINTS.iter().filter(|_| socket_calls) {
-            p.attach(tp).map_err(kernel(format!("attaching raw tracepoint {tp}")))?;
+            // Kernels before 6.3 lack these tracepoints: TLS capture goes on without the
+            // fallback (connections whose fd OpenSSL hides are then not reported).
+            if let Err(e) = p.attach(tp) {
+                tracing::warn!(tracepoint = tp, error = %e, "TLS: no socket-call fallback (raw tracepoint {tp} not attached)");
+                socket_calls_on = false;
+                break;
+            }
         }
         let ring = RingBuf::try_from(ebpf.take_map(MAP_TLS_EVENTS).ok_or_else(|| missing(MAP_TLS_EVENTS))?)
             .map_err(kernel("TLS ring buffer"))?;
         let counters = PerCpuArray::try_from(ebpf.take_map(MAP_TLS_COUNTERS).ok_or_else(|| missing(MAP_TLS_COUNTERS))?)
             .map_err(kernel("TLS counters"))?;
-        Ok(TlsKernel { ebpf, ring, counters })
+        Ok(TlsKernel { ebpf, ring, counters, socket_calls: socket_calls_on })
     }
 
     /// Attaches the probes to one libssl file (every process mapping it, now and later), with

@@ -111,6 +111,8 @@ pub struct TlsSnapshot {
     pub role_from_procfs: u64,
     /// The kernel's BTF gave the struct offsets (fd walk and addresses in the kernel).
     pub btf_offsets: bool,
+    /// The socket-call fallback runs (`--tls-socket-calls` and the kernel's tracepoints).
+    pub socket_calls: bool,
 }
 
 impl TlsSnapshot {
@@ -126,7 +128,7 @@ impl TlsSnapshot {
             "peer_duplicate_bytes": s.peer_duplicate_bytes, "port_filtered": s.port_filtered, "evicted": s.evicted, "idle_expired": s.idle_expired,
             "malformed": self.malformed, "own_events": self.own_events,
             "resolved_by_events": self.resolved_by_events, "resolved_by_procfs": self.resolved_by_procfs,
-            "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets,
+            "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets, "socket_calls": self.socket_calls,
         })
     }
 }
@@ -208,6 +210,7 @@ impl TlsCapture {
             }
             Err(e) => return Err(anyhow::Error::new(e).context("--tls on: loading the TLS uprobes")),
         };
+        let kernel_socket_calls = kernel.socket_calls;
         let stop = Arc::new(AtomicBool::new(false));
         let snapshot = Arc::new(Mutex::new(TlsSnapshot::default()));
         let mut worker = Worker {
@@ -219,7 +222,7 @@ impl TlsCapture {
             clock: Clock::new(),
             rescan: Duration::from_secs_f64(args.tls_rescan_secs.max(0.1)),
             own_pid: std::process::id(),
-            snap: TlsSnapshot { btf_offsets: offsets.valid == 1, ..TlsSnapshot::default() },
+            snap: TlsSnapshot { btf_offsets: offsets.valid == 1, socket_calls: kernel_socket_calls, ..TlsSnapshot::default() },
             frame: Vec::with_capacity(1 << 15),
             scans: 0,
             poll: timing.poll,
