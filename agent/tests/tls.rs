@@ -4,8 +4,8 @@
 //! with the right bodies, although both ends are traced and the packet capture sees the
 //! encrypted copy of every connection. Also: nothing from encrypted traffic with `--tls off`, a
 //! libssl file that only a process started after the agent maps is found and probed, `openssl
-//! s_client`/`s_server` (sockets given through `SSL_set_bio`, found in the `SSL`'s BIO), and a
-//! connection established before the agent started.
+//! s_client`/`s_server` (sockets given through `SSL_set_bio`, found in the `SSL`'s BIO), a
+//! connection established before the agent started, and IPv6.
 //!
 //! These need root (uprobes). Without it each test says "skipped" and passes.
 
@@ -466,4 +466,62 @@ fn a_connection_older_than_the_agent_is_captured() {
     assert_exactly_once(&expected_keys(&after), &records, "old-post", &log);
     assert!(captured_keys(&records, "old-pre").is_empty(), "exchanges before the agent are not invented");
     assert!(stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n >= 1), "{}", stats["tls"]);
+}
+
+/// IPv6: the addresses are read from `sock_common`'s v6 fields, for a socket found through the
+/// fd (Python: `SSL_set_fd`) and one found from the socket call (curl's own BIO).
+#[test]
+fn ipv6_connections_from_curl_and_python() {
+    if !root_or_skip("ipv6_connections") {
+        return;
+    }
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("ipv6_connections: skipped: no IPv6 loopback");
+        return;
+    }
+    let (c, k) = cert();
+    let www = dir("www6");
+    for by in ["curl", "python"] {
+        std::fs::write(www.join(format!("six-{by}.txt")), b"over ipv6\n").expect("write file");
+    }
+    let p = port();
+    let mut agent = Agent::start("ipv6", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
+    agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
+    let _server = Proc(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-6", "-accept", &format!("[::1]:{p}"), "-WWW"])
+            .arg("-cert")
+            .arg(&c)
+            .arg("-key")
+            .arg(&k)
+            .current_dir(&www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let up = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("::1", p)).is_err() {
+        assert!(Instant::now() < up, "s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = Command::new("curl").args(["-sS", "-k", "-g", "--fail"]).arg(format!("https://[::1]:{p}/six-curl.txt")).output().expect("curl");
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let script = format!(
+        "import socket, ssl\nctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         s = ctx.wrap_socket(socket.create_connection(('::1', {p})))\n\
+         s.sendall(b'GET /six-python.txt HTTP/1.0\\r\\nHost: a\\r\\n\\r\\n')\n\
+         data = b''\nwhile True:\n    b = s.recv(4096)\n    if not b: break\n    data += b\nassert data.endswith(b'over ipv6\\n'), data\n"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().expect("python3");
+    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    let (records, stats, log) = agent.stop();
+    let mut want = BTreeMap::new();
+    for by in ["curl", "python"] {
+        want.insert(("GET".to_string(), format!("/six-{by}.txt"), "200".to_string(), sha(b""), sha(b"over ipv6\n")), 1usize);
+    }
+    let ours: Vec<Value> = records.iter().filter(|r| r["destIp"] == format!("[::1]:{p}").as_str()).cloned().collect();
+    assert_exactly_once(&want, &ours, "/six-", &log);
+    assert_eq!(stats["tls"]["resolved_by_procfs"], 0, "{}", stats["tls"]);
 }
