@@ -6,7 +6,7 @@
 //! Links belong to this process: when it exits the kernel removes them.
 
 use akto_tap_ebpf_common::tls::{
-    tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SOCK_IO,
+    tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_BSS, MAP_NEED_SK, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SOCK_IO,
     PROG_SSL_FREE, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX, PROG_SSL_RET, PROG_SSL_SET_FD, PROG_SSL_WRITE,
     PROG_SSL_WRITE_EX, SOCK_IO_TRACEPOINTS, TLS_HEADER_LEN,
 };
@@ -159,6 +159,46 @@ impl TlsKernel {
             }
         }
         Ok(probed)
+    }
+
+    /// Clears the programs' `ARMED` flag when no thread waits for its socket, so the socket
+    /// tracepoints go back to one load per socket call. Entries of threads that no longer exist
+    /// (killed inside an SSL call) are deleted first. The map is checked again after clearing:
+    /// a thread that armed meanwhile has its entry in the map before it sets the flag, so
+    /// either the second check sees it (the flag is set again) or its own store comes after
+    /// ours. Returns the stale entries deleted; `None` when the maps are not accessible.
+    pub fn disarm_if_idle(&mut self, proc_root: &Path) -> Option<u64> {
+        let mut stale = 0;
+        let waiting = |ebpf: &Ebpf| -> Option<Vec<u64>> {
+            let m: aya::maps::HashMap<&MapData, u64, u64> = aya::maps::HashMap::try_from(ebpf.map(MAP_NEED_SK)?).ok()?;
+            Some(m.keys().filter_map(Result::ok).collect())
+        };
+        let keys = waiting(&self.ebpf)?;
+        if !keys.is_empty() {
+            let mut m: aya::maps::HashMap<&mut MapData, u64, u64> =
+                aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_NEED_SK)?).ok()?;
+            for k in keys {
+                let (tgid, tid) = (k >> 32, k & 0xffff_ffff);
+                if !proc_root.join(format!("{tgid}/task/{tid}")).exists() && m.remove(&k).is_ok() {
+                    stale += 1;
+                }
+            }
+            if waiting(&self.ebpf)?.len() > 0 {
+                return Some(stale);
+            }
+        }
+        let set = |ebpf: &mut Ebpf, v: u64| -> Option<()> {
+            let mut bss: aya::maps::Array<&mut MapData, u64> = aya::maps::Array::try_from(ebpf.map_mut(MAP_BSS)?).ok()?;
+            if bss.get(&0, 0).ok()? != v {
+                bss.set(0, v, 0).ok()?;
+            }
+            Some(())
+        };
+        set(&mut self.ebpf, 0)?;
+        if !waiting(&self.ebpf)?.is_empty() {
+            set(&mut self.ebpf, 1)?;
+        }
+        Some(stale)
     }
 
     /// The event ring.

@@ -113,6 +113,9 @@ pub struct TlsSnapshot {
     pub btf_offsets: bool,
     /// The socket-call fallback runs (`--tls-socket-calls` and the kernel's tracepoints).
     pub socket_calls: bool,
+    /// Threads found waiting for their socket that no longer exist (killed inside an SSL
+    /// call), removed.
+    pub stale_waiters: u64,
 }
 
 impl TlsSnapshot {
@@ -128,7 +131,7 @@ impl TlsSnapshot {
             "peer_duplicate_bytes": s.peer_duplicate_bytes, "port_filtered": s.port_filtered, "evicted": s.evicted, "idle_expired": s.idle_expired,
             "malformed": self.malformed, "own_events": self.own_events,
             "resolved_by_events": self.resolved_by_events, "resolved_by_procfs": self.resolved_by_procfs,
-            "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets, "socket_calls": self.socket_calls,
+            "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets, "socket_calls": self.socket_calls, "stale_waiters": self.stale_waiters,
         })
     }
 }
@@ -326,6 +329,7 @@ impl Worker {
                 last_tick = Instant::now();
                 self.clock.refresh();
                 self.streams.expire(crate::capture::pipeline::now().0);
+                self.snap.stale_waiters += self.kernel.disarm_if_idle(Path::new("/proc")).unwrap_or(0);
                 self.publish(shared);
             }
         }

@@ -13,6 +13,11 @@
 pub const MAP_TLS_EVENTS: &str = "TLS_EVENTS";
 /// Per-CPU counters, indices in [`tls_counter`].
 pub const MAP_TLS_COUNTERS: &str = "TLS_COUNTERS";
+/// Threads inside an SSL call waiting for their socket: `pid_tgid` → the thread's own
+/// `pid_tgid` while waiting, then the `struct sock *` seen.
+pub const MAP_NEED_SK: &str = "NEED_SK";
+/// The program's `.bss`: only `ARMED` (u64), non-zero while a thread may be waiting.
+pub const MAP_BSS: &str = ".bss";
 
 /// Entry probe of `SSL_read`.
 pub const PROG_SSL_READ: &str = "ssl_read_entry";

@@ -31,7 +31,7 @@ use akto_tap_ebpf_common::tls::{
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::cty::c_void;
 use aya_ebpf::helpers::generated::{
-    bpf_get_attach_cookie, bpf_get_current_task, bpf_jiffies64, bpf_loop, bpf_probe_read_user as probe_read_user_raw,
+    bpf_get_attach_cookie, bpf_get_current_task, bpf_loop, bpf_probe_read_user as probe_read_user_raw,
 };
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user};
 use aya_ebpf::macros::{map, raw_tracepoint, uprobe, uretprobe};
@@ -93,20 +93,16 @@ static SSL_FDS: LruHashMap<ConnKey, i32> = LruHashMap::with_max_entries(65_536, 
 #[map]
 static NEED_SK: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
 
-/// When a thread last armed [`NEED_SK`], in jiffies. The socket tracepoints run on every socket
-/// send and receive of the host; for [`ARMED_WINDOW_JIFFIES`] after an arming they look the
-/// thread up, otherwise they return after two loads, with no map lookup. Hosts whose SSL
-/// sockets are all found by fd (nginx, Python: `SSL_set_fd`) never arm.
-/// A time, not a count of waiting threads: a count needs atomic add (not in `core` for the BPF
-/// target) and leaks when a thread dies while waiting; a time cannot get stuck. Jiffies, not
-/// `bpf_ktime_get_coarse_ns`, which kprobe-type programs may not call.
+/// Non-zero while a thread may be waiting in [`NEED_SK`]: set by the arming thread, cleared by
+/// user space once the map is empty (`TlsKernel::disarm_if_idle`). The socket tracepoints run
+/// on every socket send and receive of the host and return after this one load while it is 0,
+/// without a map lookup; hosts whose SSL sockets are all found by fd (nginx, Python:
+/// `SSL_set_fd`) never set it.
+/// A flag cleared from user space, not a count of waiting threads (atomic add is not in `core`
+/// for the BPF target, and a count leaks when a thread dies while waiting) nor a time window
+/// (the clock helper costs as much as the lookup it would save).
 #[unsafe(no_mangle)]
-static mut LAST_ARMED: u64 = 0;
-
-/// How long after an arming the socket tracepoints look (10–100 s, by the kernel's HZ): longer
-/// than an SSL call of a new connection normally waits in its socket call (its handshake), since
-/// the tracepoint fires when that call returns.
-const ARMED_WINDOW_JIFFIES: u64 = 10_000;
+static mut ARMED: u64 = 0;
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
@@ -282,9 +278,8 @@ fn enter(ctx: &ProbeContext, ssl: u64, buf: u64, done_ptr: u64, kind: u8) {
             }
             if a.sk == 0 {
                 let _ = NEED_SK.insert(&id, &id, 0);
-                // SAFETY: a plain store to the program's own global; racing stores all write
-                // about the same time, any of them does.
-                unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!(LAST_ARMED), bpf_jiffies64()) };
+                // SAFETY: a plain store to the program's own global (racing stores write the same).
+                unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!(ARMED), 1) };
             }
         }
     }
@@ -358,11 +353,8 @@ pub fn ssl_free_entry(ctx: ProbeContext) -> u32 {
 /// SSL call whose socket is unknown learns it from its first TCP send or receive.
 #[raw_tracepoint]
 pub fn sock_io(ctx: RawTracePointContext) -> u32 {
-    // SAFETY: a plain load of the program's own global; the helper has no arguments.
-    let idle = unsafe {
-        bpf_jiffies64().wrapping_sub(core::ptr::read_volatile(core::ptr::addr_of!(LAST_ARMED))) > ARMED_WINDOW_JIFFIES
-    };
-    if idle {
+    // SAFETY: a plain load of the program's own global.
+    if unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ARMED)) } == 0 {
         return 0;
     }
     let id = bpf_get_current_pid_tgid();
