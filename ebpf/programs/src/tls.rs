@@ -17,7 +17,8 @@
 //! Syscall tracepoints are avoided on purpose: enabling any of them sets
 //! SYSCALL_WORK_SYSCALL_TRACEPOINT on every task, so every syscall of every process on the host
 //! takes the slow path. The uprobes trap only in OpenSSL, the fd probes once per connection, and
-//! the raw socket tracepoints cost one hash lookup per socket send/receive.
+//! the raw socket tracepoints return after one load per socket send/receive unless an SSL call
+//! is waiting for its socket.
 //!
 //! Backpressure: the programs never block the process. A full ring buffer loses the event; the
 //! offsets still advance, so user space sees a gap, and the loss is counted per CPU.
