@@ -183,7 +183,7 @@ impl TlsKernel {
                     stale += 1;
                 }
             }
-            if waiting(&self.ebpf)?.len() > 0 {
+            if !waiting(&self.ebpf)?.is_empty() {
                 return Some(stale);
             }
         }
