@@ -295,9 +295,14 @@ pub struct ConnState {
     pub sk: u64,
     /// Socket fd, or -1.
     pub fd: i32,
-    /// Padding (zero).
-    pub pad: u32,
+    /// Data calls that ended with the socket still unknown; past [`MAX_SOCKET_MISSES`] the
+    /// programs stop looking (an `SSL` over memory BIOs, as asyncio's, never shows one).
+    pub socket_misses: u32,
 }
+
+/// Data calls of one connection whose socket could not be found before the programs stop
+/// looking for it (each look may arm the socket tracepoints' lookup).
+pub const MAX_SOCKET_MISSES: u32 = 16;
 
 #[cfg(feature = "user")]
 mod user {

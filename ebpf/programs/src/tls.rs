@@ -27,7 +27,7 @@
 
 use akto_tap_ebpf_common::tls::{
     kind, tls_counter, Active, ConnAddrs, ConnEvent, ConnKey, ConnState, KernelOffsets, SslLayout, TlsEvent, TlsHeader,
-    BIO_TYPE_SOCKET, CHUNK, CLASS_MEDIUM, CLASS_SMALL, MAX_CALL_BYTES, MAX_CHUNKS,
+    BIO_TYPE_SOCKET, CHUNK, CLASS_MEDIUM, CLASS_SMALL, MAX_CALL_BYTES, MAX_CHUNKS, MAX_SOCKET_MISSES,
 };
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::cty::c_void;
@@ -263,6 +263,8 @@ fn enter(ctx: &ProbeContext, ssl: u64, buf: u64, done_ptr: u64, kind: u8) {
             a.sk = s.sk;
             a.fd = s.fd;
         }
+        // No socket after many calls (memory BIOs): stop looking.
+        Some(s) if s.socket_misses >= MAX_SOCKET_MISSES => a.fd = s.fd,
         _ => {
             // A connection not resolved yet: once per connection in the steady state.
             // SAFETY: map lookup; copied out.
@@ -423,7 +425,7 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
     let ret: i64 = ctx.ret::<i64>();
     // Always initialized (an `Option` here let LLVM compare an unset register on the `None`
     // path, which the verifier refuses).
-    let mut state = ConnState { read_off: 0, write_off: 0, sk: 0, fd: -1, pad: 0 };
+    let mut state = ConnState { read_off: 0, write_off: 0, sk: 0, fd: -1, socket_misses: 0 };
     if let Some(p) = CONNS.get_ptr(&key) {
         // SAFETY: map value valid for the run; copied out.
         state = unsafe { *p };
@@ -434,7 +436,7 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
         if sk == 0 || state.sk == sk {
             return 0;
         }
-        let state = ConnState { read_off: 0, write_off: 0, sk, fd: a.fd, pad: 0 };
+        let state = ConnState { read_off: 0, write_off: 0, sk, fd: a.fd, socket_misses: 0 };
         let _ = CONNS.insert(&key, &state, 0);
         count(if via_io { tls_counter::SOCK_BY_IO } else { tls_counter::SOCK_BY_FD }, 1);
         emit_addrs(a.ssl, a.fd, sk, server_flag(cookie_of(&ctx), a.ssl));
@@ -472,6 +474,7 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
         emit_addrs(a.ssl, a.fd, sk, server_flag(cookie_of(&ctx), a.ssl));
     } else if state.sk == 0 {
         count(tls_counter::NO_SOCKET, 1);
+        state.socket_misses = state.socket_misses.saturating_add(1);
     }
     let fd = state.fd;
     let offset = if a.kind == kind::READ { state.read_off } else { state.write_off };
