@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TLS plaintext capture benchmark (issue 7): wrk over HTTPS (keep-alive, TLS 1.3) against a local
 # nginx, without the agent and with `akto-tap capture -i lo --tls on` (OpenSSL uprobes in both
-# nginx and wrk, the syscall tracepoints, and the eBPF packet capture of the same port, which sees
+# nginx and wrk, the socket raw tracepoints, and the eBPF packet capture of the same port, which sees
 # the encrypted copy). Reports requests/s, p50/p99, throughput loss against the baseline, the
 # agent's CPU, and missed exchanges (requests nginx served − exchanges the agent reconstructed).
 #

@@ -1,24 +1,26 @@
-//! Loading the TLS programs (`ebpf/programs/src/tls.rs`), attaching the syscall tracepoints once
-//! and the OpenSSL uprobes per libssl file, reading the event ring and the kernel counters.
+//! Loading the TLS programs (`ebpf/programs/src/tls.rs`), attaching the socket raw tracepoints
+//! once and the OpenSSL uprobes per libssl file (with that file's struct layout as the attach
+//! cookie), reading the event ring and the kernel counters. No syscall tracepoint is attached:
+//! one would put every syscall of every process on the slow path.
 //!
 //! Links belong to this process: when it exits the kernel removes them.
 
 use akto_tap_ebpf_common::tls::{
-    tls_counter, FD_SYSCALLS, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX,
-    PROG_SOCK_STATE, PROG_SSL_RET, PROG_SSL_WRITE, PROG_SSL_WRITE_EX, PROG_SYS_ENTER_ACCEPT, PROG_SYS_ENTER_CLOSE,
-    PROG_SYS_ENTER_CONNECT, PROG_SYS_ENTER_FD, PROG_SYS_EXIT_ACCEPT, PROG_SYS_EXIT_CONNECT, TLS_HEADER_LEN,
+    tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_BSS, MAP_NEED_SK, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SOCK_IO,
+    PROG_SSL_FREE, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX, PROG_SSL_RET, PROG_SSL_SET_FD, PROG_SSL_WRITE,
+    PROG_SSL_WRITE_EX, SOCK_IO_TRACEPOINTS, TLS_HEADER_LEN,
 };
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::uprobe::UProbeScope;
-use aya::programs::{TracePoint, UProbe};
+use aya::programs::uprobe::{UProbeAttachPoint, UProbeScope};
+use aya::programs::{RawTracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use std::path::Path;
 
 /// The compiled programs, embedded at build time (empty when the build had no eBPF toolchain).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/akto-tap-tls"));
 
-/// Functions probed in each libssl: (symbol, entry program, required). The `_ex` variants are
-/// OpenSSL 1.1.1+; the handshake functions only teach the socket early.
+/// Functions probed in each libssl, entry and return: (symbol, entry program, required). The
+/// `_ex` variants are OpenSSL 1.1.1+; the handshake functions only teach the socket early.
 const PROBES: [(&str, &str, bool); 7] = [
     ("SSL_read", PROG_SSL_READ, true),
     ("SSL_write", PROG_SSL_WRITE, true),
@@ -27,6 +29,15 @@ const PROBES: [(&str, &str, bool); 7] = [
     ("SSL_do_handshake", PROG_SSL_HANDSHAKE, false),
     ("SSL_connect", PROG_SSL_HANDSHAKE, false),
     ("SSL_accept", PROG_SSL_HANDSHAKE, false),
+];
+
+/// Functions probed at entry only (once per connection each): where the socket of an `SSL*` is
+/// set, and where the connection ends.
+const ENTRY_ONLY: [(&str, &str); 4] = [
+    ("SSL_set_fd", PROG_SSL_SET_FD),
+    ("SSL_set_rfd", PROG_SSL_SET_FD),
+    ("SSL_set_wfd", PROG_SSL_SET_FD),
+    ("SSL_free", PROG_SSL_FREE),
 ];
 
 /// Why TLS capture cannot run.
@@ -68,6 +79,8 @@ pub struct TlsKernel {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    /// The socket raw tracepoints are attached (`--tls-socket-calls` and the kernel has them).
+    pub socket_calls: bool,
 }
 
 impl std::fmt::Debug for TlsKernel {
@@ -77,59 +90,115 @@ impl std::fmt::Debug for TlsKernel {
 }
 
 impl TlsKernel {
-    /// Loads every program (the verifier runs here) and attaches the syscall tracepoints.
-    pub fn open(ring_bytes: u32, wakeup_bytes: u64) -> Result<TlsKernel, TlsError> {
+    /// Loads every program (the verifier runs here) and attaches the socket raw tracepoints.
+    /// `offsets` come from the kernel's BTF (`valid == 0` when unknown: sockets are then learned
+    /// from the socket calls inside SSL calls only, and addresses from procfs).
+    /// `socket_calls`: attach the socket raw tracepoints (`--tls-socket-calls`).
+    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets, socket_calls: bool) -> Result<TlsKernel, TlsError> {
         if OBJECT.is_empty() {
             return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
-        ensure_tracefs();
         let wakeup_bytes = wakeup_bytes.min(u64::from(ring_bytes) / 2);
         let mut ebpf = EbpfLoader::new()
             .override_global("TLS_WAKEUP_BYTES", &wakeup_bytes, true)
+            .override_global(GLOBAL_KERNEL_OFFSETS, &offsets, true)
             .map_max_entries(MAP_TLS_EVENTS, ring_bytes)
             .load(OBJECT)
             .map_err(kernel("loading the TLS eBPF object (maps)"))?;
-        for name in [PROG_SSL_READ, PROG_SSL_WRITE, PROG_SSL_READ_EX, PROG_SSL_WRITE_EX, PROG_SSL_HANDSHAKE, PROG_SSL_RET] {
+        for name in [
+            PROG_SSL_READ,
+            PROG_SSL_WRITE,
+            PROG_SSL_READ_EX,
+            PROG_SSL_WRITE_EX,
+            PROG_SSL_HANDSHAKE,
+            PROG_SSL_SET_FD,
+            PROG_SSL_FREE,
+            PROG_SSL_RET,
+        ] {
             let p: &mut UProbe = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
             p.load().map_err(kernel(format!("loading uprobe {name} (verifier)")))?;
         }
-        let tracepoints: [(&str, &[(&str, &str)]); 6] = [
-            (PROG_SYS_ENTER_FD, &FD_SYSCALLS.map(|t| ("syscalls", t))),
-            (PROG_SYS_ENTER_CLOSE, &[("syscalls", "sys_enter_close")]),
-            (PROG_SYS_ENTER_CONNECT, &[("syscalls", "sys_enter_connect")]),
-            (PROG_SYS_EXIT_CONNECT, &[("syscalls", "sys_exit_connect")]),
-            (PROG_SYS_ENTER_ACCEPT, &[("syscalls", "sys_enter_accept"), ("syscalls", "sys_enter_accept4")]),
-            (PROG_SYS_EXIT_ACCEPT, &[("syscalls", "sys_exit_accept"), ("syscalls", "sys_exit_accept4")]),
-        ];
-        let state = [(PROG_SOCK_STATE, &[("sock", "inet_sock_set_state")][..])];
-        for (name, points) in tracepoints.iter().map(|(n, p)| (*n, *p)).chain(state) {
-            let p: &mut TracePoint = prog(&mut ebpf, name)?.try_into().map_err(kernel(format!("{name}: program type")))?;
-            p.load().map_err(kernel(format!("loading tracepoint {name} (verifier)")))?;
-            for (category, tp) in points {
-                p.attach(category, tp).map_err(kernel(format!("attaching tracepoint {category}/{tp}")))?;
+        let p: &mut RawTracePoint =
+            prog(&mut ebpf, PROG_SOCK_IO)?.try_into().map_err(kernel(format!("{PROG_SOCK_IO}: program type")))?;
+        p.load().map_err(kernel(format!("loading raw tracepoint {PROG_SOCK_IO} (verifier)")))?;
+        let mut socket_calls_on = socket_calls;
+        for tp in SOCK_IO_TRACEPOINTS.iter().filter(|_| socket_calls) {
+            // Kernels before 6.3 lack these tracepoints: TLS capture goes on without the
+            // fallback (connections whose fd OpenSSL hides are then not reported).
+            if let Err(e) = p.attach(tp) {
+                tracing::warn!(tracepoint = tp, error = %e, "TLS: no socket-call fallback (raw tracepoint {tp} not attached)");
+                socket_calls_on = false;
+                break;
             }
         }
         let ring = RingBuf::try_from(ebpf.take_map(MAP_TLS_EVENTS).ok_or_else(|| missing(MAP_TLS_EVENTS))?)
             .map_err(kernel("TLS ring buffer"))?;
         let counters = PerCpuArray::try_from(ebpf.take_map(MAP_TLS_COUNTERS).ok_or_else(|| missing(MAP_TLS_COUNTERS))?)
             .map_err(kernel("TLS counters"))?;
-        Ok(TlsKernel { ebpf, ring, counters })
+        Ok(TlsKernel { ebpf, ring, counters, socket_calls: socket_calls_on })
     }
 
-    /// Attaches the probes to one libssl file (every process mapping it, now and later).
-    /// Returns how many functions were probed.
-    pub fn attach_lib(&mut self, path: &Path) -> Result<usize, TlsError> {
+    /// Attaches the probes to one libssl file (every process mapping it, now and later), with
+    /// the file's struct layout when its version is known. Returns how many functions were
+    /// probed.
+    pub fn attach_lib(&mut self, path: &Path, layout: Option<SslLayout>) -> Result<usize, TlsError> {
+        let cookie = layout.map_or(0, SslLayout::cookie);
         let mut probed = 0;
         for (symbol, entry, required) in PROBES {
-            let result = attach_probe(&mut self.ebpf, entry, symbol, path)
-                .and_then(|()| attach_probe(&mut self.ebpf, PROG_SSL_RET, symbol, path));
+            let result = attach_probe(&mut self.ebpf, entry, symbol, path, cookie)
+                .and_then(|()| attach_probe(&mut self.ebpf, PROG_SSL_RET, symbol, path, cookie));
             match result {
                 Ok(()) => probed += 1,
                 Err(e) if required => return Err(e),
                 Err(_) => {}
             }
         }
+        for (symbol, entry) in ENTRY_ONLY {
+            if attach_probe(&mut self.ebpf, entry, symbol, path, cookie).is_ok() {
+                probed += 1;
+            }
+        }
         Ok(probed)
+    }
+
+    /// Clears the programs' `ARMED` flag when no thread waits for its socket, so the socket
+    /// tracepoints go back to one load per socket call. Entries of threads that no longer exist
+    /// (killed inside an SSL call) are deleted first. The map is checked again after clearing:
+    /// a thread that armed meanwhile has its entry in the map before it sets the flag, so
+    /// either the second check sees it (the flag is set again) or its own store comes after
+    /// ours. Returns the stale entries deleted; `None` when the maps are not accessible.
+    pub fn disarm_if_idle(&mut self, proc_root: &Path) -> Option<u64> {
+        let mut stale = 0;
+        let waiting = |ebpf: &Ebpf| -> Option<Vec<u64>> {
+            let m: aya::maps::HashMap<&MapData, u64, u64> = aya::maps::HashMap::try_from(ebpf.map(MAP_NEED_SK)?).ok()?;
+            Some(m.keys().filter_map(Result::ok).collect())
+        };
+        let keys = waiting(&self.ebpf)?;
+        if !keys.is_empty() {
+            let mut m: aya::maps::HashMap<&mut MapData, u64, u64> =
+                aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_NEED_SK)?).ok()?;
+            for k in keys {
+                let (tgid, tid) = (k >> 32, k & 0xffff_ffff);
+                if !proc_root.join(format!("{tgid}/task/{tid}")).exists() && m.remove(&k).is_ok() {
+                    stale += 1;
+                }
+            }
+            if !waiting(&self.ebpf)?.is_empty() {
+                return Some(stale);
+            }
+        }
+        let set = |ebpf: &mut Ebpf, v: u64| -> Option<()> {
+            let mut bss: aya::maps::Array<&mut MapData, u64> = aya::maps::Array::try_from(ebpf.map_mut(MAP_BSS)?).ok()?;
+            if bss.get(&0, 0).ok()? != v {
+                bss.set(0, v, 0).ok()?;
+            }
+            Some(())
+        };
+        set(&mut self.ebpf, 0)?;
+        if !waiting(&self.ebpf)?.is_empty() {
+            set(&mut self.ebpf, 1)?;
+        }
+        Some(stale)
     }
 
     /// The event ring.
@@ -151,7 +220,11 @@ impl TlsKernel {
             ("ring_full_bytes", self.counter(tls_counter::RING_FULL_BYTES)),
             ("call_truncated_bytes", self.counter(tls_counter::CALL_TRUNCATED_BYTES)),
             ("read_errors", self.counter(tls_counter::READ_ERRORS)),
-            ("no_fd", self.counter(tls_counter::NO_FD)),
+            ("no_socket", self.counter(tls_counter::NO_SOCKET)),
+            ("sock_by_fd", self.counter(tls_counter::SOCK_BY_FD)),
+            ("sock_by_io", self.counter(tls_counter::SOCK_BY_IO)),
+            ("fd_walk_failed", self.counter(tls_counter::FD_WALK_FAILED)),
+            ("addr_read_failed", self.counter(tls_counter::ADDR_READ_FAILED)),
         ]
     }
 }
@@ -161,24 +234,16 @@ fn prog<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut aya::programs::Pro
         .ok_or_else(|| TlsError::Kernel { what: "finding a TLS program".into(), source: anyhow::anyhow!("{name} missing") })
 }
 
-fn attach_probe(ebpf: &mut Ebpf, program: &str, symbol: &str, path: &Path) -> Result<(), TlsError> {
+fn attach_probe(ebpf: &mut Ebpf, program: &str, symbol: &str, path: &Path, cookie: u64) -> Result<(), TlsError> {
     let p: &mut UProbe = prog(ebpf, program)?.try_into().map_err(kernel("program type"))?;
-    p.attach(symbol, path, UProbeScope::AllProcesses)
+    let point = UProbeAttachPoint { location: symbol.into(), cookie: Some(cookie) };
+    p.attach(point, path, UProbeScope::AllProcesses)
         .map(|_| ())
         .map_err(kernel(format!("attaching {program} to {symbol} in {}", path.display())))
 }
 
 fn missing(name: &'static str) -> TlsError {
     TlsError::Kernel { what: "finding a map".into(), source: anyhow::anyhow!("{name} missing from the object") }
-}
-
-/// Syscall tracepoints need tracefs. Hosts mount it; minimal containers may not, and mounting
-/// it needs CAP_SYS_ADMIN: a failure here surfaces as the attach error that follows.
-fn ensure_tracefs() {
-    let mounted = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| Path::new(p).exists());
-    if !mounted {
-        let _ = nix::mount::mount(Some("nodev"), "/sys/kernel/tracing", Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>);
-    }
 }
 
 /// A ring item's header, decoded (host byte order, the layout of `TlsHeader`).

@@ -8,6 +8,7 @@
 //! [`FULL_EVERY`] scans; in between, reading every process's maps (tens of KiB each) would cost
 //! more than it finds.
 
+use akto_tap_ebpf_common::tls::SslLayout;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -156,6 +157,85 @@ impl Scanner {
     }
 }
 
+/// The OpenSSL version a library file announces: the first `OpenSSL X.Y.Z` in it (the
+/// `OPENSSL_VERSION_TEXT` libssl embeds), as (major, minor, patch).
+pub fn openssl_version(bytes: &[u8]) -> Option<(u32, u32, u32)> {
+    const TAG: &[u8] = b"OpenSSL ";
+    let mut from = 0;
+    while let Some(at) = bytes.get(from..)?.windows(TAG.len()).position(|w| w == TAG) {
+        let start = from + at + TAG.len();
+        let text: Vec<u8> = bytes[start..].iter().take(16).take_while(|b| b.is_ascii_digit() || **b == b'.').copied().collect();
+        let mut parts = text.split(|b| *b == b'.').map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
+        if let (Some(Some(a)), Some(Some(b)), Some(Some(c))) = (parts.next(), parts.next(), parts.next()) {
+            return Some((a, b, c));
+        }
+        from = start;
+    }
+    None
+}
+
+/// Where the socket of an `SSL*` is in this OpenSSL version (see [`SslLayout`]); `None` for
+/// versions whose private structs were not checked: their sockets are still learned from
+/// `SSL_set_fd` and from the socket calls inside SSL calls.
+///
+/// 1.1.1 and 3.0/3.1 open `struct ssl_st` with `int version; const SSL_METHOD *method; BIO
+/// *rbio; BIO *wbio; BIO *bbio; int rwstate; int (*handshake_func)(); int server;`; `struct
+/// bio_st` gained a leading `OSSL_LIB_CTX *libctx` in 3.0 (`method` at 8, `num` at 56; at 0 and
+/// 48 in 1.1.1). Checked on this host's 3.0 with ctypes (`SSL_set_fd`, `SSL_set_accept_state`).
+/// 3.2 made `SSL` a header of `struct ssl_connection_st`, whose offsets vary with the build's
+/// atomics and the minor version (3.5 added `user_ssl`): left to the other two paths.
+pub fn layout_for(version: (u32, u32, u32)) -> Option<SslLayout> {
+    match version {
+        (1, 1, 1) => Some(SslLayout { rbio: 16, bio_method: 0, bio_num: 48, server: 56 }),
+        (3, 0 | 1, _) => Some(SslLayout { rbio: 16, bio_method: 8, bio_num: 56, server: 56 }),
+        _ => None,
+    }
+}
+
+/// The newest symbol version node of a libssl (`OPENSSL_3.0.3`, `OPENSSL_1_1_1a`): the API
+/// level, which moves with every minor release that adds functions (3.2 added
+/// `OPENSSL_3.2.0`), so its (major, minor) is the library's.
+pub fn version_nodes(bytes: &[u8]) -> Option<(u32, u32, u32)> {
+    const TAG: &[u8] = b"OPENSSL_";
+    let mut best = None;
+    let mut from = 0;
+    while let Some(at) = bytes.get(from..).and_then(|b| b.windows(TAG.len()).position(|w| w == TAG)) {
+        let start = from + at + TAG.len();
+        from = start;
+        let text: Vec<u8> =
+            bytes[start..].iter().take(12).take_while(|b| b.is_ascii_digit() || **b == b'.' || **b == b'_').copied().collect();
+        let mut parts = text.split(|b| *b == b'.' || *b == b'_').map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
+        if let (Some(Some(a)), Some(Some(b)), Some(Some(c))) = (parts.next(), parts.next(), parts.next()) {
+            best = best.max(Some((a, b, c)));
+        }
+    }
+    best
+}
+
+/// The OpenSSL version of a libssl file: the version text in it or in the libcrypto beside it
+/// (libssl 3.0 itself does not embed `OPENSSL_VERSION_TEXT`), else its symbol version nodes.
+pub fn version_of_file(path: &Path) -> Option<(u32, u32, u32)> {
+    let bytes = std::fs::read(path).ok()?;
+    if let Some(v) = openssl_version(&bytes) {
+        return Some(v);
+    }
+    let name = path.file_name()?.to_str()?;
+    let crypto = path.with_file_name(name.replacen("libssl", "libcrypto", 1));
+    let from_crypto = std::fs::read(crypto).ok().and_then(|b| openssl_version(&b));
+    let nodes = version_nodes(&bytes);
+    match (from_crypto, nodes) {
+        // The libcrypto beside it is of the same release when both agree on major.minor.
+        (Some(c), Some(n)) if (c.0, c.1) >= (n.0, n.1) && c.0 == n.0 => Some(c),
+        (_, n) => n,
+    }
+}
+
+/// The layout of a library file, from its version (`None`: unreadable or unknown).
+pub fn layout_of_file(path: &Path) -> (Option<(u32, u32, u32)>, Option<SslLayout>) {
+    let version = version_of_file(path);
+    (version, version.and_then(layout_for))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +337,42 @@ garbage line
         let _ = child.kill();
         let _ = child.wait();
         assert!(after.iter().any(|f| f.lib.path == copy.to_string_lossy() && f.pid == child.id()), "{after:?}");
+    }
+
+    #[test]
+    fn version_from_library_bytes() {
+        assert_eq!(openssl_version(b"\0junk OpenSSL \0OpenSSL 3.0.19 27 Jan 2026\0"), Some((3, 0, 19)));
+        assert_eq!(openssl_version(b"OpenSSL 1.1.1w  11 Sep 2023"), Some((1, 1, 1)));
+        assert_eq!(openssl_version(b"OpenSSL 3.2"), None);
+        assert_eq!(openssl_version(b"no version here"), None);
+        assert_eq!(version_nodes(b"\0OPENSSL_3.0.0\0OPENSSL_3.0.3\0OPENSSL_3.2.0\0OPENSSL_3.1.0\0"), Some((3, 2, 0)));
+        assert_eq!(version_nodes(b"\0OPENSSL_1_1_0\0OPENSSL_1_1_1a\0OPENSSL_1_1_1\0"), Some((1, 1, 1)));
+        assert_eq!(version_nodes(b"OPENSSL_ia32cap"), None);
+    }
+
+    #[test]
+    fn version_selects_the_layout() {
+        let v30 = layout_for((3, 0, 19)).unwrap();
+        assert_eq!((v30.rbio, v30.bio_method, v30.bio_num, v30.server), (16, 8, 56, 56));
+        assert_eq!(layout_for((3, 1, 4)), Some(v30));
+        let v111 = layout_for((1, 1, 1)).unwrap();
+        assert_eq!((v111.rbio, v111.bio_method, v111.bio_num), (16, 0, 48));
+        assert_eq!(layout_for((3, 2, 0)), None);
+        assert_eq!(layout_for((3, 5, 1)), None);
+        assert_eq!(layout_for((1, 1, 0)), None);
+    }
+
+    /// The system libssl announces its version (Debian bookworm: 3.0.x, a known layout).
+    #[test]
+    fn system_libssl_version() {
+        let path = Path::new("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+        if !path.exists() {
+            eprintln!("no system libssl.so.3: skipped");
+            return;
+        }
+        let (version, layout) = layout_of_file(path);
+        let version = version.expect("version string in libssl");
+        assert_eq!(version.0, 3);
+        assert_eq!(layout.is_some(), version.1 <= 1);
     }
 }

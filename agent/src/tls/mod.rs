@@ -1,13 +1,15 @@
-//! TLS plaintext capture without kprobes: OpenSSL uprobes + syscall tracepoints (issue 7).
+//! TLS plaintext capture without kprobes and without syscall tracepoints: OpenSSL uprobes, the
+//! socket found in the kernel from the `SSL*`'s fd (an fd-table walk at BTF offsets) or from the
+//! socket call inside an SSL call (issue 7).
 //!
-//! * [`kernel`] — loads `ebpf/programs/src/tls.rs`, attaches the tracepoints and, per libssl
-//!   file, the uprobes; reads the event ring and the kernel counters.
+//! * [`kernel`] — loads `ebpf/programs/src/tls.rs`, attaches the socket raw tracepoints and,
+//!   per libssl file, the uprobes; reads the event ring and the kernel counters.
+//! * [`btf`] — the kernel struct offsets the programs walk, from `/sys/kernel/btf/vmlinux`.
 //! * [`libssl`] — finds the libssl files processes map (containers included), rescanning new
 //!   processes every `--tls-rescan-secs`: a process started later that uses a file already
 //!   probed is covered at once (uprobes are per file), a new file is probed at the next scan.
-//! * [`sockets`] — `(pid, fd)` → socket addresses: from the kernel's connect/accept events
-//!   (race-free: known before the first TLS byte), else [`procfs`] (connections older than the
-//!   agent).
+//! * [`sockets`] — `(pid, SSL*)` → socket addresses: from the kernel's CONNECT events (read
+//!   from the `struct sock`, race-free: known before the first TLS byte), else [`procfs`] by fd.
 //! * [`stream`] — (pure) events → TCP segments with `seq = stream offset`; one end per
 //!   connection reports it.
 //! * [`frame`] — segments as raw IP frames for the capture pipeline.
@@ -21,6 +23,7 @@
 //! when the ring is full); its dispatcher drops batches when a shard queue is full, as the
 //! capture thread's does.
 
+pub mod btf;
 pub mod frame;
 pub mod kernel;
 pub mod libssl;
@@ -44,8 +47,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use stream::{Dir, Event, StreamLimits, StreamStats, Streams};
 
-/// Connections remembered from the kernel's connect/accept events (every TCP connection of the
-/// host, TLS or not: the handshake that says which ones comes later). 40 bytes each.
+/// Sockets of TLS connections remembered from the kernel's CONNECT events (one per connection,
+/// dropped at `SSL_free`; the oldest forgotten past this).
 const SOCKET_TABLE: usize = 65_536;
 
 /// `--tls`.
@@ -77,6 +80,12 @@ pub struct TlsArgs {
     /// Seconds between scans of new processes for libssl files to probe.
     #[arg(long = "tls-rescan-secs", default_value_t = 2.0)]
     pub tls_rescan_secs: f64,
+    /// Learn the socket of an SSL connection whose fd OpenSSL does not show (curl's own BIO, a
+    /// libssl 3.2+) from the socket send/receive inside its first SSL call: a raw tracepoint on
+    /// every socket send and receive of the host, which returns at once unless such a call is
+    /// waiting. false: no per-socket-call program; such connections are not reported.
+    #[arg(long = "tls-socket-calls", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_socket_calls: bool,
 }
 
 /// Counters of the TLS capture (for the summary, the status and `/metrics`).
@@ -96,8 +105,17 @@ pub struct TlsSnapshot {
     pub own_events: u64,
     /// Connections resolved from the kernel's connect/accept events.
     pub resolved_by_events: u64,
-    /// Connections resolved from procfs (older than the agent, or accepted without an address).
+    /// Connections resolved from procfs (the kernel could not read the socket).
     pub resolved_by_procfs: u64,
+    /// Connections whose client/server role came from listening ports (unknown OpenSSL layout).
+    pub role_from_procfs: u64,
+    /// The kernel's BTF gave the struct offsets (fd walk and addresses in the kernel).
+    pub btf_offsets: bool,
+    /// The socket-call fallback runs (`--tls-socket-calls` and the kernel's tracepoints).
+    pub socket_calls: bool,
+    /// Threads found waiting for their socket that no longer exist (killed inside an SSL
+    /// call), removed.
+    pub stale_waiters: u64,
 }
 
 impl TlsSnapshot {
@@ -113,6 +131,7 @@ impl TlsSnapshot {
             "peer_duplicate_bytes": s.peer_duplicate_bytes, "port_filtered": s.port_filtered, "evicted": s.evicted, "idle_expired": s.idle_expired,
             "malformed": self.malformed, "own_events": self.own_events,
             "resolved_by_events": self.resolved_by_events, "resolved_by_procfs": self.resolved_by_procfs,
+            "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets, "socket_calls": self.socket_calls, "stale_waiters": self.stale_waiters,
         })
     }
 }
@@ -133,7 +152,7 @@ impl TlsSnapshot {
         m.gauge("tls_libs_probed", "libssl files with uprobes attached.", &[], self.libs as f64);
         m.counter("tls_lib_errors_total", "libssl files whose uprobes failed to attach.", &[], self.lib_errors);
         for (name, v) in &self.kernel {
-            m.counter("tls_kernel_total", "TLS kernel-side counters, by name (events, bytes, ring_full_*, call_truncated_bytes, read_errors, no_fd).", &[("counter", name)], *v);
+            m.counter("tls_kernel_total", "TLS kernel-side counters, by name (events, bytes, ring_full_*, call_truncated_bytes, read_errors, no_socket, sock_by_fd, sock_by_io, fd_walk_failed, addr_read_failed).", &[("counter", name)], *v);
         }
         let s = &self.streams;
         m.counter("tls_connections_total", "TLS connections resolved to their socket.", &[], s.conns);
@@ -178,7 +197,15 @@ impl TlsCapture {
             return Ok(None);
         }
         let ring_bytes = args.tls_ring_mib.max(1).checked_next_power_of_two().unwrap_or(1 << 30).saturating_mul(1 << 20);
-        let kernel = match TlsKernel::open(ring_bytes, timing.wakeup_bytes) {
+        let offsets = match btf::kernel_offsets() {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "no kernel struct offsets from BTF: TLS sockets are learned from socket calls and resolved through procfs");
+                akto_tap_ebpf_common::tls::KernelOffsets::default()
+            }
+        };
+        tracing::debug!(?offsets, "kernel struct offsets");
+        let kernel = match TlsKernel::open(ring_bytes, timing.wakeup_bytes, offsets, args.tls_socket_calls) {
             Ok(k) => k,
             Err(e) if args.tls == TlsMode::Auto => {
                 tracing::info!(error = %e, "TLS plaintext capture unavailable here (--tls auto): {e}");
@@ -186,6 +213,7 @@ impl TlsCapture {
             }
             Err(e) => return Err(anyhow::Error::new(e).context("--tls on: loading the TLS uprobes")),
         };
+        let kernel_socket_calls = kernel.socket_calls;
         let stop = Arc::new(AtomicBool::new(false));
         let snapshot = Arc::new(Mutex::new(TlsSnapshot::default()));
         let mut worker = Worker {
@@ -197,7 +225,7 @@ impl TlsCapture {
             clock: Clock::new(),
             rescan: Duration::from_secs_f64(args.tls_rescan_secs.max(0.1)),
             own_pid: std::process::id(),
-            snap: TlsSnapshot::default(),
+            snap: TlsSnapshot { btf_offsets: offsets.valid == 1, socket_calls: kernel_socket_calls, ..TlsSnapshot::default() },
             frame: Vec::with_capacity(1 << 15),
             scans: 0,
             poll: timing.poll,
@@ -301,6 +329,7 @@ impl Worker {
                 last_tick = Instant::now();
                 self.clock.refresh();
                 self.streams.expire(crate::capture::pipeline::now().0);
+                self.snap.stale_waiters += self.kernel.disarm_if_idle(Path::new("/proc")).unwrap_or(0);
                 self.publish(shared);
             }
         }
@@ -325,16 +354,15 @@ impl Worker {
             let data = &item[akto_tap_ebpf_common::tls::TLS_HEADER_LEN..][..h.len as usize];
             let ev = match h.kind {
                 kind::CONNECT => {
-                    if let Some(sock) = parse_addrs(data).as_ref().and_then(sockets::socket_of) {
-                        resolver.learn(h.pid, h.fd, sock);
-                        streams.fd_reused(h.pid, h.fd);
+                    if parse_addrs(data).and_then(|a| resolver.learn_addrs(h.pid, h.ssl, &a)).is_some() {
+                        streams.learned(h.pid, h.ssl);
                     } else {
                         snap.malformed += 1;
                     }
                     continue;
                 }
                 kind::CLOSE => {
-                    resolver.forget(h.pid, h.fd);
+                    resolver.forget(h.pid, h.ssl);
                     Event::Close { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us }
                 }
                 kind::HANDSHAKE => Event::Handshake { pid: h.pid, ssl: h.ssl, fd: h.fd, ts_us },
@@ -368,11 +396,13 @@ impl Worker {
         found.extend(self.scanner.scan(Path::new("/proc"), self.own_pid));
         let (mut attached, mut denied) = (0, None);
         for found in found {
-            match self.kernel.attach_lib(&found.open_path) {
+            let (version, layout) = libssl::layout_of_file(&found.open_path);
+            match self.kernel.attach_lib(&found.open_path, layout) {
                 Ok(n) => {
                     attached += 1;
                     self.snap.libs += 1;
-                    tracing::info!(lib = %found.lib.path, pid = found.pid, functions = n, "TLS probes attached to {}", found.lib.path);
+                    let version = version.map(|(a, b, c)| format!("{a}.{b}.{c}")).unwrap_or_else(|| "unknown".into());
+                    tracing::info!(lib = %found.lib.path, pid = found.pid, functions = n, version, ssl_layout = layout.is_some(), "TLS probes attached to {}", found.lib.path);
                 }
                 Err(e) if e.permission_denied() => {
                     self.snap.lib_errors += 1;
@@ -395,6 +425,7 @@ impl Worker {
         self.snap.streams = self.streams.stats();
         self.snap.resolved_by_events = self.resolver.from_events;
         self.snap.resolved_by_procfs = self.resolver.from_procfs;
+        self.snap.role_from_procfs = self.resolver.role_from_procfs;
         if let Ok(mut s) = shared.lock() {
             *s = self.snap.clone();
         }

@@ -90,8 +90,23 @@ impl ProcResolver {
     }
 }
 
-impl Resolver for ProcResolver {
-    fn resolve(&mut self, pid: u32, fd: i32) -> Option<Socket> {
+impl ProcResolver {
+    /// Whether `local` is a listening address in `pid`'s network namespace (the process is the
+    /// server of a connection from that address).
+    pub fn listens(&self, pid: u32, local: SocketAddr) -> bool {
+        let proc_dir = self.root.join(pid.to_string());
+        ["net/tcp", "net/tcp6"].iter().filter_map(|t| std::fs::read_to_string(proc_dir.join(t)).ok()).any(|text| {
+            parse_tcp_table(&text).iter().any(|r| {
+                r.state == TCP_LISTEN && r.local.port() == local.port() && (r.local.ip().is_unspecified() || r.local.ip() == local.ip())
+            })
+        })
+    }
+
+    /// The socket behind `(pid, fd)`.
+    pub fn resolve_fd(&mut self, pid: u32, fd: i32) -> Option<Socket> {
+        if fd < 0 {
+            return None;
+        }
         let proc_dir = self.root.join(pid.to_string());
         let link = match std::fs::read_link(proc_dir.join("fd").join(fd.to_string())) {
             Ok(l) => l,
@@ -115,6 +130,12 @@ impl Resolver for ProcResolver {
             tracing::debug!(pid, fd, inode, "TLS socket not resolved: not a TCP connection");
         }
         found
+    }
+}
+
+impl Resolver for ProcResolver {
+    fn resolve(&mut self, pid: u32, _ssl: u64, fd: i32) -> Option<Socket> {
+        self.resolve_fd(pid, fd)
     }
 }
 
@@ -184,10 +205,12 @@ mod tests {
         let (s, _) = l.accept().unwrap();
         let mut r = ProcResolver::new("/proc");
         let pid = std::process::id();
-        let client = r.resolve(pid, c.as_raw_fd()).expect("client socket");
+        let client = r.resolve_fd(pid, c.as_raw_fd()).expect("client socket");
         assert_eq!((client.local, client.remote, client.local_is_server), (c.local_addr().unwrap(), l.local_addr().unwrap(), false));
-        let server = r.resolve(pid, s.as_raw_fd()).expect("server socket");
+        let server = r.resolve_fd(pid, s.as_raw_fd()).expect("server socket");
         assert!(server.local_is_server);
-        assert!(r.resolve(pid, 987_654).is_none());
+        assert!(r.resolve_fd(pid, 987_654).is_none());
+        assert!(r.listens(pid, l.local_addr().unwrap()));
+        assert!(!r.listens(pid, c.local_addr().unwrap()));
     }
 }

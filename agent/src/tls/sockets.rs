@@ -1,6 +1,7 @@
-//! `(pid, fd)` → socket addresses: first from the kernel's [`kind::CONNECT`] events (connect and
-//! accept as they happen, so even a connection closed before user space looks is known), then
-//! from procfs for connections older than the agent or accepted without a peer address.
+//! `(pid, SSL*)` → socket addresses: first from the kernel's [`kind::CONNECT`] events (the
+//! programs read the addresses from the connection's `struct sock` before its first event, so
+//! even a connection closed before user space looks is known), then from procfs by fd when the
+//! kernel could not tell (no BTF offsets, or a fault while walking).
 //!
 //! [`kind::CONNECT`]: akto_tap_ebpf_common::tls::kind::CONNECT
 
@@ -10,7 +11,8 @@ use akto_tap_ebpf_common::tls::ConnAddrs;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// The socket of a [`ConnAddrs`]; `None` for an unknown family.
+/// The socket of a [`ConnAddrs`]; `None` for an unknown family. `accepted == 2` (role not known
+/// in the kernel) reads as client here; [`Sockets::learn_addrs`] asks procfs instead.
 pub fn socket_of(a: &ConnAddrs) -> Option<Socket> {
     let ip = |b: &[u8; 16]| -> Option<IpAddr> {
         match a.family {
@@ -32,8 +34,8 @@ pub fn socket_of(a: &ConnAddrs) -> Option<Socket> {
 /// Sockets learned from the kernel (bounded, oldest forgotten first), procfs behind them.
 #[derive(Debug)]
 pub struct Sockets {
-    known: HashMap<(u32, i32), (u64, Socket)>,
-    order: VecDeque<((u32, i32), u64)>,
+    known: HashMap<(u32, u64), (u64, Socket)>,
+    order: VecDeque<((u32, u64), u64)>,
     next_gen: u64,
     cap: usize,
     procfs: ProcResolver,
@@ -41,16 +43,31 @@ pub struct Sockets {
     pub from_events: u64,
     /// Answers from procfs.
     pub from_procfs: u64,
+    /// Connections whose role (client or server) was decided from listening ports (an OpenSSL
+    /// version whose `SSL` layout the kernel does not read).
+    pub role_from_procfs: u64,
 }
 
 impl Sockets {
     /// A table of at most `cap` sockets.
     pub fn new(cap: usize, procfs: ProcResolver) -> Sockets {
-        Sockets { known: HashMap::new(), order: VecDeque::new(), next_gen: 0, cap: cap.max(1), procfs, from_events: 0, from_procfs: 0 }
+        Sockets { known: HashMap::new(), order: VecDeque::new(), next_gen: 0, cap: cap.max(1), procfs, from_events: 0, from_procfs: 0, role_from_procfs: 0 }
     }
 
-    /// A connection was established on `(pid, fd)` (a reused fd replaces the old entry).
-    pub fn learn(&mut self, pid: u32, fd: i32, sock: Socket) {
+    /// The kernel's addresses of `(pid, ssl)`, the role asked from procfs when the kernel did
+    /// not know it. `None` for an unknown address family.
+    pub fn learn_addrs(&mut self, pid: u32, ssl: u64, a: &ConnAddrs) -> Option<Socket> {
+        let mut sock = socket_of(a)?;
+        if a.accepted == 2 {
+            self.role_from_procfs += 1;
+            sock.local_is_server = self.procfs.listens(pid, sock.local);
+        }
+        self.learn(pid, ssl, sock);
+        Some(sock)
+    }
+
+    /// The socket of `(pid, ssl)` (a reused `SSL*` replaces the old entry).
+    pub fn learn(&mut self, pid: u32, ssl: u64, sock: Socket) {
         while self.known.len() >= self.cap {
             let Some((key, generation)) = self.order.pop_front() else { break };
             if self.known.get(&key).is_some_and(|(g, _)| *g == generation) {
@@ -58,8 +75,8 @@ impl Sockets {
             }
         }
         self.next_gen += 1;
-        self.known.insert((pid, fd), (self.next_gen, sock));
-        self.order.push_back(((pid, fd), self.next_gen));
+        self.known.insert((pid, ssl), (self.next_gen, sock));
+        self.order.push_back(((pid, ssl), self.next_gen));
         // Stale order entries (replaced keys) are skipped when popped; keep the queue bounded too.
         if self.order.len() > 2 * self.cap {
             let known = &self.known;
@@ -67,19 +84,19 @@ impl Sockets {
         }
     }
 
-    /// The process closed `fd`.
-    pub fn forget(&mut self, pid: u32, fd: i32) {
-        self.known.remove(&(pid, fd));
+    /// The process freed `ssl`.
+    pub fn forget(&mut self, pid: u32, ssl: u64) {
+        self.known.remove(&(pid, ssl));
     }
 }
 
 impl Resolver for Sockets {
-    fn resolve(&mut self, pid: u32, fd: i32) -> Option<Socket> {
-        if let Some((_, s)) = self.known.get(&(pid, fd)) {
+    fn resolve(&mut self, pid: u32, ssl: u64, fd: i32) -> Option<Socket> {
+        if let Some((_, s)) = self.known.get(&(pid, ssl)) {
             self.from_events += 1;
             return Some(*s);
         }
-        let s = self.procfs.resolve(pid, fd)?;
+        let s = self.procfs.resolve_fd(pid, fd)?;
         self.from_procfs += 1;
         Some(s)
     }
@@ -115,13 +132,29 @@ mod tests {
         let mut t = Sockets::new(2, ProcResolver::new("/nonexistent"));
         t.learn(1, 3, sock(1));
         t.learn(1, 4, sock(2));
-        t.learn(1, 3, sock(3)); // fd reused: replaced, not a third entry
-        assert_eq!(t.resolve(1, 3), Some(sock(3)));
+        t.learn(1, 3, sock(3)); // SSL* reused: replaced, not a third entry
+        assert_eq!(t.resolve(1, 3, -1), Some(sock(3)));
         t.learn(1, 5, sock(4)); // evicts the oldest live entry (1, 4)
-        assert_eq!(t.resolve(1, 4), None);
-        assert_eq!(t.resolve(1, 5), Some(sock(4)));
+        assert_eq!(t.resolve(1, 4, -1), None);
+        assert_eq!(t.resolve(1, 5, 9), Some(sock(4)));
         t.forget(1, 5);
-        assert_eq!(t.resolve(1, 5), None);
+        assert_eq!(t.resolve(1, 5, -1), None);
         assert_eq!(t.from_events, 2);
+    }
+
+    #[test]
+    fn unknown_role_is_asked_from_listening_ports() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut t = Sockets::new(4, ProcResolver::new("/proc"));
+        let mut a = ConnAddrs { family: 2, local_port: port, remote_port: 40000, accepted: 2, ..ConnAddrs::default() };
+        a.local[..4].copy_from_slice(&[127, 0, 0, 1]);
+        a.remote[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let s = t.learn_addrs(std::process::id(), 7, &a).unwrap();
+        assert!(s.local_is_server, "local port listens");
+        a.local_port = 1;
+        a.remote_port = port;
+        assert!(!t.learn_addrs(std::process::id(), 8, &a).unwrap().local_is_server);
+        assert_eq!(t.role_from_procfs, 2);
     }
 }

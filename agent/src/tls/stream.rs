@@ -2,7 +2,7 @@
 //!
 //! The kernel reports, per process and `SSL*`, the plaintext each `SSL_read`/`SSL_write` call
 //! moved and its stream offset in that direction. Each connection is resolved once to its socket
-//! addresses (a [`Resolver`], procfs in the agent), then every event becomes a TCP segment from
+//! addresses (a [`Resolver`]: the kernel's own answer in the agent, procfs behind it), then every event becomes a TCP segment from
 //! the sender to the receiver with `seq = 1 + offset`: the engine's reassembly orders them, turns
 //! offset holes (events the kernel could not deliver) into gaps, and parses HTTP exactly as for
 //! captured packets. A connection that began with a handshake the kernel saw gets a synthetic
@@ -47,10 +47,10 @@ pub struct Socket {
     pub local_is_server: bool,
 }
 
-/// Finds the socket behind a process's fd.
+/// Finds the socket of a process's `SSL*` (on `fd`, -1 when the kernel did not see it).
 pub trait Resolver {
-    /// `None` when the fd is not (or no longer) a TCP socket.
-    fn resolve(&mut self, pid: u32, fd: i32) -> Option<Socket>;
+    /// `None` when unknown, or the fd is not (or no longer) a TCP socket.
+    fn resolve(&mut self, pid: u32, ssl: u64, fd: i32) -> Option<Socket>;
 }
 
 /// A synthesized TCP segment.
@@ -151,8 +151,8 @@ pub struct Streams {
     limits: StreamLimits,
     conns: HashMap<(u32, u64), Conn>,
     owners: HashMap<TupleKey, (u32, u64)>,
-    /// `(pid, fd)` whose resolution failed, with when: not retried for a second.
-    unresolved: HashMap<(u32, i32), u64>,
+    /// `(pid, SSL*)` whose resolution failed, with when: not retried for a second.
+    unresolved: HashMap<(u32, u64), u64>,
     /// Connections opened since the last [`Streams::take_opened`]: (client, server, pid).
     opened: Vec<(SocketAddr, SocketAddr, u32)>,
     stats: StreamStats,
@@ -169,9 +169,9 @@ impl Streams {
         StreamStats { conns_now: self.conns.len() as u64, ..self.stats.clone() }
     }
 
-    /// A new connection was established on `(pid, fd)`: a failed resolution of that fd is stale.
-    pub fn fd_reused(&mut self, pid: u32, fd: i32) {
-        self.unresolved.remove(&(pid, fd));
+    /// The kernel told the socket of `(pid, ssl)`: a failed resolution of it is stale.
+    pub fn learned(&mut self, pid: u32, ssl: u64) {
+        self.unresolved.remove(&(pid, ssl));
     }
 
     /// The reported connections opened since the last call, as (client, server, process): the
@@ -250,21 +250,18 @@ impl Streams {
     }
 
     fn open(&mut self, pid: u32, ssl: u64, fd: i32, ts_us: u64, resolver: &mut dyn Resolver) -> Option<&Conn> {
-        if fd < 0 {
-            return None;
-        }
-        if let Some(t) = self.unresolved.get(&(pid, fd)) {
+        if let Some(t) = self.unresolved.get(&(pid, ssl)) {
             if ts_us.saturating_sub(*t) < 1_000_000 {
                 return None;
             }
         }
-        let Some(sock) = resolver.resolve(pid, fd) else {
+        let Some(sock) = resolver.resolve(pid, ssl, fd) else {
             if self.unresolved.len() < self.limits.max_conns {
-                self.unresolved.insert((pid, fd), ts_us);
+                self.unresolved.insert((pid, ssl), ts_us);
             }
             return None;
         };
-        self.unresolved.remove(&(pid, fd));
+        self.unresolved.remove(&(pid, ssl));
         if self.conns.len() >= self.limits.max_conns {
             if let Some(oldest) = self.conns.iter().min_by_key(|(_, c)| c.last_us).map(|(k, _)| *k) {
                 self.stats.evicted += 1;
@@ -333,7 +330,7 @@ mod tests {
     struct Fixed(HashMap<(u32, i32), Socket>);
 
     impl Resolver for Fixed {
-        fn resolve(&mut self, pid: u32, fd: i32) -> Option<Socket> {
+        fn resolve(&mut self, pid: u32, _ssl: u64, fd: i32) -> Option<Socket> {
             self.0.get(&(pid, fd)).copied()
         }
     }

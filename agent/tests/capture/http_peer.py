@@ -194,6 +194,22 @@ def large(host, port, tag):
     c.close()
 
 
+def paused(host, port, tag):
+    """One keep-alive connection: 2 requests, then `{"paused": 1}` and a wait for a line on stdin
+    (the test starts the agent meanwhile), then 10 more on the same connection."""
+    c = connection(host, port, 30)
+    for i in range(2):
+        request(c, "GET", f"/small/{tag}-pre{i}")
+    print(json.dumps({"paused": 1}), flush=True)
+    sys.stdin.readline()
+    for i in range(10):
+        if i % 2:
+            request(c, "POST", f"/echo/{tag}-post{i}", json.dumps({"i": i}).encode())
+        else:
+            request(c, "GET", f"/big/{tag}-post{i}?n=30000")
+    c.close()
+
+
 def main():
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
@@ -201,7 +217,7 @@ def main():
     _, _, host, port, scenario, tag = sys.argv
     port = int(port)
     runs = {"keepalive": [keepalive], "pipelined": [pipelined], "concurrent": [concurrent], "large": [large],
-            "all": [keepalive, pipelined, concurrent, large]}[scenario]
+            "all": [keepalive, pipelined, concurrent, large], "paused": [paused]}[scenario]
     for run in runs:
         run(host, port, tag)
 

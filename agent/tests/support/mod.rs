@@ -205,6 +205,17 @@ impl Agent {
     }
 }
 
+/// A test that panics before `terminate` must not leave the agent running: with `--tls` its
+/// uprobes stay on the system libssl and tax every TLS process on the host.
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// One HTTP/1.1 request on a fresh connection; returns status and body.
 pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");

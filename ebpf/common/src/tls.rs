@@ -1,5 +1,6 @@
 //! Types shared by the TLS plaintext programs (`ebpf/programs/src/tls.rs`: uprobes on OpenSSL's
-//! `SSL_read`/`SSL_write`(`_ex`) and handshake functions, syscall tracepoints for the socket)
+//! `SSL_read`/`SSL_write`(`_ex`), handshake, `SSL_set_fd` and `SSL_free` functions, and the
+//! `sock_send_length`/`sock_recv_length` raw tracepoints; no syscall tracepoint)
 //! and the agent's `tls` module.
 //!
 //! Each event in [`MAP_TLS_EVENTS`] is a [`TlsHeader`] followed by `len` bytes of plaintext
@@ -12,6 +13,11 @@
 pub const MAP_TLS_EVENTS: &str = "TLS_EVENTS";
 /// Per-CPU counters, indices in [`tls_counter`].
 pub const MAP_TLS_COUNTERS: &str = "TLS_COUNTERS";
+/// Threads inside an SSL call waiting for their socket: `pid_tgid` → the thread's own
+/// `pid_tgid` while waiting, then the `struct sock *` seen.
+pub const MAP_NEED_SK: &str = "NEED_SK";
+/// The program's `.bss`: only `ARMED` (u64), non-zero while a thread may be waiting.
+pub const MAP_BSS: &str = ".bss";
 
 /// Entry probe of `SSL_read`.
 pub const PROG_SSL_READ: &str = "ssl_read_entry";
@@ -25,33 +31,94 @@ pub const PROG_SSL_WRITE_EX: &str = "ssl_write_ex_entry";
 pub const PROG_SSL_HANDSHAKE: &str = "ssl_handshake_entry";
 /// Return probe shared by every probed function.
 pub const PROG_SSL_RET: &str = "ssl_ret";
-/// Tracepoint on the `sys_enter_*` of socket reads and writes: learns the fd of an SSL call.
-pub const PROG_SYS_ENTER_FD: &str = "sys_enter_fd";
-/// Tracepoint on `sys_enter_close`: the end of a TLS connection.
-pub const PROG_SYS_ENTER_CLOSE: &str = "sys_enter_close";
-/// Tracepoints on `sys_enter_connect` / `sys_exit_connect`: which fd a thread is connecting.
-pub const PROG_SYS_ENTER_CONNECT: &str = "sys_enter_connect";
-/// See [`PROG_SYS_ENTER_CONNECT`].
-pub const PROG_SYS_EXIT_CONNECT: &str = "sys_exit_connect";
-/// Tracepoints on `sys_enter_accept{,4}`: where the peer's address will be written.
-pub const PROG_SYS_ENTER_ACCEPT: &str = "sys_enter_accept";
-/// Tracepoints on `sys_exit_accept{,4}`: the accepted fd and its peer → a [`kind::CONNECT`] event.
-pub const PROG_SYS_EXIT_ACCEPT: &str = "sys_exit_accept";
-/// Tracepoint `sock/inet_sock_set_state`: the socket addresses of connections as they are
-/// established, tied to the connecting thread's fd (client) or to the accept (server).
-pub const PROG_SOCK_STATE: &str = "sock_state";
+/// Entry probe of `SSL_set_fd`, `SSL_set_rfd` and `SSL_set_wfd`: the socket of an `SSL*`.
+pub const PROG_SSL_SET_FD: &str = "ssl_set_fd_entry";
+/// Entry probe of `SSL_free`: the end of a connection.
+pub const PROG_SSL_FREE: &str = "ssl_free_entry";
+/// Raw tracepoints `sock_send_length` / `sock_recv_length` (not syscall tracepoints: they run
+/// only on socket sends and receives, and do not put every syscall on the slow path): the socket
+/// of an SSL call whose `SSL*` has no fd the programs can see (a custom BIO, as curl's).
+pub const PROG_SOCK_IO: &str = "sock_io";
+/// Raw tracepoints [`PROG_SOCK_IO`] attaches to (first argument: `struct sock *`).
+pub const SOCK_IO_TRACEPOINTS: [&str; 2] = ["sock_send_length", "sock_recv_length"];
+/// Global of the TLS object: [`KernelOffsets`], set at load.
+pub const GLOBAL_KERNEL_OFFSETS: &str = "KOFFS";
 
-/// `syscalls` tracepoints [`PROG_SYS_ENTER_FD`] attaches to (their first argument is the fd).
-pub const FD_SYSCALLS: [&str; 8] = [
-    "sys_enter_read",
-    "sys_enter_write",
-    "sys_enter_readv",
-    "sys_enter_writev",
-    "sys_enter_recvfrom",
-    "sys_enter_sendto",
-    "sys_enter_recvmsg",
-    "sys_enter_sendmsg",
-];
+/// Offsets in kernel structs, read from the kernel's BTF by user space at load (aya has no
+/// CO-RE for Rust programs): the walk `current task → files → fdt → fd[fd] → file →
+/// private_data (socket) → sk` and the addresses in `sock_common`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.files`.
+    pub task_files: u32,
+    /// `files_struct.fdt`.
+    pub files_fdt: u32,
+    /// `fdtable.max_fds`.
+    pub fdt_max_fds: u32,
+    /// `fdtable.fd`.
+    pub fdt_fd: u32,
+    /// `file.private_data`.
+    pub file_private_data: u32,
+    /// `socket.file`.
+    pub socket_file: u32,
+    /// `socket.sk`.
+    pub socket_sk: u32,
+    /// `sock.sk_protocol`.
+    pub sk_protocol: u32,
+    /// `sock_common.skc_family`.
+    pub skc_family: u32,
+    /// `sock_common.skc_daddr`.
+    pub skc_daddr: u32,
+    /// `sock_common.skc_rcv_saddr`.
+    pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_dport` (network order).
+    pub skc_dport: u32,
+    /// `sock_common.skc_num` (local port, host order).
+    pub skc_num: u32,
+    /// `sock_common.skc_v6_daddr`.
+    pub skc_v6_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`.
+    pub skc_v6_rcv_saddr: u32,
+    /// 1 when the offsets are known; 0: no fd walk and no addresses in the kernel.
+    pub valid: u32,
+}
+
+/// Where an OpenSSL version keeps the socket of an `SSL*`: `ssl->rbio->num`, validated by the
+/// BIO method's type, and `ssl->server`. Chosen per library file by user space from the
+/// library's version and passed as the uprobe's attach cookie ([`SslLayout::cookie`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SslLayout {
+    /// Offset of `BIO *rbio` in the `SSL` the API is given.
+    pub rbio: u16,
+    /// Offset of `const BIO_METHOD *method` in `BIO` (the method's `int type` is its first field).
+    pub bio_method: u8,
+    /// Offset of `int num` (the fd of a socket BIO) in `BIO`.
+    pub bio_num: u8,
+    /// Offset of `int server` in the `SSL`.
+    pub server: u16,
+}
+
+/// `BIO_TYPE_SOCKET` (5 | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR).
+pub const BIO_TYPE_SOCKET: i32 = 0x0505;
+
+impl SslLayout {
+    /// Marks a cookie as carrying a layout (cookie 0: unknown version).
+    const KNOWN: u64 = 1 << 63;
+
+    /// The layout packed into a uprobe cookie.
+    pub const fn cookie(self) -> u64 {
+        Self::KNOWN | self.rbio as u64 | (self.bio_method as u64) << 16 | (self.bio_num as u64) << 24 | (self.server as u64) << 32
+    }
+
+    /// The layout in a cookie; `None` for an unknown version.
+    pub const fn from_cookie(c: u64) -> Option<SslLayout> {
+        if c & Self::KNOWN == 0 {
+            return None;
+        }
+        Some(SslLayout { rbio: c as u16, bio_method: (c >> 16) as u8, bio_num: (c >> 24) as u8, server: (c >> 32) as u16 })
+    }
+}
 
 /// Largest plaintext chunk in one event.
 pub const CHUNK: usize = 16 * 1024;
@@ -74,10 +141,10 @@ pub mod kind {
     /// A handshake ran on `fd` for a new `SSL*` (or the `SSL*` moved to another fd): the
     /// stream offsets restart at zero.
     pub const HANDSHAKE: u8 = 3;
-    /// The process closed `fd`, the socket of `ssl`.
+    /// The process freed `ssl` (`SSL_free`): its connection is over.
     pub const CLOSE: u8 = 4;
-    /// A TCP connection of the process was established on `fd` (any connection, TLS or not:
-    /// the handshake that tells comes later); a [`super::ConnAddrs`] follows the header.
+    /// The socket of `ssl` (on `fd`, or -1 when the fd is not visible) was found, sent before the
+    /// first event of the connection that needs it; a [`super::ConnAddrs`] follows the header.
     pub const CONNECT: u8 = 5;
 }
 
@@ -95,7 +162,8 @@ pub struct ConnAddrs {
     pub remote_port: u16,
     /// 2 (AF_INET) or 10 (AF_INET6).
     pub family: u16,
-    /// 1: the process accepted the connection (server); 0: it connected (client).
+    /// 1: the process is the TLS server (accepted); 0: the client; 2: not known (an OpenSSL
+    /// version whose layout the programs do not read: user space decides from listening ports).
     pub accepted: u8,
     /// Padding (zero).
     pub pad: u8,
@@ -109,32 +177,6 @@ pub struct ConnEvent {
     pub header: TlsHeader,
     /// The addresses.
     pub addrs: ConnAddrs,
-}
-
-/// Key of the established-but-not-yet-accepted connections: the peer's address and port.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct PeerKey {
-    /// Peer address (IPv4 in the first 4 bytes).
-    pub addr: [u8; 16],
-    /// Peer port, host byte order.
-    pub port: u16,
-    /// Address family.
-    pub family: u16,
-    /// Padding (zero).
-    pub pad: u32,
-}
-
-/// A socket between `SYN_SENT` and `ESTABLISHED`: the thread that connected it and its fd.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Connecting {
-    /// `pid_tgid` of the connecting thread.
-    pub pid_tgid: u64,
-    /// The fd.
-    pub fd: i32,
-    /// Padding (zero).
-    pub pad: u32,
 }
 
 /// Indices into [`MAP_TLS_COUNTERS`].
@@ -151,10 +193,20 @@ pub mod tls_counter {
     pub const CALL_TRUNCATED_BYTES: u32 = 4;
     /// Plaintext that could not be read from the process (`bpf_probe_read_user` failed).
     pub const READ_ERRORS: u32 = 5;
-    /// Calls whose socket fd was never seen (no syscall inside the call and none before).
-    pub const NO_FD: u32 = 6;
+    /// Data calls of connections whose socket is still unknown: no fd from `SSL_set_fd` or the
+    /// `SSL`'s BIO, and no socket send or receive inside the call (served from OpenSSL's buffer).
+    pub const NO_SOCKET: u32 = 6;
+    /// Connections whose socket was found by walking the process's fd table.
+    pub const SOCK_BY_FD: u32 = 7;
+    /// Connections whose socket was found from a socket send/receive inside an SSL call.
+    pub const SOCK_BY_IO: u32 = 8;
+    /// fd known but the walk to a TCP socket failed (not a TCP socket, a fault, no BTF offsets).
+    pub const FD_WALK_FAILED: u32 = 9;
+    /// A connection's socket found but its addresses unreadable (no CONNECT event: user space
+    /// falls back to procfs by fd).
+    pub const ADDR_READ_FAILED: u32 = 10;
     /// Number of counters.
-    pub const LEN: u32 = 7;
+    pub const LEN: u32 = 11;
 }
 
 /// Header of every TLS event.
@@ -209,7 +261,9 @@ pub struct Active {
     pub buf: u64,
     /// `size_t *` of the `_ex` variants (bytes done), 0 for the others.
     pub done_ptr: u64,
-    /// The socket fd seen by a syscall inside the call, or -1.
+    /// The connection's `struct sock *` when known at entry, else 0.
+    pub sk: u64,
+    /// The socket fd, or -1.
     pub fd: i32,
     /// [`kind`] of the call.
     pub kind: u8,
@@ -237,17 +291,27 @@ pub struct ConnState {
     pub read_off: u64,
     /// Next stream offset of data written (sent).
     pub write_off: u64,
+    /// The socket (`struct sock *`), 0 when not known yet.
+    pub sk: u64,
     /// Socket fd, or -1.
     pub fd: i32,
-    /// Padding (zero).
-    pub pad: u32,
+    /// Data calls that ended with the socket still unknown; past [`MAX_SOCKET_MISSES`] the
+    /// programs stop looking (an `SSL` over memory BIOs, as asyncio's, never shows one).
+    pub socket_misses: u32,
 }
+
+/// Data calls of one connection whose socket could not be found before the programs stop
+/// looking for it (each look may arm the socket tracepoints' lookup).
+pub const MAX_SOCKET_MISSES: u32 = 16;
 
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain `#[repr(C)]` data with explicit, zeroed padding, valid for any bit pattern.
     #[allow(unsafe_code)]
     unsafe impl aya::Pod for super::TlsHeader {}
+    // SAFETY: as above (u32 fields only).
+    #[allow(unsafe_code)]
+    unsafe impl aya::Pod for super::KernelOffsets {}
 }
 
 #[cfg(test)]
@@ -257,14 +321,23 @@ mod tests {
     #[test]
     fn layouts_are_stable() {
         assert_eq!(TLS_HEADER_LEN, 64);
-        assert_eq!(core::mem::size_of::<Active>(), 32);
+        assert_eq!(core::mem::size_of::<Active>(), 40);
         assert_eq!(core::mem::size_of::<ConnKey>(), 16);
-        assert_eq!(core::mem::size_of::<ConnState>(), 24);
+        assert_eq!(core::mem::size_of::<ConnState>(), 32);
         assert_eq!(core::mem::size_of::<TlsEvent<CLASS_SMALL>>(), 512);
         assert_eq!(core::mem::size_of::<TlsEvent<CLASS_MEDIUM>>(), 4096);
         assert_eq!(core::mem::offset_of!(TlsHeader, comm), 48);
         assert_eq!(core::mem::size_of::<ConnAddrs>(), 40);
         assert_eq!(core::mem::size_of::<ConnEvent>(), 104);
-        assert_eq!(core::mem::size_of::<PeerKey>(), 24);
+        assert_eq!(core::mem::size_of::<KernelOffsets>(), 64);
+    }
+
+    #[test]
+    fn layout_cookie_round_trips() {
+        let l = SslLayout { rbio: 16, bio_method: 8, bio_num: 56, server: 56 };
+        assert_eq!(SslLayout::from_cookie(l.cookie()), Some(l));
+        assert_eq!(SslLayout::from_cookie(0), None);
+        let big = SslLayout { rbio: 0xffff, bio_method: 0xff, bio_num: 0xff, server: 0xffff };
+        assert_eq!(SslLayout::from_cookie(big.cookie()), Some(big));
     }
 }

@@ -1,17 +1,24 @@
-//! akto-tap's TLS plaintext programs: uprobes on OpenSSL (libssl 1.1 and 3.x) and syscall
-//! tracepoints, no kprobes.
+//! akto-tap's TLS plaintext programs: uprobes on OpenSSL (libssl 1.1 and 3.x), no kprobes and
+//! no syscall tracepoint.
 //!
 //! ```text
-//! SSL_read/SSL_write(_ex) entry ──▶ ACTIVE[thread] = {ssl, buf, kind}
-//!   sys_enter_read/write/sendto/… ──▶ ACTIVE[thread].fd = fd      (the call's socket)
-//! return probe ──▶ bytes done → stream offset from CONNS[(pid, ssl)] → TLS_EVENTS (chunks)
-//! SSL_do_handshake/connect/accept return ──▶ HANDSHAKE event: (pid, ssl, fd), offsets reset
-//! sys_enter_close(fd of a TLS connection) ──▶ CLOSE event
+//! SSL_set_fd/rfd/wfd entry ──▶ SSL_FDS[(pid, ssl)] = fd
+//! SSL_read/SSL_write(_ex)/handshake entry ──▶ ACTIVE[thread] = {ssl, buf, kind, sk}
+//!     sk of a new connection: fd (SSL_FDS, else ssl->rbio->num of a socket BIO, offsets from
+//!     the attach cookie) → walk current task's fd table → struct sock (offsets from BTF);
+//!     else NEED_SK[thread] armed: the sock_send/recv_length raw tracepoint inside the call
+//!     records the socket the call uses (curl's own BIO hides its fd)
+//! return probe ──▶ new socket: CONNECT event (addresses read from the sock) →
+//!     bytes done → stream offset from CONNS[(pid, ssl)] → TLS_EVENTS (chunks)
+//! SSL_do_handshake/connect/accept return on a new socket ──▶ HANDSHAKE event, offsets reset
+//! SSL_free entry ──▶ CLOSE event
 //! ```
 //!
-//! User space resolves `(pid, fd)` to the socket's addresses (procfs) when it sees the handshake,
-//! i.e. while the connection is certainly open, and feeds the plaintext to the HTTP
-//! reconstruction as ordered stream data.
+//! Syscall tracepoints are avoided on purpose: enabling any of them sets
+//! SYSCALL_WORK_SYSCALL_TRACEPOINT on every task, so every syscall of every process on the host
+//! takes the slow path. The uprobes trap only in OpenSSL, the fd probes once per connection, and
+//! the raw socket tracepoints return after one load per socket send/receive unless an SSL call
+//! is waiting for its socket.
 //!
 //! Backpressure: the programs never block the process. A full ring buffer loses the event; the
 //! offsets still advance, so user space sees a gap, and the loss is counted per CPU.
@@ -19,22 +26,45 @@
 #![no_main]
 
 use akto_tap_ebpf_common::tls::{
-    kind, tls_counter, Active, ConnAddrs, ConnEvent, ConnKey, ConnState, Connecting, PeerKey, TlsEvent, TlsHeader, CHUNK,
-    CLASS_MEDIUM, CLASS_SMALL,
-    MAX_CALL_BYTES, MAX_CHUNKS,
+    kind, tls_counter, Active, ConnAddrs, ConnEvent, ConnKey, ConnState, KernelOffsets, SslLayout, TlsEvent, TlsHeader,
+    BIO_TYPE_SOCKET, CHUNK, CLASS_MEDIUM, CLASS_SMALL, MAX_CALL_BYTES, MAX_CHUNKS, MAX_SOCKET_MISSES,
 };
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::cty::c_void;
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user};
-use aya_ebpf::helpers::generated::{bpf_loop, bpf_probe_read_user as probe_read_user_raw};
-use aya_ebpf::macros::{map, tracepoint, uprobe, uretprobe};
+use aya_ebpf::helpers::generated::{
+    bpf_get_attach_cookie, bpf_get_current_task, bpf_loop, bpf_probe_read_user as probe_read_user_raw,
+};
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user};
+use aya_ebpf::macros::{map, raw_tracepoint, uprobe, uretprobe};
 use aya_ebpf::maps::{LruHashMap, PerCpuArray, RingBuf};
-use aya_ebpf::programs::{ProbeContext, RetProbeContext, TracePointContext};
+use aya_ebpf::programs::{ProbeContext, RawTracePointContext, RetProbeContext};
+use aya_ebpf::EbpfContext;
 
 /// Wake the reader only when this much waits in the ring (it also polls on a timer): a wake-up
 /// per event is an inter-processor interrupt each, paid by the traced process. Set at load.
 #[unsafe(no_mangle)]
 static TLS_WAKEUP_BYTES: u64 = 0;
+
+/// Kernel struct offsets from BTF, set at load (`valid == 0`: no fd walk, no addresses).
+#[unsafe(no_mangle)]
+static KOFFS: KernelOffsets = KernelOffsets {
+    task_files: 0,
+    files_fdt: 0,
+    fdt_max_fds: 0,
+    fdt_fd: 0,
+    file_private_data: 0,
+    socket_file: 0,
+    socket_sk: 0,
+    sk_protocol: 0,
+    skc_family: 0,
+    skc_daddr: 0,
+    skc_rcv_saddr: 0,
+    skc_dport: 0,
+    skc_num: 0,
+    skc_v6_daddr: 0,
+    skc_v6_rcv_saddr: 0,
+    valid: 0,
+};
 
 /// Events to user space. Sized by the agent at load time.
 #[map]
@@ -51,29 +81,33 @@ static ACTIVE: LruHashMap<u64, Active> = LruHashMap::with_max_entries(16_384, 0)
 #[map]
 static CONNS: LruHashMap<ConnKey, ConnState> = LruHashMap::with_max_entries(65_536, 0);
 
-/// `(pid << 32) | fd` of TLS sockets → `SSL*`, for `close`.
+/// fd given to `SSL_set_fd`/`SSL_set_rfd`/`SSL_set_wfd` per `(pid, SSL*)`.
 #[map]
-static FDS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65_536, 0);
+static SSL_FDS: LruHashMap<ConnKey, i32> = LruHashMap::with_max_entries(65_536, 0);
 
-/// Threads inside `connect()`: the fd.
+/// Threads inside an SSL call whose socket is not known: the first TCP socket the thread sends
+/// or receives on (the thread's own `pid_tgid` until then, never a kernel address). Empty in the
+/// steady state, so the socket tracepoints' lookup misses at once.
+///
+/// Not 0 as the "unset" mark: LLVM folds `&0` into a pointer at any all-zero constant, here the
+/// read-only global `TLS_WAKEUP_BYTES` the loader rewrites, so the map got the wake-up threshold.
 #[map]
-static CONNECT_FD: LruHashMap<u64, i32> = LruHashMap::with_max_entries(16_384, 0);
+static NEED_SK: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
 
-/// Sockets between `SYN_SENT` (set in the connecting thread) and `ESTABLISHED`.
-#[map]
-static SYN_SENT: LruHashMap<u64, Connecting> = LruHashMap::with_max_entries(65_536, 0);
+/// Non-zero while a thread may be waiting in [`NEED_SK`]: set by the arming thread, cleared by
+/// user space once the map is empty (`TlsKernel::disarm_if_idle`). The socket tracepoints run
+/// on every socket send and receive of the host and return after this one load while it is 0,
+/// without a map lookup; hosts whose SSL sockets are all found by fd (nginx, Python:
+/// `SSL_set_fd`) never set it.
+/// A flag cleared from user space, not a count of waiting threads (atomic add is not in `core`
+/// for the BPF target, and a count leaks when a thread dies while waiting) nor a time window
+/// (the clock helper costs as much as the lookup it would save).
+#[unsafe(no_mangle)]
+static mut ARMED: u64 = 0;
 
-/// Threads inside `accept()`: where the peer address will be written.
-#[map]
-static ACCEPT_ADDR: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
-
-/// Passively opened connections established but not yet accepted: peer → local end.
-#[map]
-static PASSIVE: LruHashMap<PeerKey, PeerKey> = LruHashMap::with_max_entries(65_536, 0);
-
-/// Offset of the first syscall argument in a `syscalls/sys_enter_*` record (after the common
-/// header and `__syscall_nr`; stable tracepoint format).
-const SYSCALL_ARG0: usize = 16;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const IPPROTO_TCP: u16 = 6;
 
 /// Submit flags: wake the reader only past the backlog threshold.
 #[inline(always)]
@@ -96,70 +130,221 @@ fn count(index: u32, n: u64) {
 }
 
 #[inline(always)]
-fn enter(ssl: u64, buf: u64, done_ptr: u64, kind: u8) {
-    let a = Active { ssl, buf, done_ptr, fd: -1, kind, pad: [0; 3] };
-    let _ = ACTIVE.insert(&bpf_get_current_pid_tgid(), &a, 0);
+fn offsets() -> KernelOffsets {
+    // SAFETY: reading a plain global the loader may have rewritten before load.
+    unsafe { core::ptr::read_volatile(&KOFFS) }
+}
+
+/// `*(u64 *)(addr)` in kernel memory, 0 on a fault.
+#[inline(always)]
+fn kptr(addr: u64) -> u64 {
+    // SAFETY: the helper fails cleanly on a bad address.
+    unsafe { bpf_probe_read_kernel(addr as *const u64) }.unwrap_or(0)
+}
+
+/// The fd of `ssl` from the uprobe's layout: `ssl->rbio->num` when `rbio` is a socket BIO.
+#[inline(always)]
+fn fd_from_bio(cookie: u64, ssl: u64) -> i32 {
+    let Some(l) = SslLayout::from_cookie(cookie) else { return -1 };
+    // SAFETY: the helper reads the process's memory and fails cleanly on a bad address.
+    unsafe {
+        let Ok(bio) = bpf_probe_read_user((ssl + l.rbio as u64) as *const u64) else { return -1 };
+        if bio == 0 {
+            return -1;
+        }
+        let Ok(method) = bpf_probe_read_user((bio + l.bio_method as u64) as *const u64) else { return -1 };
+        if method == 0 || bpf_probe_read_user(method as *const i32) != Ok(BIO_TYPE_SOCKET) {
+            return -1;
+        }
+        bpf_probe_read_user((bio + l.bio_num as u64) as *const i32).unwrap_or(-1)
+    }
+}
+
+/// `ssl->server` from the layout: 1 server, 0 client, 2 unknown.
+#[inline(always)]
+fn server_flag(cookie: u64, ssl: u64) -> u8 {
+    let Some(l) = SslLayout::from_cookie(cookie) else { return 2 };
+    // SAFETY: as above.
+    match unsafe { bpf_probe_read_user((ssl + l.server as u64) as *const i32) } {
+        Ok(0) => 0,
+        Ok(1) => 1,
+        _ => 2,
+    }
+}
+
+/// The TCP `struct sock *` behind `fd` of the current process, 0 when it is none.
+#[inline(always)]
+fn sock_of_fd(fd: i32) -> u64 {
+    let o = offsets();
+    if o.valid == 0 || fd < 0 {
+        return 0;
+    }
+    // SAFETY: helper without arguments.
+    let task = unsafe { bpf_get_current_task() };
+    let files = kptr(task + o.task_files as u64);
+    if files == 0 {
+        return 0;
+    }
+    let fdt = kptr(files + o.files_fdt as u64);
+    if fdt == 0 {
+        return 0;
+    }
+    // SAFETY: the helper fails cleanly on a bad address.
+    let max = unsafe { bpf_probe_read_kernel((fdt + o.fdt_max_fds as u64) as *const u32) }.unwrap_or(0);
+    if fd as u32 >= max {
+        return 0;
+    }
+    let file = kptr(kptr(fdt + o.fdt_fd as u64) + (fd as u64) * 8);
+    if file == 0 {
+        return 0;
+    }
+    let socket = kptr(file + o.file_private_data as u64);
+    // A socket's file and its `struct socket` point at each other; any other file's
+    // private_data does not point back.
+    if socket == 0 || kptr(socket + o.socket_file as u64) != file {
+        return 0;
+    }
+    let sk = kptr(socket + o.socket_sk as u64);
+    if sk == 0 || !is_tcp(sk, &o) {
+        return 0;
+    }
+    sk
+}
+
+#[inline(always)]
+fn is_tcp(sk: u64, o: &KernelOffsets) -> bool {
+    // SAFETY: the helper fails cleanly on a bad address.
+    unsafe {
+        let family = bpf_probe_read_kernel((sk + o.skc_family as u64) as *const u16).unwrap_or(0);
+        let proto = bpf_probe_read_kernel((sk + o.sk_protocol as u64) as *const u16).unwrap_or(0);
+        (family == AF_INET || family == AF_INET6) && proto == IPPROTO_TCP
+    }
+}
+
+/// The addresses of a connected socket.
+#[inline(always)]
+fn addrs_of(sk: u64, accepted: u8) -> Option<ConnAddrs> {
+    let o = offsets();
+    // SAFETY: the helper fails cleanly on a bad address.
+    unsafe {
+        let family = bpf_probe_read_kernel((sk + o.skc_family as u64) as *const u16).ok()?;
+        let local_port = bpf_probe_read_kernel((sk + o.skc_num as u64) as *const u16).ok()?;
+        let remote_port = u16::from_be(bpf_probe_read_kernel((sk + o.skc_dport as u64) as *const u16).ok()?);
+        let mut a = ConnAddrs { local: [0; 16], remote: [0; 16], local_port, remote_port, family, accepted, pad: 0 };
+        if family == AF_INET {
+            let l = bpf_probe_read_kernel((sk + o.skc_rcv_saddr as u64) as *const [u8; 4]).ok()?;
+            let r = bpf_probe_read_kernel((sk + o.skc_daddr as u64) as *const [u8; 4]).ok()?;
+            a.local[..4].copy_from_slice(&l);
+            a.remote[..4].copy_from_slice(&r);
+        } else if family == AF_INET6 {
+            a.local = bpf_probe_read_kernel((sk + o.skc_v6_rcv_saddr as u64) as *const [u8; 16]).ok()?;
+            a.remote = bpf_probe_read_kernel((sk + o.skc_v6_daddr as u64) as *const [u8; 16]).ok()?;
+        } else {
+            return None;
+        }
+        Some(a)
+    }
+}
+
+#[inline(always)]
+fn cookie_of<C: EbpfContext>(ctx: &C) -> u64 {
+    // SAFETY: the helper reads the attachment's cookie (0 when none was set).
+    unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }
+}
+
+#[inline(always)]
+fn enter(ctx: &ProbeContext, ssl: u64, buf: u64, done_ptr: u64, kind: u8) {
+    let id = bpf_get_current_pid_tgid();
+    let key = ConnKey { tgid: (id >> 32) as u32, pad: 0, ssl };
+    let mut a = Active { ssl, buf, done_ptr, sk: 0, fd: -1, kind, pad: [0; 3] };
+    // SAFETY: map lookup; copied out.
+    match unsafe { CONNS.get(&key) }.copied() {
+        Some(s) if s.sk != 0 => {
+            a.sk = s.sk;
+            a.fd = s.fd;
+        }
+        // No socket after many calls (memory BIOs): stop looking.
+        Some(s) if s.socket_misses >= MAX_SOCKET_MISSES => a.fd = s.fd,
+        _ => {
+            // A connection not resolved yet: once per connection in the steady state.
+            // SAFETY: map lookup; copied out.
+            let fd = match unsafe { SSL_FDS.get(&key) }.copied() {
+                Some(fd) => fd,
+                None => fd_from_bio(cookie_of(ctx), ssl),
+            };
+            a.fd = fd;
+            if fd >= 0 {
+                a.sk = sock_of_fd(fd);
+                if a.sk == 0 {
+                    count(tls_counter::FD_WALK_FAILED, 1);
+                }
+            }
+            if a.sk == 0 {
+                let _ = NEED_SK.insert(&id, &id, 0);
+                // SAFETY: a plain store to the program's own global (racing stores write the same).
+                unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!(ARMED), 1) };
+            }
+        }
+    }
+    let _ = ACTIVE.insert(&id, &a, 0);
 }
 
 #[uprobe]
 pub fn ssl_read_entry(ctx: ProbeContext) -> u32 {
-    enter(ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), 0, kind::READ);
+    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), 0, kind::READ);
     0
 }
 
 #[uprobe]
 pub fn ssl_write_entry(ctx: ProbeContext) -> u32 {
-    enter(ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), 0, kind::WRITE);
+    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), 0, kind::WRITE);
     0
 }
 
 #[uprobe]
 pub fn ssl_read_ex_entry(ctx: ProbeContext) -> u32 {
-    enter(ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::READ);
+    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::READ);
     0
 }
 
 #[uprobe]
 pub fn ssl_write_ex_entry(ctx: ProbeContext) -> u32 {
-    enter(ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::WRITE);
+    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::WRITE);
     0
 }
 
 #[uprobe]
 pub fn ssl_handshake_entry(ctx: ProbeContext) -> u32 {
-    enter(ctx.arg::<u64>(0).unwrap_or(0), 0, 0, kind::HANDSHAKE);
+    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), 0, 0, kind::HANDSHAKE);
     0
 }
 
-/// The socket of the SSL call in progress on this thread, if any.
-#[tracepoint]
-pub fn sys_enter_fd(ctx: TracePointContext) -> u32 {
-    if let Some(a) = ACTIVE.get_ptr_mut(&bpf_get_current_pid_tgid()) {
-        // SAFETY: reading the tracepoint record at a fixed offset; map value valid for the run.
-        unsafe {
-            if (*a).fd < 0 {
-                if let Ok(fd) = ctx.read_at::<u64>(SYSCALL_ARG0) {
-                    (*a).fd = fd as i32;
-                }
-            }
-        }
+/// `SSL_set_fd(ssl, fd)` (and `_rfd`, `_wfd`): the socket of `ssl`. A different fd than the
+/// connection's ends it: the next handshake or call starts a new one.
+#[uprobe]
+pub fn ssl_set_fd_entry(ctx: ProbeContext) -> u32 {
+    let ssl = ctx.arg::<u64>(0).unwrap_or(0);
+    let fd = ctx.arg::<u64>(1).unwrap_or(u64::MAX) as i32;
+    let key = ConnKey { tgid: (bpf_get_current_pid_tgid() >> 32) as u32, pad: 0, ssl };
+    let _ = SSL_FDS.insert(&key, &fd, 0);
+    // SAFETY: map lookup; copied out.
+    if unsafe { CONNS.get(&key) }.is_some_and(|s| s.fd != fd) {
+        let _ = CONNS.remove(&key);
     }
     0
 }
 
-#[tracepoint]
-pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
-    // SAFETY: as above.
-    let Ok(fd) = (unsafe { ctx.read_at::<u64>(SYSCALL_ARG0) }) else { return 0 };
-    let fd = fd as i32;
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let fd_key = ((tgid as u64) << 32) | (fd as u32 as u64);
-    // SAFETY: map lookup; the value is copied out at once.
-    let Some(ssl) = (unsafe { FDS.get(&fd_key) }).copied() else { return 0 };
-    let _ = FDS.remove(&fd_key);
-    let _ = CONNS.remove(&ConnKey { tgid, pad: 0, ssl });
+/// `SSL_free(ssl)`: the connection is over (after the process's last call on it).
+#[uprobe]
+pub fn ssl_free_entry(ctx: ProbeContext) -> u32 {
+    let ssl = ctx.arg::<u64>(0).unwrap_or(0);
+    let key = ConnKey { tgid: (bpf_get_current_pid_tgid() >> 32) as u32, pad: 0, ssl };
+    let _ = SSL_FDS.remove(&key);
+    // SAFETY: map lookup; copied out.
+    let Some(state) = (unsafe { CONNS.get(&key) }).copied() else { return 0 };
+    let _ = CONNS.remove(&key);
     if let Some(mut e) = TLS_EVENTS.reserve::<TlsHeader>(0) {
-        e.write(header(kind::CLOSE, ssl, fd, 0, 0));
+        e.write(header(kind::CLOSE, ssl, state.fd, 0, 0));
         e.submit(wake_flags());
     } else {
         count(tls_counter::RING_FULL_EVENTS, 1);
@@ -167,172 +352,35 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `syscalls/sys_exit_*`: the return value.
-const SYSCALL_RET: usize = 16;
-/// Second syscall argument.
-const SYSCALL_ARG1: usize = 24;
-
-#[tracepoint]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    // SAFETY: fixed offset in the tracepoint record.
-    if let Ok(fd) = unsafe { ctx.read_at::<u64>(SYSCALL_ARG0) } {
-        let _ = CONNECT_FD.insert(&bpf_get_current_pid_tgid(), &(fd as i32), 0);
-    }
-    0
-}
-
-#[tracepoint]
-pub fn sys_exit_connect(_ctx: TracePointContext) -> u32 {
-    let _ = CONNECT_FD.remove(&bpf_get_current_pid_tgid());
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_accept(ctx: TracePointContext) -> u32 {
-    // SAFETY: fixed offset in the tracepoint record.
-    if let Ok(addr) = unsafe { ctx.read_at::<u64>(SYSCALL_ARG1) } {
-        if addr != 0 {
-            let _ = ACCEPT_ADDR.insert(&bpf_get_current_pid_tgid(), &addr, 0);
-        }
-    }
-    0
-}
-
-/// `struct sockaddr_in{,6}` as far as needed: family, port (network order), address.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct SockAddr {
-    family: u16,
-    port_be: u16,
-    /// IPv4 address (sockaddr_in) or flowinfo (sockaddr_in6).
-    v4_or_flow: [u8; 4],
-    /// IPv6 address (sockaddr_in6).
-    v6: [u8; 16],
-}
-
-#[tracepoint]
-pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
-    let id = bpf_get_current_pid_tgid();
-    // SAFETY: map lookup; copied out.
-    let Some(ptr) = (unsafe { ACCEPT_ADDR.get(&id) }).copied() else { return 0 };
-    let _ = ACCEPT_ADDR.remove(&id);
-    // SAFETY: fixed offset in the tracepoint record.
-    let Ok(fd) = (unsafe { ctx.read_at::<i64>(SYSCALL_RET) }) else { return 0 };
-    if fd < 0 {
+/// `sock_send_length(sk, ret, flags)` / `sock_recv_length(sk, ret, flags)`: a thread inside an
+/// SSL call whose socket is unknown learns it from its first TCP send or receive.
+#[raw_tracepoint]
+pub fn sock_io(ctx: RawTracePointContext) -> u32 {
+    // SAFETY: a plain load of the program's own global.
+    if unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ARMED)) } == 0 {
         return 0;
     }
-    // SAFETY: the helper reads the process's memory and fails cleanly on a bad address.
-    let Ok(sa) = (unsafe { bpf_probe_read_user(ptr as *const SockAddr) }) else { return 0 };
-    let mut peer = PeerKey { addr: [0; 16], port: u16::from_be(sa.port_be), family: sa.family, pad: 0 };
-    match sa.family {
-        AF_INET => peer.addr[..4].copy_from_slice(&sa.v4_or_flow),
-        AF_INET6 => peer.addr = sa.v6,
-        _ => return 0,
-    }
-    // SAFETY: map lookup; copied out.
-    let Some(local) = (unsafe { PASSIVE.get(&peer) }).copied() else { return 0 };
-    let _ = PASSIVE.remove(&peer);
-    let addrs = ConnAddrs {
-        local: local.addr,
-        remote: peer.addr,
-        local_port: local.port,
-        remote_port: peer.port,
-        family: peer.family,
-        accepted: 1,
-        pad: 0,
-    };
-    emit_conn(header(kind::CONNECT, 0, fd as i32, 0, core::mem::size_of::<ConnAddrs>() as u32), addrs);
-    0
-}
-
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const IPPROTO_TCP: u16 = 6;
-const TCP_ESTABLISHED: i32 = 1;
-const TCP_SYN_SENT: i32 = 2;
-const TCP_SYN_RECV: i32 = 3;
-
-/// `sock/inet_sock_set_state` record offsets (stable tracepoint format).
-mod state {
-    pub const SKADDR: usize = 8;
-    pub const OLDSTATE: usize = 16;
-    pub const NEWSTATE: usize = 20;
-    pub const SPORT: usize = 24;
-    pub const DPORT: usize = 26;
-    pub const FAMILY: usize = 28;
-    pub const PROTOCOL: usize = 30;
-    pub const SADDR: usize = 32;
-    pub const DADDR: usize = 36;
-    pub const SADDR_V6: usize = 40;
-    pub const DADDR_V6: usize = 56;
-}
-
-#[tracepoint]
-pub fn sock_state(ctx: TracePointContext) -> u32 {
-    // SAFETY: fixed offsets in the tracepoint record.
+    let id = bpf_get_current_pid_tgid();
+    let Some(slot) = NEED_SK.get_ptr_mut(&id) else { return 0 };
+    let sk: u64 = ctx.arg(0);
+    // SAFETY: map value valid for the run; the sock is read through the helper.
     unsafe {
-        let (Ok(proto), Ok(old), Ok(new), Ok(sk)) = (
-            ctx.read_at::<u16>(state::PROTOCOL),
-            ctx.read_at::<i32>(state::OLDSTATE),
-            ctx.read_at::<i32>(state::NEWSTATE),
-            ctx.read_at::<u64>(state::SKADDR),
-        ) else {
-            return 0;
-        };
-        if proto != IPPROTO_TCP {
-            return 0;
+        if *slot == id && sk != 0 && is_tcp(sk, &offsets()) {
+            *slot = sk;
         }
-        if new == TCP_SYN_SENT {
-            // In the connecting thread, inside connect(): remember whose socket this is.
-            let id = bpf_get_current_pid_tgid();
-            if let Some(fd) = CONNECT_FD.get(&id).copied() {
-                let _ = SYN_SENT.insert(&sk, &Connecting { pid_tgid: id, fd, pad: 0 }, 0);
-            }
-            return 0;
-        }
-        if new != TCP_ESTABLISHED || (old != TCP_SYN_SENT && old != TCP_SYN_RECV) {
-            if old == TCP_SYN_SENT {
-                let _ = SYN_SENT.remove(&sk);
-            }
-            return 0;
-        }
-        let (Ok(sport), Ok(dport), Ok(family)) =
-            (ctx.read_at::<u16>(state::SPORT), ctx.read_at::<u16>(state::DPORT), ctx.read_at::<u16>(state::FAMILY))
-        else {
-            return 0;
-        };
-        let mut local = [0u8; 16];
-        let mut remote = [0u8; 16];
-        if family == AF_INET {
-            let (Ok(s), Ok(d)) = (ctx.read_at::<[u8; 4]>(state::SADDR), ctx.read_at::<[u8; 4]>(state::DADDR)) else { return 0 };
-            local[..4].copy_from_slice(&s);
-            remote[..4].copy_from_slice(&d);
-        } else {
-            let (Ok(s), Ok(d)) = (ctx.read_at::<[u8; 16]>(state::SADDR_V6), ctx.read_at::<[u8; 16]>(state::DADDR_V6)) else { return 0 };
-            local = s;
-            remote = d;
-        }
-        if old == TCP_SYN_RECV {
-            // Server side: any context (softirq); the accept() that takes it finds it by peer.
-            let peer = PeerKey { addr: remote, port: dport, family, pad: 0 };
-            let me = PeerKey { addr: local, port: sport, family, pad: 0 };
-            let _ = PASSIVE.insert(&peer, &me, 0);
-            return 0;
-        }
-        let Some(c) = SYN_SENT.get(&sk).copied() else { return 0 };
-        let _ = SYN_SENT.remove(&sk);
-        let mut h = header(kind::CONNECT, 0, c.fd, 0, core::mem::size_of::<ConnAddrs>() as u32);
-        // Established in softirq context: the connecting thread is the one remembered.
-        h.pid_tgid = c.pid_tgid;
-        emit_conn(h, ConnAddrs { local, remote, local_port: sport, remote_port: dport, family, accepted: 0, pad: 0 });
     }
     0
 }
 
+/// Sends the addresses of a connection's socket ahead of its first event.
 #[inline(always)]
-fn emit_conn(header: TlsHeader, addrs: ConnAddrs) {
+fn emit_addrs(ssl: u64, fd: i32, sk: u64, accepted: u8) {
+    let Some(addrs) = addrs_of(sk, accepted) else {
+        count(tls_counter::ADDR_READ_FAILED, 1);
+        return;
+    };
     if let Some(mut e) = TLS_EVENTS.reserve::<ConnEvent>(0) {
-        e.write(ConnEvent { header, addrs });
+        e.write(ConnEvent { header: header(kind::CONNECT, ssl, fd, 0, core::mem::size_of::<ConnAddrs>() as u32), addrs });
         e.submit(wake_flags());
     } else {
         count(tls_counter::RING_FULL_EVENTS, 1);
@@ -361,20 +409,37 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
     // SAFETY: map lookup; the value is copied out at once.
     let Some(a) = (unsafe { ACTIVE.get(&id) }).copied() else { return 0 };
     let _ = ACTIVE.remove(&id);
+    let mut sk = a.sk;
+    if sk == 0 {
+        // SAFETY: map lookup; copied out.
+        if let Some(seen) = unsafe { NEED_SK.get(&id) }.copied() {
+            let _ = NEED_SK.remove(&id);
+            if seen != id {
+                sk = seen;
+            }
+        }
+    }
+    let via_io = sk != 0 && a.sk == 0;
     let tgid = (id >> 32) as u32;
     let key = ConnKey { tgid, pad: 0, ssl: a.ssl };
     let ret: i64 = ctx.ret::<i64>();
-    // SAFETY: map lookup; copied out.
-    let known = unsafe { CONNS.get(&key) }.copied();
+    // Always initialized (an `Option` here let LLVM compare an unset register on the `None`
+    // path, which the verifier refuses).
+    let mut state = ConnState { read_off: 0, write_off: 0, sk: 0, fd: -1, socket_misses: 0 };
+    if let Some(p) = CONNS.get_ptr(&key) {
+        // SAFETY: map value valid for the run; copied out.
+        state = unsafe { *p };
+    }
     if a.kind == kind::HANDSHAKE {
         // A new connection (or an SSL* moved to another socket): offsets restart. A handshake
         // call on a connection already known (renegotiation, a non-blocking retry) changes nothing.
-        if a.fd < 0 || known.is_some_and(|s| s.fd == a.fd) {
+        if sk == 0 || state.sk == sk {
             return 0;
         }
-        let state = ConnState { read_off: 0, write_off: 0, fd: a.fd, pad: 0 };
+        let state = ConnState { read_off: 0, write_off: 0, sk, fd: a.fd, socket_misses: 0 };
         let _ = CONNS.insert(&key, &state, 0);
-        let _ = FDS.insert(&(((tgid as u64) << 32) | (a.fd as u32 as u64)), &a.ssl, 0);
+        count(if via_io { tls_counter::SOCK_BY_IO } else { tls_counter::SOCK_BY_FD }, 1);
+        emit_addrs(a.ssl, a.fd, sk, server_flag(cookie_of(&ctx), a.ssl));
         if let Some(mut e) = TLS_EVENTS.reserve::<TlsHeader>(0) {
             e.write(header(kind::HANDSHAKE, a.ssl, a.fd, 0, 0));
             e.submit(wake_flags());
@@ -400,14 +465,18 @@ pub fn ssl_ret(ctx: RetProbeContext) -> u32 {
     } else {
         return 0;
     };
-    let mut state = known.unwrap_or(ConnState { read_off: 0, write_off: 0, fd: -1, pad: 0 });
-    let fd = if a.fd >= 0 { a.fd } else { state.fd };
-    if fd < 0 {
-        count(tls_counter::NO_FD, 1);
-    } else if state.fd != fd {
-        state.fd = fd;
-        let _ = FDS.insert(&(((tgid as u64) << 32) | (fd as u32 as u64)), &a.ssl, 0);
+    if sk != 0 && state.sk != sk {
+        // First call of a connection older than the agent (or whose handshake showed no
+        // socket): its addresses go ahead of its data.
+        state.sk = sk;
+        state.fd = a.fd;
+        count(if via_io { tls_counter::SOCK_BY_IO } else { tls_counter::SOCK_BY_FD }, 1);
+        emit_addrs(a.ssl, a.fd, sk, server_flag(cookie_of(&ctx), a.ssl));
+    } else if state.sk == 0 {
+        count(tls_counter::NO_SOCKET, 1);
+        state.socket_misses = state.socket_misses.saturating_add(1);
     }
+    let fd = state.fd;
     let offset = if a.kind == kind::READ { state.read_off } else { state.write_off };
     if a.kind == kind::READ {
         state.read_off += done;
