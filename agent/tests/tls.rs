@@ -70,6 +70,27 @@ impl Drop for Proc {
     }
 }
 
+/// `openssl s_server` on `addr` (as `-accept` takes it) with the test certificate: `-WWW` from
+/// `www` when given, otherwise answering with what is written to its stdin. Returns once it
+/// accepts connections.
+fn s_server(addr: &str, www: Option<&Path>, extra: &[&str]) -> Proc {
+    let (c, k) = cert();
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_server", "-quiet"]).args(extra).args(["-accept", addr]);
+    cmd.arg("-cert").arg(&c).arg("-key").arg(&k).stdout(Stdio::null()).stderr(Stdio::null());
+    match www {
+        Some(dir) => cmd.arg("-WWW").current_dir(dir).stdin(Stdio::null()),
+        None => cmd.stdin(Stdio::piped()),
+    };
+    let server = Proc(cmd.spawn().expect("openssl s_server"));
+    let up = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < up, "s_server did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
 /// http_peer.py's server over TLS; `env` adds variables (e.g. LD_LIBRARY_PATH).
 fn python_server(port: u16, env: &[(&str, &Path)]) -> Proc {
     let (c, k) = cert();
@@ -213,7 +234,6 @@ fn curl_and_openssl_s_server() {
     if !root_or_skip("curl_and_openssl_s_server") {
         return;
     }
-    let (c, k) = cert();
     let www = dir("www");
     let files: Vec<(String, Vec<u8>)> = [("small.json", 40usize), ("mid.txt", 5_000), ("large.bin", 300_000)]
         .iter()
@@ -226,25 +246,7 @@ fn curl_and_openssl_s_server() {
     let mut agent = Agent::start("curl", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     // Started after the agent: covered because its libssl file is probed for every process.
-    let server = Proc(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{p}"), "-WWW"])
-            .arg("-cert")
-            .arg(&c)
-            .arg("-key")
-            .arg(&k)
-            .current_dir(&www)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let up = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
-        assert!(Instant::now() < up, "s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = s_server(&format!("127.0.0.1:{p}"), Some(&www), &[]);
     // One curl, three URLs (s_server -WWW answers HTTP/1.0 and closes: one connection each).
     let urls: Vec<String> = files.iter().map(|(n, _)| format!("https://127.0.0.1:{p}/{n}")).collect();
     let mut cmd = Command::new("curl");
@@ -364,30 +366,12 @@ fn s_client_and_s_server_sockets_from_the_ssl_bio() {
         return;
     }
     use std::io::{Read, Write};
-    let (c, k) = cert();
     let p = port();
     // Without the socket-call fallback: the BIO path alone must resolve both ends.
     let mut agent =
         Agent::start("sbio", &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
-    let mut server = Proc(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{p}")])
-            .arg("-cert")
-            .arg(&c)
-            .arg("-key")
-            .arg(&k)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let up = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
-        assert!(Instant::now() < up, "s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = s_server(&format!("127.0.0.1:{p}"), None, &[]);
     let mut client = Proc(
         Command::new("openssl")
             .args(["s_client", "-quiet", "-connect", &format!("127.0.0.1:{p}")])
@@ -479,7 +463,6 @@ fn ipv6_connections_from_curl_and_python() {
         eprintln!("ipv6_connections: skipped: no IPv6 loopback");
         return;
     }
-    let (c, k) = cert();
     let www = dir("www6");
     for by in ["curl", "python"] {
         std::fs::write(www.join(format!("six-{by}.txt")), b"over ipv6\n").expect("write file");
@@ -487,25 +470,7 @@ fn ipv6_connections_from_curl_and_python() {
     let p = port();
     let mut agent = Agent::start("ipv6", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
-    let _server = Proc(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-6", "-accept", &format!("[::1]:{p}"), "-WWW"])
-            .arg("-cert")
-            .arg(&c)
-            .arg("-key")
-            .arg(&k)
-            .current_dir(&www)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let up = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("::1", p)).is_err() {
-        assert!(Instant::now() < up, "s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _server = s_server(&format!("[::1]:{p}"), Some(&www), &["-6"]);
     let out = Command::new("curl").args(["-sS", "-k", "-g", "--fail"]).arg(format!("https://[::1]:{p}/six-curl.txt")).output().expect("curl");
     assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
     let script = format!(
