@@ -24,9 +24,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 echo "== cargo test (default members: every host crate)"
 cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
-# The record crate alone, without the agent's `simd` feature: the encoder the wasm worker uses
-# (the run above tests the SIMD one against the same serde_json reference).
-cargo test --release -p akto-record 2>&1 | tee -a target/test-output.txt
 
 echo "== deployment manifests, chart, unit and image (scripts/test-deploy.sh)"
 ./scripts/test-deploy.sh

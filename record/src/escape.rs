@@ -1,0 +1,439 @@
+//! JSON string literals, byte for byte as serde_json writes them, for escape-dense text.
+//!
+//! The record embeds JSON bodies and header maps *as JSON strings*, so the text to escape has a
+//! `"` every ~8 bytes (measured on the synthetic capture). General-purpose escapers (serde_json's
+//! byte loop, sonic-rs's SIMD loop) stop and re-scan after every escape. Here a 16-byte block is
+//! classified once; on x86-64 with SSSE3 a block whose escapes are all `"` or `\\` is then
+//! written with two byte shuffles from a table (no loop over its escapes), and any other block
+//! walks its escape mask. Written by hand because the libraries measured 2-3x slower on this
+//! text (README, replay section). The `unsafe` is two calls into `#[target_feature]` functions,
+//! each after the feature is known to be there; the functions themselves are safe code.
+
+/// What follows the backslash for each byte that needs escaping; 0 = copied as is.
+/// serde_json's choices: the short forms for `\b \t \n \f \r`, `\u00xx` (lowercase hex) for the
+/// other control characters, and nothing else escaped (DEL, `/` and non-ASCII pass through).
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = b'u';
+        c += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+use std::mem::MaybeUninit;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes classified per step.
+const BLOCK: usize = 16;
+
+/// Bit `j` set when byte `j` of the block needs an escape: SSE2 compares and one `movemask`.
+/// (A plain loop over the block is not vectorized into this by LLVM: it measured 3x slower.)
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn escape_mask(block: &[u8; BLOCK]) -> u32 {
+    // SAFETY: the intrinsics only need SSE2, which this build enables for every function
+    // (the cfg above; it is part of the x86-64 baseline). They take no pointers.
+    #[allow(unsafe_code)]
+    unsafe {
+        sse2_mask(block)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn sse2_mask(block: &[u8; BLOCK]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
+    };
+    let [lo, hi] = [&block[..8], &block[8..]].map(|h| i64::from_le_bytes(h.try_into().unwrap_or_default()));
+    let v = _mm_set_epi64x(hi, lo);
+    let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+    let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+    // Unsigned `v <= 0x1f`: max(v, 0x1f) == 0x1f.
+    let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+    _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+}
+
+/// The portable form (wasm, other targets).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn escape_mask(block: &[u8; BLOCK]) -> u32 {
+    block.iter().enumerate().fold(0u32, |m, (j, &b)| m | (u32::from(ESCAPE[b as usize] != 0) << j))
+}
+
+/// Appends `s` to `out` as a JSON string literal (with its quotes), exactly as
+/// `serde_json::to_writer(out, s)` does.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    push_with(out, s, Kernel::detect());
+}
+
+/// Which block loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Ssse3,
+}
+
+impl Kernel {
+    /// The fastest one this CPU has (`is_x86_feature_detected` caches the CPUID answer).
+    #[inline(always)]
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("ssse3") {
+            return Kernel::Ssse3;
+        }
+        Kernel::Portable
+    }
+}
+
+#[inline(always)]
+fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
+    let s = s.as_bytes();
+    out.push(b'"');
+    let mut read = 0;
+    while read < s.len() {
+        // `escape_into` returns early when `\u00xx` escapes have eaten into the room.
+        out.reserve(room(s.len() - read));
+        let (r, written) = escape_into(out.spare_capacity_mut(), s, read, kernel);
+        // SAFETY: `escape_into` initialized the first `written` bytes of the spare capacity
+        // (it only writes through `write`/`write_copy_of_slice` at offsets it then counts).
+        // Written by hand rather than with a library: see the module comment.
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(out.len() + written);
+        }
+        read = r;
+    }
+    out.push(b'"');
+}
+
+/// Output room checked before each step of escaping `n` more bytes: two bytes per byte (every
+/// escape but `\u00xx`) plus what one block can take beyond that (all `\u00xx`, and the slack of
+/// a whole-block store). A fresh reservation always passes the check.
+#[inline(always)]
+fn room(n: usize) -> usize {
+    2 * n + 6 * BLOCK
+}
+
+/// Escapes `s[from..]` into `dst` while `dst` keeps [`room`] for what is left; returns the
+/// bytes of `s` consumed and the bytes of `dst` initialized.
+#[inline(always)]
+fn escape_into(dst: &mut [MaybeUninit<u8>], s: &[u8], from: usize, kernel: Kernel) -> (usize, usize) {
+    // Whole blocks while a block-sized copy from any of their bytes stays inside `s`.
+    let direct = from + s.len().saturating_sub(from + BLOCK) / BLOCK * BLOCK;
+    let (i, o) = escape_blocks(dst, 0, s, from, direct, s.len(), kernel);
+    if i < direct {
+        return (i, o);
+    }
+    // The last 16..=31 bytes, or a short string: the same loop over a padded copy.
+    let (tail, len) = padded(&s[i..]);
+    let (t, o) = escape_blocks(dst, o, &tail, 0, len, len, kernel);
+    (i + t, o)
+}
+
+/// Escapes the blocks of `data[from..end]` into `dst[o..]` (the last one may be short); `data`
+/// holds a block past `end` rounded up to whole blocks. `total` is where the string ends, for
+/// the room check. Returns where it stopped in `data` and in `dst`.
+#[inline(always)]
+fn escape_blocks(
+    dst: &mut [MaybeUninit<u8>],
+    o: usize,
+    data: &[u8],
+    from: usize,
+    end: usize,
+    total: usize,
+    kernel: Kernel,
+) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Ssse3 {
+        // SAFETY: `Kernel::Ssse3` is only chosen when the CPU has SSSE3, all the function needs.
+        #[allow(unsafe_code)]
+        return unsafe { x86::escape_blocks(dst, o, data, from, end, total) };
+    }
+    escape_blocks_portable(dst, o, data, from, end, total)
+}
+
+#[inline(always)]
+fn escape_blocks_portable(
+    dst: &mut [MaybeUninit<u8>],
+    mut o: usize,
+    data: &[u8],
+    from: usize,
+    end: usize,
+    total: usize,
+) -> (usize, usize) {
+    let mut i = from;
+    while i < end {
+        if dst.len() - o < room(total - i) {
+            return (i, o);
+        }
+        let Some(block) = data[i..].first_chunk::<BLOCK>() else { break };
+        let take = BLOCK.min(end - i);
+        o = escape_block(dst, o, &data[i..], take, escape_mask(block) & (u32::MAX >> (32 - take)));
+        i += take;
+    }
+    (i, o)
+}
+
+/// Writes the first `take` bytes of `data` (a block and a block past it are readable) to
+/// `dst[o..]`, escaping the bytes whose bit is set in `mask`; returns the new end in `dst`.
+#[inline(always)]
+fn escape_block(dst: &mut [MaybeUninit<u8>], mut o: usize, data: &[u8], take: usize, mut mask: u32) -> usize {
+    let mut done = 0;
+    while mask != 0 {
+        let k = mask.trailing_zeros() as usize;
+        // The run before the escape, as a whole-block copy that the next write overlaps.
+        store(dst, o, &data[done..]);
+        o += k - done;
+        o += write_escape(dst, o, data[k]);
+        done = k + 1;
+        mask &= mask - 1;
+    }
+    store(dst, o, &data[done..]);
+    o + take - done
+}
+
+/// The SSSE3 block loop: blocks with only `"` and `\\` escapes (or none) take no branch per
+/// escape.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{escape_block, room, MaybeUninit, BLOCK};
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_set_epi64x, _mm_shuffle_epi8, _mm_unpackhi_epi64, _mm_unpacklo_epi64,
+    };
+
+    /// For each mask of 8 bytes, the `pshufb` pattern that writes those bytes with lane 8 (a
+    /// backslash) before each byte whose bit is set: 8 to 16 bytes out.
+    const EXPAND: [[i64; 2]; 256] = {
+        let mut table = [[0i64; 2]; 256];
+        let mut m = 0;
+        while m < 256 {
+            // 0x80 lanes write zero (never kept: the output is cut to its length).
+            let mut lanes = [0x80u8; 16];
+            let (mut o, mut j) = (0, 0);
+            while j < 8 {
+                if m & (1 << j) != 0 {
+                    lanes[o] = 8;
+                    o += 1;
+                }
+                lanes[o] = j as u8;
+                o += 1;
+                j += 1;
+            }
+            let (mut lo, mut hi, mut b) = (0u64, 0u64, 0);
+            while b < 8 {
+                lo |= (lanes[b] as u64) << (8 * b);
+                hi |= (lanes[b + 8] as u64) << (8 * b);
+                b += 1;
+            }
+            table[m] = [lo as i64, hi as i64];
+            m += 1;
+        }
+        table
+    };
+
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn load(bytes: &[u8; BLOCK]) -> __m128i {
+        let [lo, hi] = [&bytes[..8], &bytes[8..]].map(|h| i64::from_le_bytes(h.try_into().unwrap_or_default()));
+        _mm_set_epi64x(hi, lo)
+    }
+
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn store(dst: &mut [MaybeUninit<u8>], o: usize, v: __m128i) {
+        let lo = _mm_cvtsi128_si64(v).to_le_bytes();
+        let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v)).to_le_bytes();
+        dst[o..o + 8].write_copy_of_slice(&lo);
+        dst[o + 8..o + 16].write_copy_of_slice(&hi);
+    }
+
+    /// As [`super::escape_blocks_portable`].
+    #[target_feature(enable = "ssse3")]
+    pub(super) fn escape_blocks(
+        dst: &mut [MaybeUninit<u8>],
+        mut o: usize,
+        data: &[u8],
+        from: usize,
+        end: usize,
+        total: usize,
+    ) -> (usize, usize) {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let x1f = _mm_set1_epi8(0x1f);
+        let mut i = from;
+        while i < end {
+            if dst.len() - o < room(total - i) {
+                return (i, o);
+            }
+            let Some(block) = data[i..].first_chunk::<BLOCK>() else { break };
+            let take = BLOCK.min(end - i);
+            let keep = u32::MAX >> (32 - take);
+            let v = load(block);
+            let quoted = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+            // Unsigned `v <= 0x1f`: max(v, 0x1f) == 0x1f.
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, x1f), x1f);
+            let q = _mm_movemask_epi8(quoted) as u32 & keep;
+            let c = _mm_movemask_epi8(control) as u32 & keep;
+            if c != 0 {
+                o = escape_block(dst, o, &data[i..], take, q | c);
+            } else if q == 0 {
+                store(dst, o, v);
+                o += take;
+            } else {
+                // Each half with backslashes in lanes 8..16, shuffled into place.
+                let [lo, hi] = EXPAND[(q & 0xff) as usize];
+                store(dst, o, _mm_shuffle_epi8(_mm_unpacklo_epi64(v, backslash), _mm_set_epi64x(hi, lo)));
+                o += take.min(8) + (q & 0xff).count_ones() as usize;
+                if take > 8 {
+                    let [lo, hi] = EXPAND[(q >> 8) as usize];
+                    store(dst, o, _mm_shuffle_epi8(_mm_unpackhi_epi64(v, backslash), _mm_set_epi64x(hi, lo)));
+                    o += take - 8 + (q >> 8).count_ones() as usize;
+                }
+            }
+            i += take;
+        }
+        (i, o)
+    }
+}
+
+/// Buffer for the end of a string: up to two blocks of text and a block of padding.
+type Tail = [u8; 3 * BLOCK];
+
+/// Copies `rest` (under two blocks) into a space-padded buffer with fixed-size, overlapping
+/// copies (no `memcpy` call per string: most strings are short header names and values).
+#[inline(always)]
+fn padded(rest: &[u8]) -> (Tail, usize) {
+    let mut buf: Tail = [b' '; 3 * BLOCK];
+    let n = rest.len().min(2 * BLOCK);
+    fn two<const W: usize>(buf: &mut Tail, rest: &[u8], n: usize) {
+        if let (Some(head), Some(last)) = (rest.first_chunk::<W>(), rest[..n].last_chunk::<W>()) {
+            buf[..W].copy_from_slice(head);
+            buf[n - W..n].copy_from_slice(last);
+        }
+    }
+    match n {
+        BLOCK.. => two::<BLOCK>(&mut buf, rest, n),
+        8.. => two::<8>(&mut buf, rest, n),
+        4.. => two::<4>(&mut buf, rest, n),
+        2.. => two::<2>(&mut buf, rest, n),
+        1 => buf[0] = rest[0],
+        _ => {}
+    }
+    (buf, n)
+}
+
+/// Copies the first block of `src` to `dst[o..]`.
+#[inline(always)]
+fn store(dst: &mut [MaybeUninit<u8>], o: usize, src: &[u8]) {
+    if let Some(block) = src.first_chunk::<BLOCK>() {
+        dst[o..o + BLOCK].write_copy_of_slice(block);
+    }
+}
+
+/// Writes the escape of `b` at `dst[o..]`; returns its length.
+#[inline(always)]
+fn write_escape(dst: &mut [MaybeUninit<u8>], o: usize, b: u8) -> usize {
+    match ESCAPE[b as usize] {
+        b'u' => {
+            let hex = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            dst[o..o + 6].write_copy_of_slice(&hex);
+            6
+        }
+        e => {
+            dst[o..o + 2].write_copy_of_slice(&[b'\\', e]);
+            2
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(s: &str) -> Vec<u8> {
+        serde_json::to_vec(s).unwrap_or_default()
+    }
+
+    /// Every block loop this CPU can run (the portable one always).
+    fn kernels() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Portable];
+        if Kernel::detect() != Kernel::Portable {
+            all.push(Kernel::detect());
+        }
+        all
+    }
+
+    /// `push_json_str` with each kernel; asserts they agree and returns the bytes.
+    fn escaped(prefix: &[u8], text: &str) -> Vec<u8> {
+        let runs: Vec<Vec<u8>> = kernels()
+            .into_iter()
+            .map(|k| {
+                let mut out = prefix.to_vec();
+                push_with(&mut out, text, k);
+                out
+            })
+            .collect();
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "kernels disagree on {text:?}");
+        runs.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn every_single_byte_and_every_length_around_a_block() {
+        for c in 0u8..0x80 {
+            let one = (c as char).to_string();
+            assert_eq!(escaped(b"", &one), reference(&one), "byte {c:#x}");
+            // The byte at every position of strings of 1..=3 blocks, among escapes and not.
+            for len in 1..=3 * BLOCK + 1 {
+                for at in [0, len / 2, len - 1] {
+                    for fill in ['a', '"', '\u{1}'] {
+                        let mut text: Vec<char> = vec![fill; len];
+                        text[at] = c as char;
+                        let text: String = text.into_iter().collect();
+                        let out = escaped(b"xyz", &text);
+                        assert_eq!(&out[..3], b"xyz");
+                        assert_eq!(out[3..], reference(&text), "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn worst_cases_grow_the_room() {
+        for len in [0, 1, 15, 16, 17, 100, 4096] {
+            for fill in ["\u{0}", "\"", "\\", "é", "\u{2028}", "😀", "\u{1f}a"] {
+                let text = fill.repeat(len);
+                assert_eq!(escaped(b"", &text), reference(&text), "{fill:?} x {len}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_bytes_as_serde_json(
+            text in proptest::prop_oneof![
+                "[\"\\\\\\x00-\\x1f a-z{}:,é\u{2028}😀\u{7f}]{0,200}",
+                ".{0,100}",
+                "([a-z]{0,20}\"){0,40}",
+            ],
+            prefix in "[a-z]{0,5}",
+        ) {
+            let out = escaped(prefix.as_bytes(), &text);
+            proptest::prop_assert_eq!(&out[..prefix.len()], prefix.as_bytes());
+            proptest::prop_assert_eq!(out[prefix.len()..].to_vec(), reference(&text));
+        }
+    }
+}
