@@ -67,11 +67,16 @@ pub const TRUNCATED_HEADER: &str = "x-akto-tap-truncated";
 /// Header listing the framing anomalies of an exchange (comma-separated).
 pub const ANOMALIES_HEADER: &str = "x-akto-tap-anomalies";
 
-/// A payload as text: borrowed when it is valid UTF-8 (the common case, checked at SIMD speed),
-/// converted lossily otherwise. A cut in the middle of a UTF-8 sequence is backed off.
+/// A payload as text: borrowed when it is valid UTF-8 (the common case, checked at SIMD speed
+/// by simdutf8; std's check measured 3x its cost on bodies), converted lossily otherwise. A cut
+/// in the middle of a UTF-8 sequence is backed off.
 fn payload(data: &[u8], cap: usize) -> (Cow<'_, str>, bool) {
     let cut = data.len() > cap;
     let data = &data[..data.len().min(cap)];
+    if let Ok(s) = simdutf8::basic::from_utf8(data) {
+        return (Cow::Borrowed(s), cut);
+    }
+    // Not valid UTF-8: std's check says where it stops.
     match std::str::from_utf8(data) {
         Ok(s) => (Cow::Borrowed(s), cut),
         Err(e) if cut && e.error_len().is_none() => {
@@ -135,8 +140,9 @@ pub fn to_record_with<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions, workloa
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
             let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
             let headers = headers_json(r.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra), None);
-            let status = if r.reason.is_empty() { r.status.to_string() } else { format!("{} {}", r.status, r.reason) };
-            (r.status.to_string(), status, headers, p)
+            let code = itoa::Buffer::new().format(r.status).to_owned();
+            let status = if r.reason.is_empty() { code.clone() } else { format!("{code} {}", r.reason) };
+            (code, status, headers, p)
         }
         None => ("0".to_string(), String::new(), "{}".to_string(), Cow::Borrowed("")),
     };
@@ -148,14 +154,14 @@ pub fn to_record_with<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions, workloa
         method: Cow::Borrowed(&ex.request.method),
         request_payload: req_payload,
         response_payload: resp_payload,
-        ip: ex.conn.client.to_string().into(),
-        dest_ip: ex.conn.server.to_string().into(),
-        time: ex.request.ts.secs().to_string().into(),
+        ip: record::socket_addr_string(ex.conn.client.ip(), ex.conn.client.port()).into(),
+        dest_ip: record::socket_addr_string(ex.conn.server.ip(), ex.conn.server.port()).into(),
+        time: itoa::Buffer::new().format(ex.request.ts.secs()).to_owned().into(),
         status_code: status_code.into(),
         http_type: ex.request.version.protocol().into(),
         status: status.into(),
         akto_account_id: Cow::Borrowed(&opts.account_id),
-        akto_vxlan_id: ex.conn.vni.to_string().into(),
+        akto_vxlan_id: itoa::Buffer::new().format(ex.conn.vni).to_owned().into(),
         is_pending: if ex.flags.pending { "true" } else { "false" }.into(),
         source: opts.source.as_str().into(),
         direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().into()),

@@ -7,9 +7,9 @@ use std::fmt::Write;
 /// Tallies of what was written.
 #[derive(Debug, Default)]
 pub struct Summary {
-    hosts: HashMap<String, HostTally>,
+    hosts: HashMap<String, HostTally, ahash::RandomState>,
     /// Endpoints (host, method, path) counted by a 64-bit hash: no allocation per exchange.
-    endpoints: HashSet<u64>,
+    endpoints: HashSet<u64, ahash::RandomState>,
     hasher: ahash::RandomState,
     unknown_links: BTreeMap<u32, u64>,
 }
@@ -18,7 +18,7 @@ pub struct Summary {
 #[derive(Debug, Default)]
 struct HostTally {
     exchanges: u64,
-    endpoints: HashSet<u64>,
+    endpoints: HashSet<u64, ahash::RandomState>,
 }
 
 /// Hosts listed in the summary.
@@ -44,10 +44,13 @@ impl Summary {
         if self.endpoints.len() < MAX_ENDPOINTS {
             self.endpoints.insert(endpoint);
         }
-        if !self.hosts.contains_key(host) && self.hosts.len() < MAX_HOSTS {
-            self.hosts.insert(host.to_string(), HostTally::default());
-        }
-        if let Some(t) = self.hosts.get_mut(host) {
+        let room = self.hosts.len() < MAX_HOSTS;
+        let tally = match self.hosts.get_mut(host) {
+            Some(t) => Some(t),
+            None if room => Some(self.hosts.entry(host.to_string()).or_default()),
+            None => None,
+        };
+        if let Some(t) = tally {
             t.exchanges += 1;
             if t.endpoints.len() < MAX_ENDPOINTS {
                 t.endpoints.insert(endpoint);
