@@ -211,7 +211,8 @@ where
     let mut first = true;
     // Names and values are short and nearly always need no escape: a byte check and straight
     // copies here cost a third of two calls into the general escaper.
-    let plain = |s: &str| s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    // (A fold without early exit, which LLVM vectorizes; `all` measured 4 instructions a byte.)
+    let plain = |s: &str| s.bytes().fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
     let mut entry = |buf: &mut Vec<u8>, k: &str, v: &str| {
         if !std::mem::take(&mut first) {
             buf.push(b',');
