@@ -409,7 +409,7 @@ impl Shard {
             _ => {}
         }
         if let (true, Some(tx)) = (for_akto, &self.outputs.kafka) {
-            let key = ex.conn.client.ip().to_string().into_bytes();
+            let key = record::ip_string(ex.conn.client.ip()).into_bytes();
             // The encoded record moves to the sink; the next one starts in a buffer of its size.
             let next = Vec::with_capacity(self.value.len() + 256);
             let value = std::mem::replace(&mut self.value, next);

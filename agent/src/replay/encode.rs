@@ -130,7 +130,7 @@ impl Plan {
             }
             if self.kafka {
                 if for_akto {
-                    let key = ex.conn.client.ip().to_string().into_bytes();
+                    let key = record::ip_string(ex.conn.client.ip()).into_bytes();
                     let next = Vec::with_capacity(value.len() + 256);
                     let value = std::mem::replace(&mut value, next);
                     into.records.push(Outgoing { key, value });
@@ -157,7 +157,7 @@ impl Output {
             }
             buf.clear();
             to_record(ex, &self.opts).write_json(buf);
-            let key = ex.conn.client.ip().to_string().into_bytes();
+            let key = record::ip_string(ex.conn.client.ip()).into_bytes();
             // The encoded record moves to the sink; the next one starts in a buffer of its size.
             let next = Vec::with_capacity(buf.len() + 256);
             let value = std::mem::replace(buf, next);

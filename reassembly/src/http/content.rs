@@ -232,15 +232,27 @@ mod whole {
         if size == 0 || start + size >= limit || size / MAX_RATIO > input.len() {
             return None;
         }
-        let decompressor = Decompressor::new()?;
         out.resize(start + size, 0);
-        match decompressor.inflate(input, &mut out[start..]) {
+        let inflated = DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = Decompressor::new();
+            }
+            d.as_ref().and_then(|d| d.inflate(input, &mut out[start..]))
+        });
+        match inflated {
             Some((used, written)) if written == size => Some(used),
             _ => {
                 out.truncate(start);
                 None
             }
         }
+    }
+
+    std::thread_local! {
+        /// One decompressor per thread, kept: libdeflate zero-fills its ~11 KB of tables when
+        /// it allocates them, which cost as much as inflating a small body.
+        static DECOMPRESSOR: std::cell::RefCell<Option<Decompressor>> = const { std::cell::RefCell::new(None) };
     }
 
     /// A libdeflate decompressor (its tables, ~11 KB; nothing to initialize).
