@@ -176,6 +176,9 @@ fn escape_blocks(
         #[allow(unsafe_code)]
         return unsafe { x86::escape_blocks(dst, o, data, from, end, total) };
     }
+    // Elsewhere there is one kernel.
+    #[cfg(not(target_arch = "x86_64"))]
+    let Kernel::Portable = kernel;
     escape_blocks_portable(dst, o, data, from, end, total)
 }
 
