@@ -141,10 +141,24 @@ fn lossy(b: &[u8]) -> String {
     }
 }
 
-fn convert(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+/// Owned fields of a parsed head. Values are validated as UTF-8 once for the whole head (one
+/// call instead of one per value, which cost more than copying them) and sliced from it.
+fn convert(head: &[u8], headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    let text = std::str::from_utf8(head).ok();
+    let base = head.as_ptr() as usize;
     headers
         .iter()
-        .map(|h| Header { name: h.name.to_owned(), value: lossy(h.value.trim_ascii()) })
+        .map(|h| {
+            let v = h.value.trim_ascii();
+            // httparse's slices point into `head`; the offset is checked anyway, and `get`
+            // checks the character boundaries.
+            let at = (v.as_ptr() as usize).wrapping_sub(base);
+            let value = match text.and_then(|t| t.get(at..at.checked_add(v.len())?)) {
+                Some(s) => s.to_owned(),
+                None => lossy(v),
+            };
+            Header { name: h.name.to_owned(), value }
+        })
         .collect()
 }
 
@@ -230,7 +244,7 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
                     method: method.to_string(),
                     target: path.to_string(),
                     version: version_of(minor),
-                    headers: convert(req.headers),
+                    headers: convert(head, req.headers),
                     anomalies,
                 });
             }
@@ -303,7 +317,7 @@ pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseH
                         version: version_of(minor),
                         status: code,
                         reason: resp.reason.unwrap_or_default().to_string(),
-                        headers: convert(resp.headers),
+                        headers: convert(head, resp.headers),
                         anomalies,
                     });
                 }
