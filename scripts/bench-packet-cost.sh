@@ -11,9 +11,10 @@
 #
 # Usage: scripts/bench-packet-cost.sh              (root)
 # Environment (defaults in brackets):
-#   AKTO_TAP_BIN  agent binary of the default variants [target/release/akto-tap]
-#   VARIANTS      one per line, "name|binary|capture flags"; binary empty = no agent
-#                 [none, default flags, --tls off]
+#   AKTO_TAP_BIN  agent binary of the default variants [$CARGO_TARGET_DIR or target, /release/akto-tap]
+#   VARIANTS      one per line, "name|binary|capture flags"; binary empty = no agent, "spin" =
+#                 a busy loop on CPU 1 instead of the agent (control: a busy sibling CPU alone)
+#                 [none, spin, default flags, --tls off]
 #   BODIES        response body sizes ["220 4096"]
 #   RTS           round trips per repetition [40000]
 #   REPS          repetitions per run; a run reports their minimum and median [7]
@@ -28,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench-packet-cost: needs root" >&2; exit 1; }
 
-BIN=$(readlink -f "${AKTO_TAP_BIN:-target/release/akto-tap}")
+BIN=$(readlink -m "${AKTO_TAP_BIN:-${CARGO_TARGET_DIR:-target}/release/akto-tap}")
 BODIES=${BODIES:-"220 4096"}
 RTS=${RTS:-40000}
 REPS=${REPS:-7}
@@ -36,6 +37,7 @@ ROUNDS=${ROUNDS:-3}
 STATS=${STATS:-0}
 PORT=${PORT:-18790}
 VARIANTS=${VARIANTS:-"none||
+spin|spin|
 default|$BIN|
 tls-off|$BIN|--tls off"}
 
@@ -74,7 +76,11 @@ results=$work/results
 for round in $(seq 1 "$ROUNDS"); do
   while IFS='|' read -r name bin args; do
     [ -n "$name" ] || continue
-    if [ -n "$bin" ]; then
+    if [ "$bin" = spin ]; then
+      taskset -c 1 sh -c 'while :; do :; done' &
+      agent_pid=$!
+      sleep 0.5
+    elif [ -n "$bin" ]; then
       ids_before=$(prog_ids)
       # shellcheck disable=SC2086 # args is a list of flags
       taskset -c 1 "$bin" capture --backend ebpf --interface lo --ports "$PORT" --output /dev/null -q $args \
@@ -84,12 +90,12 @@ for round in $(seq 1 "$ROUNDS"); do
       kill -0 "$agent_pid" 2>/dev/null || { echo "bench-packet-cost: agent ($name) exited:" >&2; cat "$work/agent.err" >&2; exit 1; }
     fi
     for body in $BODIES; do
-      [ -n "$agent_pid" ] && [ "$STATS" = 1 ] && prog_stats >"$work/s0"
+      [ -n "$agent_pid" ] && [ "$STATS" = 1 ] && [ "$bin" != spin ] && prog_stats >"$work/s0"
       line=$("$work/pingpong" "$PORT" "$body" "$RTS" "$REPS" 0 | tail -1)
       read -r _ min _ med <<<"$line"
       echo "$round $name $body $min $med" >>"$results"
       printf '%-12s %5s B  min %6s ns  median %6s ns  (round %s, load %s)\n' "$name" "$body" "$min" "$med" "$round" "$(cut -d' ' -f1 /proc/loadavg)"
-      if [ -n "$agent_pid" ] && [ "$STATS" = 1 ]; then
+      if [ -n "$agent_pid" ] && [ "$STATS" = 1 ] && [ "$bin" != spin ]; then
         prog_stats >"$work/s1"
         total=$(( (REPS + 1) * RTS ))
         join "$work/s0" "$work/s1" | awk -v rt="$total" '{ c = $4 - $2; t = $5 - $3;
@@ -97,7 +103,7 @@ for round in $(seq 1 "$ROUNDS"); do
       fi
     done
     if [ -n "$agent_pid" ]; then
-      kill -INT "$agent_pid"
+      if [ "$bin" = spin ]; then kill "$agent_pid"; else kill -INT "$agent_pid"; fi
       wait "$agent_pid" 2>/dev/null || true
       agent_pid=
     fi
