@@ -22,7 +22,8 @@
 #   STATS         1 = also kernel.bpf_stats: ns per run and runs per round trip of each
 #                 program of the agent (adds two clock reads per program run) [0]
 #   PORT          port of the ping-pong [18790]
-# Prints per run "variant body min median", then a summary: per variant and body the median
+# Prints per run "variant body min median" (runs during which another process had capture
+# programs loaded are marked and left out of the summary), then a summary: per variant and body the median
 # over rounds of the per-run minimum, and the added ns per round trip against "none" (the
 # median over rounds of the difference within a round).
 set -euo pipefail
@@ -52,9 +53,8 @@ trap cleanup EXIT
 cc -O2 -Wall -o "$work/pingpong" scripts/bench/pingpong.c
 [ "$STATS" = 1 ] && sysctl -q kernel.bpf_stats_enabled=1
 
-if bpftool prog show 2>/dev/null | grep -qE 'tap_(in|e)gress|sock_io'; then
-  echo "bench-packet-cost: warning: capture programs of another process are loaded; every variant pays for them" >&2
-fi
+# Capture programs of another process (another agent, a test) make every variant pay for them.
+foreign() { bpftool prog show 2>/dev/null | grep -qE 'tap_(in|e)gress|sock_io' && echo " FOREIGN-PROGRAMS" || true; }
 
 prog_ids() { bpftool prog show -j 2>/dev/null | python3 -c 'import json, sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
 # run_cnt and run_time_ns per program name, of the programs loaded since $ids_before (the
@@ -76,6 +76,7 @@ results=$work/results
 for round in $(seq 1 "$ROUNDS"); do
   while IFS='|' read -r name bin args; do
     [ -n "$name" ] || continue
+    other=$(foreign)
     if [ "$bin" = spin ]; then
       taskset -c 1 sh -c 'while :; do :; done' &
       agent_pid=$!
@@ -93,8 +94,8 @@ for round in $(seq 1 "$ROUNDS"); do
       [ -n "$agent_pid" ] && [ "$STATS" = 1 ] && [ "$bin" != spin ] && prog_stats >"$work/s0"
       line=$("$work/pingpong" "$PORT" "$body" "$RTS" "$REPS" 0 | tail -1)
       read -r _ min _ med <<<"$line"
-      echo "$round $name $body $min $med" >>"$results"
-      printf '%-12s %5s B  min %6s ns  median %6s ns  (round %s, load %s)\n' "$name" "$body" "$min" "$med" "$round" "$(cut -d' ' -f1 /proc/loadavg)"
+      [ -n "$other" ] || echo "$round $name $body $min $med" >>"$results"
+      printf '%-12s %5s B  min %6s ns  median %6s ns  (round %s, load %s)%s\n' "$name" "$body" "$min" "$med" "$round" "$(cut -d' ' -f1 /proc/loadavg)" "$other"
       if [ -n "$agent_pid" ] && [ "$STATS" = 1 ] && [ "$bin" != spin ]; then
         prog_stats >"$work/s1"
         total=$(( (REPS + 1) * RTS ))
@@ -106,6 +107,8 @@ for round in $(seq 1 "$ROUNDS"); do
       if [ "$bin" = spin ]; then kill "$agent_pid"; else kill -INT "$agent_pid"; fi
       wait "$agent_pid" 2>/dev/null || true
       agent_pid=
+      # The kernel frees a closed program a moment later: wait, or the next run sees it.
+      for _ in $(seq 30); do [ -z "$(foreign)" ] && break; sleep 0.1; done
     fi
   done <<<"$VARIANTS"
 done
@@ -127,6 +130,9 @@ for n in names:
         mins = runs.get((n, b), {})
         base = runs.get(("none", b), {})
         added = [mins[r] - base[r] for r in mins if r in base]
+        if not mins:
+            cells.append(f"{'-':>12}{'':>10}")
+            continue
         cells.append(f"{st.median(mins.values()):>12.0f}" + (f"{st.median(added):>+10.0f}" if added and n != "none" else f"{'':>10}"))
     print(f"{n:<14}" + "".join(cells))
 EOF
