@@ -271,6 +271,7 @@ impl Source for EbpfSource {
                 ("filtered_port", self.counter(counter::FILTERED)),
                 ("fragment_skipped", self.counter(counter::FRAGMENTS)),
             ],
+            wakeups: self.counter(counter::WAKEUPS),
         }
     }
 }

@@ -95,7 +95,12 @@ pub struct CaptureArgs {
     #[arg(long, default_value_t = 5)]
     pub poll_ms: u16,
     /// eBPF: wake the capture thread before its timer when the data waiting in the ring crosses this much, KiB (once per crossing).
-    #[arg(long, default_value_t = 256)]
+    // 4 MiB, a quarter of the default ring: at the rates one server sends, the `--poll-ms` timer
+    // drains the ring first and no wake-up is sent (each one is an interrupt on the capturing
+    // CPU, a VM exit on virtual machines: 256 KiB cost a saturated loopback server 0.2-0.3 µs
+    // per request, scripts/bench-packet-cost.sh); a burst past it still wakes the reader with
+    // three quarters of the ring to spare.
+    #[arg(long, default_value_t = 4096)]
     pub wakeup_kib: u32,
     /// libpcap: bytes captured per packet.
     #[arg(long, default_value_t = 262_144)]
@@ -175,6 +180,9 @@ pub struct KernelStats {
     pub drops: Vec<(&'static str, u64)>,
     /// Other counters (skipped by filters, truncated).
     pub other: Vec<(&'static str, u64)>,
+    /// Early wake-ups of the reader the kernel side sent (eBPF: the ring's backlog crossed
+    /// `--wakeup-kib`; each costs the capturing CPU an interrupt). 0 for libpcap.
+    pub wakeups: u64,
 }
 
 impl KernelStats {
@@ -495,6 +503,7 @@ impl Summary {
                 "bytes": self.kernel.bytes,
                 "drops": pairs(&self.kernel.drops),
                 "other": pairs(&self.kernel.other),
+                "wakeups": self.kernel.wakeups,
             },
             "pipeline": self.pipeline,
             "engine": self.engine,
@@ -515,7 +524,7 @@ impl Summary {
             k.packets,
             k.dropped()
         );
-        for (name, n) in k.drops.iter().chain(&k.other).filter(|(_, n)| *n > 0) {
+        for (name, n) in k.drops.iter().chain(&k.other).chain([&("wakeups", k.wakeups)]).filter(|(_, n)| *n > 0) {
             s.push_str(&format!(" · {name} {n}"));
         }
         s.push_str(&format!(
@@ -611,6 +620,7 @@ fn render_metrics(
             for (reason, n) in &ks.other {
                 m.counter("kernel_skipped_total", "Packets the kernel filter skipped or cut, by reason.", &[("reason", reason)], *n);
             }
+            m.counter("kernel_wakeups_total", "Early wake-ups of the capture thread sent by the kernel side (eBPF: ring backlog past --wakeup-kib).", &[], ks.wakeups);
         }
         let p = snapshot(observer.stats());
         m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "queue"), ("cause", "queue_full")], p.queue_full_packets);

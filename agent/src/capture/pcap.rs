@@ -205,6 +205,7 @@ impl Source for PcapSource {
                 ("read_error", self.read_errors),
             ],
             other: vec![],
+            wakeups: 0,
         }
     }
 }

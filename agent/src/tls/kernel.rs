@@ -8,7 +8,7 @@
 use akto_tap_ebpf_common::tls::{
     tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_BSS, MAP_NEED_SK, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SOCK_IO,
     PROG_SSL_FREE, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX, PROG_SSL_RET, PROG_SSL_SET_FD, PROG_SSL_WRITE,
-    PROG_SSL_WRITE_EX, SOCK_IO_TRACEPOINTS, TLS_HEADER_LEN,
+    PROG_SSL_WRITE_EX, SOCK_RECV_TRACEPOINT, SOCK_SEND_TRACEPOINT, TLS_HEADER_LEN,
 };
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::{UProbeAttachPoint, UProbeScope};
@@ -74,6 +74,19 @@ fn kernel<E: Into<anyhow::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> 
     move |e| TlsError::Kernel { what, source: e.into() }
 }
 
+/// Which socket calls the socket-call fallback watches (see [`PROG_SOCK_IO`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketCalls {
+    /// None: connections whose fd OpenSSL hides are not reported.
+    Off,
+    /// Sends only: an SSL call that sends (every handshake does: ClientHello, ServerHello)
+    /// finds its socket; a connection whose first SSL calls only receive (one older than the
+    /// agent, read-only calls) is found at its first call that sends.
+    Send,
+    /// Sends and receives: found at the first call either way, for twice the dispatch cost.
+    SendAndRecv,
+}
+
 /// The loaded programs, the event ring and the counters.
 pub struct TlsKernel {
     ebpf: Ebpf,
@@ -93,8 +106,9 @@ impl TlsKernel {
     /// Loads every program (the verifier runs here) and attaches the socket raw tracepoints.
     /// `offsets` come from the kernel's BTF (`valid == 0` when unknown: sockets are then learned
     /// from the socket calls inside SSL calls only, and addresses from procfs).
-    /// `socket_calls`: attach the socket raw tracepoints (`--tls-socket-calls`).
-    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets, socket_calls: bool) -> Result<TlsKernel, TlsError> {
+    /// `socket_calls`: which socket raw tracepoints to attach (`--tls-socket-calls`,
+    /// `--tls-socket-recv`).
+    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets, socket_calls: SocketCalls) -> Result<TlsKernel, TlsError> {
         if OBJECT.is_empty() {
             return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
@@ -121,8 +135,13 @@ impl TlsKernel {
         let p: &mut RawTracePoint =
             prog(&mut ebpf, PROG_SOCK_IO)?.try_into().map_err(kernel(format!("{PROG_SOCK_IO}: program type")))?;
         p.load().map_err(kernel(format!("loading raw tracepoint {PROG_SOCK_IO} (verifier)")))?;
-        let mut socket_calls_on = socket_calls;
-        for tp in SOCK_IO_TRACEPOINTS.iter().filter(|_| socket_calls) {
+        let tracepoints: &[&str] = match socket_calls {
+            SocketCalls::Off => &[],
+            SocketCalls::Send => &[SOCK_SEND_TRACEPOINT],
+            SocketCalls::SendAndRecv => &[SOCK_SEND_TRACEPOINT, SOCK_RECV_TRACEPOINT],
+        };
+        let mut socket_calls_on = !tracepoints.is_empty();
+        for tp in tracepoints {
             // Kernels before 6.3 lack these tracepoints: TLS capture goes on without the
             // fallback (connections whose fd OpenSSL hides are then not reported).
             if let Err(e) = p.attach(tp) {

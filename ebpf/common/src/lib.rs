@@ -63,8 +63,12 @@ pub mod counter {
     /// IPv4 fragments and IPv6 packets with a fragment header: not captured, because the
     /// filter cannot see their ports (TCP sets DF; this is rare).
     pub const FRAGMENTS: u32 = 8;
+    /// Records committed with a wake-up for the reader (the backlog crossed `wakeup_bytes`).
+    /// Each one costs the capturing CPU an interrupt to itself and a wake-up of the reader's
+    /// CPU (on a VM, exits to the hypervisor): it should stay far below the packet count.
+    pub const WAKEUPS: u32 = 9;
     /// Number of counters.
-    pub const LEN: u32 = 9;
+    pub const LEN: u32 = 10;
 }
 
 /// Bits of a [`MAP_PORT_FLAGS`] entry.

@@ -39,8 +39,12 @@ pub const PROG_SSL_FREE: &str = "ssl_free_entry";
 /// only on socket sends and receives, and do not put every syscall on the slow path): the socket
 /// of an SSL call whose `SSL*` has no fd the programs can see (a custom BIO, as curl's).
 pub const PROG_SOCK_IO: &str = "sock_io";
-/// Raw tracepoints [`PROG_SOCK_IO`] attaches to (first argument: `struct sock *`).
-pub const SOCK_IO_TRACEPOINTS: [&str; 2] = ["sock_send_length", "sock_recv_length"];
+/// Raw tracepoint [`PROG_SOCK_IO`] attaches to for socket sends (first argument: `struct sock *`).
+pub const SOCK_SEND_TRACEPOINT: &str = "sock_send_length";
+/// Raw tracepoint [`PROG_SOCK_IO`] attaches to for socket receives, only on request
+/// (`--tls-socket-recv`): sends alone find the socket of nearly every connection, and each
+/// attached tracepoint costs every socket call of the host its dispatch.
+pub const SOCK_RECV_TRACEPOINT: &str = "sock_recv_length";
 /// Global of the TLS object: [`KernelOffsets`], set at load.
 pub const GLOBAL_KERNEL_OFFSETS: &str = "KOFFS";
 

@@ -402,7 +402,7 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
         ($($c:expr),*) => {
             $(if n <= $c {
                 let wake = backlog.flags(core::mem::size_of::<Record<$c>>());
-                return done(emit::<$c>(ctx, n, header, wake), wire, n);
+                return done(emit::<$c>(ctx, n, header, wake), wire, n, wake);
             })*
         };
     }
@@ -410,7 +410,8 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
         4608, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960,
         49152, 57344, 65536, MAX_CLASS);
     let copied = if n > MAX_PACKET { MAX_PACKET } else { n };
-    done(copy_out_scratch(ctx, wire, header, backlog.flags(HEADER_LEN + copied)), wire, copied);
+    let wake = backlog.flags(HEADER_LEN + copied);
+    done(copy_out_scratch(ctx, wire, header, wake), wire, copied, wake);
 }
 
 /// Batched wake-ups: the reader polls on a short timer and drains everything each time; it is
@@ -440,11 +441,14 @@ impl Backlog {
 }
 
 #[inline(always)]
-fn done(r: Result<(), Lost>, wire: u32, copied: usize) {
+fn done(r: Result<(), Lost>, wire: u32, copied: usize, wake: u64) {
     match r {
         Ok(()) => {
             count(counter::CAPTURED_PACKETS, 1);
             count(counter::CAPTURED_BYTES, copied as u64);
+            if wake == BPF_RB_FORCE_WAKEUP as u64 {
+                count(counter::WAKEUPS, 1);
+            }
         }
         Err(Lost::RingFull) => {
             count(counter::RING_FULL_PACKETS, 1);

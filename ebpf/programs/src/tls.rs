@@ -6,8 +6,9 @@
 //! SSL_read/SSL_write(_ex)/handshake entry ──▶ ACTIVE[thread] = {ssl, buf, kind, sk}
 //!     sk of a new connection: fd (SSL_FDS, else ssl->rbio->num of a socket BIO, offsets from
 //!     the attach cookie) → walk current task's fd table → struct sock (offsets from BTF);
-//!     else NEED_SK[thread] armed: the sock_send/recv_length raw tracepoint inside the call
-//!     records the socket the call uses (curl's own BIO hides its fd)
+//!     else NEED_SK[thread] armed: the sock_send_length raw tracepoint (and sock_recv_length
+//!     with --tls-socket-recv) inside the call records the socket the call uses (curl's own BIO
+//!     hides its fd)
 //! return probe ──▶ new socket: CONNECT event (addresses read from the sock) →
 //!     bytes done → stream offset from CONNS[(pid, ssl)] → TLS_EVENTS (chunks)
 //! SSL_do_handshake/connect/accept return on a new socket ──▶ HANDSHAKE event, offsets reset
@@ -96,9 +97,9 @@ static NEED_SK: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
 
 /// Non-zero while a thread may be waiting in [`NEED_SK`]: set by the arming thread, cleared by
 /// user space once the map is empty (`TlsKernel::disarm_if_idle`). The socket tracepoints run
-/// on every socket send and receive of the host and return after this one load while it is 0,
-/// without a map lookup; hosts whose SSL sockets are all found by fd (nginx, Python:
-/// `SSL_set_fd`) never set it.
+/// on every socket send (and receive, with `--tls-socket-recv`) of the host and return after
+/// this one load while it is 0, without a map lookup; hosts whose SSL sockets are all found by
+/// fd (nginx, Python: `SSL_set_fd`) never set it.
 /// A flag cleared from user space, not a count of waiting threads (atomic add is not in `core`
 /// for the BPF target, and a count leaks when a thread dies while waiting) nor a time window
 /// (the clock helper costs as much as the lookup it would save).
