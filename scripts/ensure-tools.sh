@@ -22,6 +22,12 @@ ensure_clippy() {
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >&2
 }
 
+# rustfmt for the format check of test.sh (also left out of the minimal profile).
+ensure_rustfmt() {
+  ensure_rust
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >&2
+}
+
 # C toolchain and headers for -sys crates: rdkafka builds a bundled librdkafka (make, gcc)
 # against the system OpenSSL (libssl-dev, pkg-config); the capture links libpcap (libpcap-dev).
 ensure_build_deps() {

@@ -18,6 +18,10 @@ ensure_ebpf_toolchain || echo "ensure-tools: the eBPF toolchain could not be ins
 ensure_tansu || echo "ensure-tools: tansu could not be installed; the Kafka broker tests will be skipped" >&2
 
 mkdir -p target
+echo "== rustfmt (rustfmt.toml; nothing to change)"
+ensure_rustfmt
+cargo fmt --all --check
+
 echo "== clippy (every host crate and its tests, warnings are errors)"
 ensure_clippy
 cargo clippy --all-targets --quiet -- -D warnings

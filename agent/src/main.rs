@@ -81,14 +81,16 @@ fn load_cli() -> anyhow::Result<Cli> {
     let matches = Cli::command().get_matches_from(&argv);
     if let Some((name, sub)) = matches.subcommand() {
         if let Some(path) = sub.try_get_one::<PathBuf>("config").ok().flatten() {
-            let text = std::fs::read_to_string(path).map_err(|e| config::ConfigError::Read { path: path.clone(), source: e })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| config::ConfigError::Read { path: path.clone(), source: e })?;
             let root = Cli::command();
             let cmd = root.find_subcommand(name).cloned().ok_or_else(|| anyhow::anyhow!("no command {name}"))?;
             let file = config::parse(path, &text, &cmd)?;
             let mut merged: Vec<OsString> = argv.iter().take(2).cloned().collect();
             merged.extend(config::args_from_file(&file, sub));
             merged.extend(argv.iter().skip(2).cloned());
-            let mut cli = Cli::try_parse_from(merged).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.render()))?;
+            let mut cli =
+                Cli::try_parse_from(merged).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.render()))?;
             if let (Command::Capture(a), true) = (&mut cli.command, file.filter.is_some()) {
                 a.filter_source = Some((path.clone(), text));
             }
@@ -101,7 +103,8 @@ fn load_cli() -> anyhow::Result<Cli> {
 fn config_command(c: &ConfigCommand) -> anyhow::Result<()> {
     match c {
         ConfigCommand::Check { file, command } => {
-            let text = std::fs::read_to_string(file).map_err(|e| config::ConfigError::Read { path: file.clone(), source: e })?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| config::ConfigError::Read { path: file.clone(), source: e })?;
             let name = match command {
                 Some(n) if config::COMMANDS.contains(&n.as_str()) => n.clone(),
                 Some(n) => anyhow::bail!("--command must be one of {}, not {n}", config::COMMANDS.join(", ")),
@@ -124,8 +127,14 @@ fn config_command(c: &ConfigCommand) -> anyhow::Result<()> {
                 None => print!("{reference}"),
                 Some(path) => {
                     let doc = std::fs::read_to_string(path)?;
-                    let new = config::splice(&doc, &reference)
-                        .ok_or_else(|| anyhow::anyhow!("{}: markers not found ({} … {})", path.display(), config::README_BEGIN, config::README_END))?;
+                    let new = config::splice(&doc, &reference).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: markers not found ({} … {})",
+                            path.display(),
+                            config::README_BEGIN,
+                            config::README_END
+                        )
+                    })?;
                     std::fs::write(path, new)?;
                 }
             }
@@ -149,7 +158,6 @@ fn main() -> std::process::ExitCode {
         Command::Guard(a) => guard::run(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Config(c) => config_command(c),
-
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -86,8 +86,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     let summary = if to_stdout {
         write_to(&cfg, io::stdout().lock()).context("writing the capture to standard output")?
     } else {
-        let file = File::create(&args.output)
-            .with_context(|| format!("cannot create {}", args.output.display()))?;
+        let file = File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
         write_to(&cfg, file).with_context(|| format!("writing {}", args.output.display()))?
     };
     eprintln!(
@@ -113,9 +112,7 @@ fn write_to(cfg: &GenConfig, w: impl Write) -> io::Result<GenSummary> {
 /// Parses `123`, `64MB`, `1.5GB`, `512K`, `1GiB` (case-insensitive; see `SynthArgs::size`).
 fn parse_size(s: &str) -> Result<u64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let unit = unit.trim().to_ascii_lowercase();
     let mult: u64 = match unit.as_str() {
@@ -130,9 +127,7 @@ fn parse_size(s: &str) -> Result<u64> {
         "t" | "tib" => 1 << 40,
         _ => bail!("unknown size unit {unit:?} in {s:?} (use B, KB, MB, GB, KiB, MiB, GiB)"),
     };
-    let value: f64 = num
-        .parse()
-        .with_context(|| format!("{s:?} is not a size"))?;
+    let value: f64 = num.parse().with_context(|| format!("{s:?} is not a size"))?;
     let bytes = (value * mult as f64).round();
     if !(0.0..=1e18).contains(&bytes) {
         bail!("size {s:?} is out of range");
@@ -141,10 +136,7 @@ fn parse_size(s: &str) -> Result<u64> {
 }
 
 fn parse_probability(s: &str) -> Result<f64> {
-    let p: f64 = s
-        .trim()
-        .parse()
-        .with_context(|| format!("{s:?} is not a number"))?;
+    let p: f64 = s.trim().parse().with_context(|| format!("{s:?} is not a number"))?;
     if !(0.0..=1.0).contains(&p) {
         bail!("{p} is not a probability (use a number from 0 to 1)");
     }
@@ -187,16 +179,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("akto-tap-synth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.pcap");
-        let cli = Cli::try_parse_from([
-            "synth",
-            "-o",
-            path.to_str().unwrap(),
-            "--size",
-            "200KB",
-            "--seed",
-            "7",
-        ])
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(["synth", "-o", path.to_str().unwrap(), "--size", "200KB", "--seed", "7"]).unwrap();
         assert_eq!(cli.synth.config().target_bytes, 200_000);
         run(&cli.synth).unwrap();
         let data = std::fs::read(&path).unwrap();

@@ -203,7 +203,8 @@ impl Agent {
         assert!(status.success(), "agent failed: {status}\n{}", self.log());
         let text = std::fs::read_to_string(&self.output).unwrap_or_default();
         let records = text.lines().map(|l| serde_json::from_str(l).expect("record line")).collect();
-        let stats = serde_json::from_str(&std::fs::read_to_string(&self.stats).expect("stats file")).expect("stats json");
+        let stats =
+            serde_json::from_str(&std::fs::read_to_string(&self.stats).expect("stats file")).expect("stats json");
         (records, stats)
     }
 }
@@ -339,7 +340,9 @@ fn tc_programs(iface: &str) -> Vec<String> {
     let mut names = Vec::new();
     for hook in [TcAttachType::Ingress, TcAttachType::Egress] {
         if let Ok((_, progs)) = SchedClassifier::query_tcx(iface, hook) {
-            names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)).filter(|n| n.starts_with("tap_")));
+            names.extend(
+                progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)).filter(|n| n.starts_with("tap_")),
+            );
         }
     }
     names.sort();
@@ -434,7 +437,10 @@ fn overload_drops_are_counted_not_silent() {
     }
     std::thread::sleep(Duration::from_secs(4));
     // SIGTERM to the agent only (not the shell around it), then wait for the pipeline to end.
-    let pids = Command::new("pgrep").args(["-f", &format!("^{} capture --backend ebpf --interface lo --ports {p} ", bin())]).output().expect("pgrep");
+    let pids = Command::new("pgrep")
+        .args(["-f", &format!("^{} capture --backend ebpf --interface lo --ports {p} ", bin())])
+        .output()
+        .expect("pgrep");
     let pids = String::from_utf8_lossy(&pids.stdout).to_string();
     assert!(!pids.trim().is_empty(), "agent not running");
     for pid in pids.split_whitespace() {
@@ -515,7 +521,9 @@ fn config_file_metrics_scrape_and_json_logs() {
     assert!(records.iter().all(|r| r["akto_account_id"] == "4242"), "the file's [record] applies");
     let json_lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(!json_lines.is_empty() && json_lines.len() == log.lines().count(), "every log line is JSON:\n{log}");
-    assert!(json_lines.iter().any(|j| j["message"].as_str().is_some_and(|m| m.contains("attached to lo")) && j["level"] == "INFO"));
+    assert!(json_lines
+        .iter()
+        .any(|j| j["message"].as_str().is_some_and(|m| m.contains("attached to lo")) && j["level"] == "INFO"));
 }
 
 #[test]

@@ -89,10 +89,7 @@ fn pct(n: usize, d: usize) -> f64 {
 }
 
 fn rel(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(base).unwrap_or(path).display().to_string()
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -157,10 +154,7 @@ fn unlogged(trace: &str, ex: &Exchange) -> Option<&'static str> {
         .map(|(_, _, why)| *why)
 }
 
-fn evaluate_zeek(
-    corpus: &Path,
-    outputs: &BTreeMap<PathBuf, ReplayOutput>,
-) -> (Vec<ZeekEntry>, ZeekTotals, String) {
+fn evaluate_zeek(corpus: &Path, outputs: &BTreeMap<PathBuf, ReplayOutput>) -> (Vec<ZeekEntry>, ZeekTotals, String) {
     let base = corpus.join("zeek/testing/btest/Baseline");
     let traces = corpus.join("zeek/testing/btest/Traces");
     let mut entries = Vec::new();
@@ -200,11 +194,8 @@ fn evaluate_zeek(
                 continue;
             }
         };
-        let (empty, rows): (Vec<zeek::ZeekRow>, Vec<zeek::ZeekRow>) = log
-            .rows
-            .into_iter()
-            .filter(|r| r.has_comparable_column())
-            .partition(zeek::ZeekRow::is_empty_row);
+        let (empty, rows): (Vec<zeek::ZeekRow>, Vec<zeek::ZeekRow>) =
+            log.rows.into_iter().filter(|r| r.has_comparable_column()).partition(zeek::ZeekRow::is_empty_row);
         entry.rows = rows.len();
         entry.empty_rows = empty.iter().map(|r| r.line).collect();
         let Some(out) = outputs.get(&tpath) else {
@@ -234,20 +225,11 @@ fn evaluate_zeek(
                     Some((ci, differ)) => format!(
                         "closest {} (differs: {})",
                         exs[ci].summary(),
-                        if differ.is_empty() {
-                            "nothing; taken by another row".to_string()
-                        } else {
-                            differ.join(",")
-                        }
+                        if differ.is_empty() { "nothing; taken by another row".to_string() } else { differ.join(",") }
                     ),
                     None => "no exchanges produced".to_string(),
                 };
-                let _ = writeln!(
-                    mism,
-                    "  {trace} [{baseline}:{}] want {}\n      {cand}",
-                    r.row.line,
-                    r.row.describe()
-                );
+                let _ = writeln!(mism, "  {trace} [{baseline}:{}] want {}\n      {cand}", r.row.line, r.row.describe());
             }
             for (col, want, got) in &r.bodies {
                 if let Some(why) = body_artefact(baseline, r.row.line, col, *got) {
@@ -305,40 +287,27 @@ fn evaluate_zeek(
         entries.push(entry);
     }
     if !mism.is_empty() {
-        let _ = writeln!(
-            details,
-            "\nZeek rows not matched (expected row; closest exchange produced):\n{mism}"
-        );
+        let _ = writeln!(details, "\nZeek rows not matched (expected row; closest exchange produced):\n{mism}");
     }
     if !body_mism.is_empty() {
-        let _ = writeln!(
-            details,
-            "\nZeek body lengths that differ (matched rows):\n{body_mism}"
-        );
+        let _ = writeln!(details, "\nZeek body lengths that differ (matched rows):\n{body_mism}");
     }
     if !artefacts.is_empty() {
-        let _ = writeln!(details, "\nZeek body lengths not scored (Zeek artefact, replay has the verified length):\n{artefacts}");
+        let _ = writeln!(
+            details,
+            "\nZeek body lengths not scored (Zeek artefact, replay has the verified length):\n{artefacts}"
+        );
     }
     if !extras_txt.is_empty() {
-        let _ = writeln!(
-            details,
-            "\nExtra exchanges (no Zeek row claims them):\n{extras_txt}"
-        );
+        let _ = writeln!(details, "\nExtra exchanges (no Zeek row claims them):\n{extras_txt}");
     }
     if !accepted_txt.is_empty() {
-        let _ = writeln!(
-            details,
-            "\nExchanges Zeek does not log, not counted as extras:\n{accepted_txt}"
-        );
+        let _ = writeln!(details, "\nExchanges Zeek does not log, not counted as extras:\n{accepted_txt}");
     }
     (entries, totals, details)
 }
 
-fn zeek_table(
-    entries: &[ZeekEntry],
-    outputs: &BTreeMap<PathBuf, ReplayOutput>,
-    corpus: &Path,
-) -> String {
+fn zeek_table(entries: &[ZeekEntry], outputs: &BTreeMap<PathBuf, ReplayOutput>, corpus: &Path) -> String {
     let traces = corpus.join("zeek/testing/btest/Traces");
     let mut t = String::new();
     let mut problem_shown: BTreeSet<&str> = BTreeSet::new();
@@ -462,18 +431,15 @@ fn evaluate_suricata(
     let mut failed = String::new();
     let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let _ = writeln!(table, "== suricata-verify http checks ==");
-    let _ = writeln!(
-        table,
-        "{:<58} {:>6} {:>8} {:>6} {:>5}",
-        "test", "checks", "mappable", "passed", "exch"
-    );
+    let _ = writeln!(table, "{:<58} {:>6} {:>8} {:>6} {:>5}", "test", "checks", "mappable", "passed", "exch");
     for spec in specs {
         totals.checks += spec.checks.len();
         if let Class::Skipped(why) = &spec.class {
-            skipped
-                .entry(format!("whole test: {why}"))
-                .or_default()
-                .push(format!("{} ({} checks)", spec.name, spec.checks.len()));
+            skipped.entry(format!("whole test: {why}")).or_default().push(format!(
+                "{} ({} checks)",
+                spec.name,
+                spec.checks.len()
+            ));
             continue;
         }
         let Some(out) = spec.pcap.as_ref().and_then(|p| outputs.get(&canonical(p))) else {
@@ -483,10 +449,7 @@ fn evaluate_suricata(
         let (mut mappable, mut passed) = (0, 0);
         for check in &spec.checks {
             if let Class::Skipped(why) = &check.class {
-                skipped
-                    .entry(why.clone())
-                    .or_default()
-                    .push(format!("{} #{}", spec.name, check.index));
+                skipped.entry(why.clone()).or_default().push(format!("{} #{}", spec.name, check.index));
                 continue;
             }
             mappable += 1;
@@ -512,11 +475,7 @@ fn evaluate_suricata(
                         failed,
                         "      closest {} — {}",
                         exs[ei].summary(),
-                        if wrong.is_empty() {
-                            "all fields agree".to_string()
-                        } else {
-                            wrong.join("; ")
-                        }
+                        if wrong.is_empty() { "all fields agree".to_string() } else { wrong.join("; ") }
                     );
                 }
             }
@@ -582,11 +541,8 @@ fn conformance() {
 
     // Run.
     let start = Instant::now();
-    let outputs: BTreeMap<PathBuf, ReplayOutput> = files
-        .iter()
-        .cloned()
-        .zip(replay_all(&bin, &files, THREADS, PER_FILE_TIMEOUT))
-        .collect();
+    let outputs: BTreeMap<PathBuf, ReplayOutput> =
+        files.iter().cloned().zip(replay_all(&bin, &files, THREADS, PER_FILE_TIMEOUT)).collect();
     let elapsed = start.elapsed();
 
     // Compare.
@@ -594,12 +550,7 @@ fn conformance() {
     let (stable, s, sdetails) = evaluate_suricata(&specs, &outputs, &corpus);
 
     let mut report = String::new();
-    let _ = writeln!(
-        report,
-        "conformance: {} captures replayed in {:.1}s",
-        files.len(),
-        elapsed.as_secs_f64()
-    );
+    let _ = writeln!(report, "conformance: {} captures replayed in {:.1}s", files.len(), elapsed.as_secs_f64());
     let slow: Vec<String> = outputs
         .values()
         .filter(|o| o.elapsed > Duration::from_secs(5))
@@ -659,10 +610,7 @@ fn conformance() {
     println!("{report}");
     if let Some(path) = std::env::var_os("AKTO_TAP_CONFORMANCE_REPORT") {
         if let Err(e) = std::fs::write(&path, &report) {
-            eprintln!(
-                "conformance: cannot write report to {}: {e}",
-                PathBuf::from(path).display()
-            );
+            eprintln!("conformance: cannot write report to {}: {e}", PathBuf::from(path).display());
         }
     }
 
@@ -671,24 +619,15 @@ fn conformance() {
         failures.push(format!("Zeek score {zscore:.1}% < {ZEEK_ROWS_MIN_PCT}%"));
     }
     if zbody < ZEEK_BODY_MIN_PCT {
-        failures.push(format!(
-            "Zeek body lengths {zbody:.1}% < {ZEEK_BODY_MIN_PCT}%"
-        ));
+        failures.push(format!("Zeek body lengths {zbody:.1}% < {ZEEK_BODY_MIN_PCT}%"));
     }
     if spct < SURICATA_MIN_PCT {
         failures.push(format!("Suricata checks {spct:.1}% < {SURICATA_MIN_PCT}%"));
     }
     if !yaml_errors.is_empty() {
-        failures.push(format!(
-            "{} test.yaml file(s) could not be read",
-            yaml_errors.len()
-        ));
+        failures.push(format!("{} test.yaml file(s) could not be read", yaml_errors.len()));
     }
-    assert!(
-        failures.is_empty(),
-        "conformance below thresholds: {}\n{summary}",
-        failures.join("; ")
-    );
+    assert!(failures.is_empty(), "conformance below thresholds: {}\n{summary}", failures.join("; "));
 }
 
 /// The corpus-dependent inputs parse: every manifest baseline exists and parses with rows, every
@@ -729,8 +668,7 @@ fn corpus_inputs_parse() {
             };
             for f in files.flatten() {
                 let name = f.file_name().to_string_lossy().into_owned();
-                let is_http_log =
-                    name.starts_with("http") && (name.contains(".log") || name.ends_with(".cut"));
+                let is_http_log = name.starts_with("http") && (name.contains(".log") || name.ends_with(".cut"));
                 if !is_http_log {
                     continue;
                 }
@@ -738,9 +676,7 @@ fn corpus_inputs_parse() {
                 let known = manifest::ZEEK.iter().any(|(b, _)| *b == key)
                     || manifest::ZEEK_EXCLUDED.iter().any(|(b, _)| *b == key);
                 if !known {
-                    problems.push(format!(
-                        "baseline {key} neither in the manifest nor excluded"
-                    ));
+                    problems.push(format!("baseline {key} neither in the manifest nor excluded"));
                 }
             }
         }
@@ -748,10 +684,10 @@ fn corpus_inputs_parse() {
     let (specs, errors) = load_suricata(&corpus);
     problems.extend(errors);
     let checks: usize = specs.iter().map(|s| s.checks.len()).sum();
-    println!("conformance inputs: {} Zeek baselines ({rows} rows), {} suricata tests with {checks} http checks", manifest::ZEEK.len(), specs.len());
-    assert!(
-        problems.is_empty(),
-        "corpus inputs:\n{}",
-        problems.join("\n")
+    println!(
+        "conformance inputs: {} Zeek baselines ({rows} rows), {} suricata tests with {checks} http checks",
+        manifest::ZEEK.len(),
+        specs.len()
     );
+    assert!(problems.is_empty(), "corpus inputs:\n{}", problems.join("\n"));
 }

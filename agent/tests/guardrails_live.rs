@@ -208,13 +208,21 @@ fn start_agent(name: &str, mcp_port: u16, extra: &[&str]) -> (support::Agent, Pa
 }
 
 fn records(output: &Path) -> Vec<Value> {
-    std::fs::read_to_string(output).unwrap_or_default().lines().map(|l| serde_json::from_str(l).expect("record line")).collect()
+    std::fs::read_to_string(output)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record line"))
+        .collect()
 }
 
 /// Every exchange the client completed is in the output exactly once, bodies unchanged.
 fn assert_records_unchanged(rows: &[Value], records: &[Value], tag: &str, log: &str) {
     let key = |path: &Value, req: &Value, resp: &Value| {
-        (path.as_str().unwrap_or_default().to_string(), req.as_str().unwrap_or_default().to_string(), resp.as_str().unwrap_or_default().to_string())
+        (
+            path.as_str().unwrap_or_default().to_string(),
+            req.as_str().unwrap_or_default().to_string(),
+            resp.as_str().unwrap_or_default().to_string(),
+        )
     };
     let mut want: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for r in rows {
@@ -226,7 +234,10 @@ fn assert_records_unchanged(rows: &[Value], records: &[Value], tag: &str, log: &
     }
     let missing: Vec<_> = want.iter().filter(|(k, n)| got.get(*k) != Some(n)).map(|(k, _)| (&k.0, &k.1)).collect();
     let extra: Vec<_> = got.iter().filter(|(k, n)| want.get(*k) != Some(n)).map(|(k, n)| (&k.0, n)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "records: missing {missing:?}, unexpected {extra:?}\nagent:\n{log}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "records: missing {missing:?}, unexpected {extra:?}\nagent:\n{log}"
+    );
 }
 
 fn case_of(path: &str) -> String {
@@ -235,7 +246,10 @@ fn case_of(path: &str) -> String {
 
 /// The client's exchange of a case and JSON-RPC method (the `nth` one).
 fn row<'a>(rows: &'a [Value], case: &str, rpc: &str, nth: usize) -> &'a Value {
-    rows.iter().filter(|r| r["case"] == case && r["rpc"] == rpc).nth(nth).unwrap_or_else(|| panic!("no {case} {rpc} #{nth}"))
+    rows.iter()
+        .filter(|r| r["case"] == case && r["rpc"] == rpc)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no {case} {rpc} #{nth}"))
 }
 
 fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
@@ -247,7 +261,9 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
     if !root_or_skip("mcp_threats_reach_kafka_and_the_threat_backend_exactly_once") {
         return;
     }
-    let Some(broker) = support::broker_or_skip("mcp_threats_reach_kafka_and_the_threat_backend_exactly_once") else { return };
+    let Some(broker) = support::broker_or_skip("mcp_threats_reach_kafka_and_the_threat_backend_exactly_once") else {
+        return;
+    };
     broker.create_topic("akto.api.logs", 1);
     broker.create_topic(GUARD_TOPIC, 1);
     let server = McpServer::start();
@@ -259,8 +275,17 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
         "live",
         server.port,
         &[
-            "--kafka-brokers", &addr, "--spool-dir", &spool, "--threat-backend-url", &url, "--threat-backend-token", "tok-123",
-            "--guard-log", "--metrics-listen", &metrics_addr,
+            "--kafka-brokers",
+            &addr,
+            "--spool-dir",
+            &spool,
+            "--threat-backend-url",
+            &url,
+            "--threat-backend-token",
+            "tok-123",
+            "--guard-log",
+            "--metrics-listen",
+            &metrics_addr,
         ],
     );
     let tag = "gl1";
@@ -307,16 +332,21 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
     .collect();
 
     // (a) Kafka: one guardrail event per malicious case, none for benign traffic.
-    let events: Vec<Value> = support::consume(&addr, GUARD_TOPIC, 1, expected.len(), Duration::from_secs(30), Duration::from_secs(3))
-        .iter()
-        .map(|m| serde_json::from_slice(&m.value).expect("event json"))
-        .filter(|e: &Value| e["endpoint"]["path"].as_str().is_some_and(|p| p.contains(tag)))
-        .collect();
+    let events: Vec<Value> =
+        support::consume(&addr, GUARD_TOPIC, 1, expected.len(), Duration::from_secs(30), Duration::from_secs(3))
+            .iter()
+            .map(|m| serde_json::from_slice(&m.value).expect("event json"))
+            .filter(|e: &Value| e["endpoint"]["path"].as_str().is_some_and(|p| p.contains(tag)))
+            .collect();
     let mut by_case: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for e in &events {
         by_case.entry(case_of(e["endpoint"]["path"].as_str().unwrap_or_default())).or_default().push(e);
     }
-    assert_eq!(by_case.keys().map(String::as_str).collect::<Vec<_>>(), expected.keys().copied().collect::<Vec<_>>(), "{events:#?}");
+    assert_eq!(
+        by_case.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected.keys().copied().collect::<Vec<_>>(),
+        "{events:#?}"
+    );
     for (case, (category, direction, payload)) in &expected {
         let got = &by_case[*case];
         assert_eq!(got.len(), 1, "{case}: reported {} times: {got:#?}", got.len());
@@ -327,7 +357,13 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
         assert_eq!(e["server"], format!("127.0.0.1:{}", server.port));
         assert!(e["client"].as_str().is_some_and(|c| c.starts_with("127.0.0.1:")));
         let findings = e["verdict"]["findings"].as_array().expect("findings");
-        assert!(findings.iter().any(|f| f["scanner"] == *category && f["score"].as_f64().is_some() && f["reason"].is_string() && f["end"].as_u64() > f["start"].as_u64()), "{case}: {e:#}");
+        assert!(
+            findings.iter().any(|f| f["scanner"] == *category
+                && f["score"].as_f64().is_some()
+                && f["reason"].is_string()
+                && f["end"].as_u64() > f["start"].as_u64()),
+            "{case}: {e:#}"
+        );
         assert!(e["workload"].is_object());
     }
     assert_eq!(by_case["rug"][0]["subCategory"], "rug_pull");
@@ -346,7 +382,11 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
         let m = &p.body["maliciousEvent"];
         by_case.entry(case_of(m["latestApiEndpoint"].as_str().unwrap_or_default())).or_default().push(m);
     }
-    assert_eq!(by_case.keys().map(String::as_str).collect::<Vec<_>>(), expected.keys().copied().collect::<Vec<_>>(), "{posted:#?}");
+    assert_eq!(
+        by_case.keys().map(String::as_str).collect::<Vec<_>>(),
+        expected.keys().copied().collect::<Vec<_>>(),
+        "{posted:#?}"
+    );
     for (case, (category, direction, payload)) in &expected {
         let got = &by_case[*case];
         assert_eq!(got.len(), 1, "{case}: posted {} times", got.len());
@@ -355,7 +395,8 @@ fn mcp_threats_reach_kafka_and_the_threat_backend_exactly_once() {
         assert_eq!(m["actor"], "127.0.0.1");
         assert_eq!(m["latestApiMethod"], "POST");
         assert_eq!(m["eventType"], "EVENT_TYPE_SINGLE");
-        let api: Value = serde_json::from_str(m["latestApiPayload"].as_str().expect("latestApiPayload string")).expect("record json");
+        let api: Value = serde_json::from_str(m["latestApiPayload"].as_str().expect("latestApiPayload string"))
+            .expect("record json");
         let side = if *direction == "request" { "requestPayload" } else { "responsePayload" };
         assert_eq!(&api[side], *payload, "{case}: original payload in latestApiPayload");
         assert_eq!(api["guardrailsDirection"], *direction);
@@ -382,7 +423,8 @@ fn a_full_guard_queue_drops_and_counts_without_touching_the_capture() {
     let server = McpServer::start();
     let backend = FakeBackend::start(0);
     let url = backend.url();
-    let (agent, output, stats) = start_agent("burst", server.port, &["--threat-backend-url", &url, "--guard-queue", "1"]);
+    let (agent, output, stats) =
+        start_agent("burst", server.port, &["--threat-backend-url", &url, "--guard-queue", "1"]);
     let tag = "gb1";
     let rows = server.client(&[tag, "burst", "400"]);
     assert_eq!(rows.len(), 400);
@@ -426,11 +468,20 @@ fn mcp_over_tls_threats_reach_the_threat_backend_exactly_once() {
         let m = p.body["maliciousEvent"].clone();
         by_case.entry(case_of(m["latestApiEndpoint"].as_str().unwrap_or_default())).or_default().push(m);
     }
-    let want: BTreeMap<&str, &str> =
-        [("inject", "prompt_injection"), ("poisoned", "tool_poisoning"), ("rug", "tool_poisoning"), ("secret", "secrets"), ("sse", "pii")]
-            .into_iter()
-            .collect();
-    assert_eq!(by_case.keys().map(String::as_str).collect::<Vec<_>>(), want.keys().copied().collect::<Vec<_>>(), "{by_case:#?}");
+    let want: BTreeMap<&str, &str> = [
+        ("inject", "prompt_injection"),
+        ("poisoned", "tool_poisoning"),
+        ("rug", "tool_poisoning"),
+        ("secret", "secrets"),
+        ("sse", "pii"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        by_case.keys().map(String::as_str).collect::<Vec<_>>(),
+        want.keys().copied().collect::<Vec<_>>(),
+        "{by_case:#?}"
+    );
     for (case, category) in &want {
         assert_eq!(by_case[*case].len(), 1, "{case} reported {} times", by_case[*case].len());
         assert_eq!(by_case[*case][0]["category"], *category, "{case}");

@@ -32,7 +32,11 @@ fn generate(dir: &Path, target_bytes: u64) -> (PathBuf, trafficgen::GenSummary) 
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(support::bin()).args(args).output().expect("run akto-tap");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Checks a record the way Akto's consumer (`SampleParser.parseSampleMessage`, reference/akto.md
@@ -41,7 +45,24 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn assert_akto_record(r: &Value) {
     let obj = r.as_object().expect("record is an object");
     assert!(obj.values().all(Value::is_string), "all values are strings: {r}");
-    for k in ["path", "method", "requestHeaders", "responseHeaders", "requestPayload", "responsePayload", "ip", "destIp", "time", "statusCode", "type", "status", "akto_account_id", "akto_vxlan_id", "is_pending", "source"] {
+    for k in [
+        "path",
+        "method",
+        "requestHeaders",
+        "responseHeaders",
+        "requestPayload",
+        "responsePayload",
+        "ip",
+        "destIp",
+        "time",
+        "statusCode",
+        "type",
+        "status",
+        "akto_account_id",
+        "akto_vxlan_id",
+        "is_pending",
+        "source",
+    ] {
         assert!(obj.contains_key(k), "missing {k}: {r}");
     }
     let s = |k: &str| r[k].as_str().unwrap_or_default();
@@ -185,7 +206,11 @@ fn ingest_api_validates_authenticates_and_produces() {
     assert_eq!(resp["acceptedIndices"], serde_json::json!([0, 2, 5]));
     let rejected: Vec<(u64, String)> = resp["rejected"]
         .as_array()
-        .map(|a| a.iter().map(|r| (r["index"].as_u64().unwrap_or(99), r["reason"].as_str().unwrap_or_default().to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|r| (r["index"].as_u64().unwrap_or(99), r["reason"].as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 4]);
     assert!(rejected[0].1.contains("statusCode"), "{rejected:?}");
@@ -343,9 +368,17 @@ fn configuration_errors_are_reported_clearly() {
         }
     };
     // Checked before connecting.
-    expect_err(&["--kafka-tls", "--kafka-tls-ca", "/nonexistent/ca.pem"], "127.0.0.1:1", &["--kafka-tls-ca", "/nonexistent/ca.pem", "not readable"]);
+    expect_err(
+        &["--kafka-tls", "--kafka-tls-ca", "/nonexistent/ca.pem"],
+        "127.0.0.1:1",
+        &["--kafka-tls-ca", "/nonexistent/ca.pem", "not readable"],
+    );
     expect_err(&["--kafka-tls-cert", "/etc/hostname"], "127.0.0.1:1", &["--kafka-tls-key"]);
-    expect_err(&["--kafka-sasl-mechanism", "SCRAM-SHA-256"], "127.0.0.1:1", &["SASL SCRAM-SHA-256 needs a user name and a password"]);
+    expect_err(
+        &["--kafka-sasl-mechanism", "SCRAM-SHA-256"],
+        "127.0.0.1:1",
+        &["SASL SCRAM-SHA-256 needs a user name and a password"],
+    );
     expect_err(&["--kafka-option", "security.protocol=ssl"], "127.0.0.1:1", &["security.protocol", "--kafka-tls"]);
     expect_err(&["--kafka-option", "no.such.option=1"], "127.0.0.1:1", &["no.such.option"]);
 
@@ -353,7 +386,11 @@ fn configuration_errors_are_reported_clearly() {
     let addr = broker.addr();
     // TLS or SASL against a plaintext listener: a clear start-up error, not a silent spool.
     expect_err(&["--kafka-tls"], &addr, &["cannot connect to Kafka brokers", "TLS"]);
-    expect_err(&["--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password", "p"], &addr, &["cannot connect to Kafka brokers", "SASL"]);
+    expect_err(
+        &["--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password", "p"],
+        &addr,
+        &["cannot connect to Kafka brokers", "SASL"],
+    );
     // Missing topic: refused with the fix, then created through the admin API when asked.
     expect_err(&[], &addr, &["does not exist", "--kafka-create-topic"]);
     let (ok, _, stderr) = run(&["replay", cap, "--kafka-brokers", &addr, "--spool-dir", sp, "--kafka-create-topic"]);
@@ -378,7 +415,11 @@ fn bench_ingest_load() {
         .map(|i| {
             let mut r = record(&format!("/api/v1/orders/{i}?page=2"));
             r["ip"] = format!("10.1.{}.{}:40000", i % 7, i % 13).into();
-            r["responsePayload"] = format!("{{\"items\":[{}]}}", "{\"id\":1,\"name\":\"widget\",\"price\":9.99},".repeat(8).trim_end_matches(',')).into();
+            r["responsePayload"] = format!(
+                "{{\"items\":[{}]}}",
+                "{\"id\":1,\"name\":\"widget\",\"price\":9.99},".repeat(8).trim_end_matches(',')
+            )
+            .into();
             r
         })
         .collect();
@@ -449,7 +490,10 @@ fn bench_raw_producer() {
     let records: Vec<(String, &str)> = text
         .lines()
         .map(|l| {
-            let ip = serde_json::from_str::<Value>(l).ok().and_then(|v| v["ip"].as_str().map(str::to_string)).unwrap_or_default();
+            let ip = serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v["ip"].as_str().map(str::to_string))
+                .unwrap_or_default();
             (ip.rsplit_once(':').map_or(ip.clone(), |(a, _)| a.to_string()), l)
         })
         .collect();
@@ -567,11 +611,61 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// A throwaway CA `NAME-ca.pem` and, signed by it, `NAME.pem`/`NAME.key` for 127.0.0.1.
 fn make_cert(dir: &Path, ca: &str, name: &str) {
     if !dir.join(format!("{ca}-ca.pem")).exists() {
-        openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &format!("/CN={ca} test CA"), "-keyout", &format!("{ca}-ca.key"), "-out", &format!("{ca}-ca.pem")]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca} test CA"),
+                "-keyout",
+                &format!("{ca}-ca.key"),
+                "-out",
+                &format!("{ca}-ca.pem"),
+            ],
+        );
     }
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={name}"), "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
     std::fs::write(dir.join(format!("{name}.ext")), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
-    openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}-ca.pem"), "-CAkey", &format!("{ca}-ca.key"), "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"), "-out", &format!("{name}.pem")]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}-ca.pem"),
+            "-CAkey",
+            &format!("{ca}-ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
 }
 
 /// TLS with a real broker: Tansu behind a TLS terminator that requires a client certificate
@@ -585,7 +679,9 @@ fn tls_to_a_real_broker() {
         eprintln!("tls_to_a_real_broker: skipped: tansu not installed");
         return;
     };
-    if Command::new("openssl").arg("version").output().is_err() || Command::new("python3").arg("--version").output().is_err() {
+    if Command::new("openssl").arg("version").output().is_err()
+        || Command::new("python3").arg("--version").output().is_err()
+    {
         eprintln!("tls_to_a_real_broker: skipped: needs openssl and python3");
         return;
     }
@@ -597,7 +693,16 @@ fn tls_to_a_real_broker() {
     let (plain, tls) = (free_port(), free_port());
     let _broker = Child(
         Command::new(&tansu)
-            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{plain}"), "--advertised-listener-url", &format!("tcp://127.0.0.1:{tls}"), "--storage-engine", "memory://tansu/", "--silent"])
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{plain}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{tls}"),
+                "--storage-engine",
+                "memory://tansu/",
+                "--silent",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -606,7 +711,14 @@ fn tls_to_a_real_broker() {
     std::fs::write(dir.join("proxy.py"), TLS_PROXY).expect("proxy script");
     let mut proxy = Child(
         Command::new("python3")
-            .args([p("proxy.py"), tls.to_string(), plain.to_string(), p("broker.pem"), p("broker.key"), p("test-ca.pem")])
+            .args([
+                p("proxy.py"),
+                tls.to_string(),
+                plain.to_string(),
+                p("broker.pem"),
+                p("broker.key"),
+                p("test-ca.pem"),
+            ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the TLS proxy"),
@@ -620,7 +732,10 @@ fn tls_to_a_real_broker() {
     while std::net::TcpStream::connect(("127.0.0.1", plain)).is_err() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let created = Command::new(&tansu).args(["topic", "create", TOPIC, "--partitions", "1", "--broker", &format!("tcp://127.0.0.1:{plain}")]).output().expect("tansu topic create");
+    let created = Command::new(&tansu)
+        .args(["topic", "create", TOPIC, "--partitions", "1", "--broker", &format!("tcp://127.0.0.1:{plain}")])
+        .output()
+        .expect("tansu topic create");
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
 
     let (capture, truth) = generate(&dir, 256 << 10);
@@ -628,7 +743,16 @@ fn tls_to_a_real_broker() {
     let addr = format!("127.0.0.1:{tls}");
     let spool = p("spool");
     let agent = |extra: &[&str]| {
-        let mut args = vec!["replay", cap.as_str(), "--kafka-brokers", addr.as_str(), "--spool-dir", spool.as_str(), "--kafka-delivery-timeout-ms", "5000"];
+        let mut args = vec![
+            "replay",
+            cap.as_str(),
+            "--kafka-brokers",
+            addr.as_str(),
+            "--spool-dir",
+            spool.as_str(),
+            "--kafka-delivery-timeout-ms",
+            "5000",
+        ];
         args.extend(extra);
         run(&args)
     };
@@ -639,7 +763,8 @@ fn tls_to_a_real_broker() {
     // after its start-up probe (it batches and suppresses repeats; about one run in six here) —
     // the records are kept in the spool and the error is reported as it happens. Never silent,
     // never lost.
-    let (ok, _, stderr) = agent(&["--kafka-tls", "--kafka-tls-ca", &other_ca, "--kafka-tls-cert", &cert, "--kafka-tls-key", &key]);
+    let (ok, _, stderr) =
+        agent(&["--kafka-tls", "--kafka-tls-ca", &other_ca, "--kafka-tls-cert", &cert, "--kafka-tls-key", &key]);
     if ok {
         assert!(stderr.contains("authentication/TLS error") && stderr.contains("remain in the spool"), "{stderr}");
         std::fs::remove_dir_all(&spool).expect("clear the spool for the next case");
@@ -654,7 +779,10 @@ fn tls_to_a_real_broker() {
     // names the TLS options to check.
     let (_, _, stderr) = agent(&["--kafka-tls", "--kafka-tls-ca", &ca, "--kafka-flush-timeout-secs", "1"]);
     assert!(stderr.contains("--kafka-tls"), "{stderr}");
-    assert!(!stderr.contains("failed 0 ") || stderr.contains("delivered 0 "), "nothing delivered without a client certificate: {stderr}");
+    assert!(
+        !stderr.contains("failed 0 ") || stderr.contains("delivered 0 "),
+        "nothing delivered without a client certificate: {stderr}"
+    );
     let _ = std::fs::remove_dir_all(&spool);
     // Plaintext to the TLS port: the listener just drops the connection, which looks like a
     // broker that is down, so records are kept in the spool — and the message says what to check.
@@ -664,7 +792,8 @@ fn tls_to_a_real_broker() {
     let _ = std::fs::remove_dir_all(&spool);
 
     // The right CA and client certificate: every record delivered.
-    let (ok, _, stderr) = agent(&["--kafka-tls", "--kafka-tls-ca", &ca, "--kafka-tls-cert", &cert, "--kafka-tls-key", &key]);
+    let (ok, _, stderr) =
+        agent(&["--kafka-tls", "--kafka-tls-ca", &ca, "--kafka-tls-cert", &cert, "--kafka-tls-key", &key]);
     assert!(ok, "{stderr}");
     let n = truth.truth.len();
     assert!(stderr.contains(&format!("delivered {n} ")) && stderr.contains("failed 0 "), "{stderr}");
@@ -687,7 +816,8 @@ fn tls_to_a_real_broker() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while got < n && std::time::Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let v: Value = serde_json::from_slice(rdkafka::Message::payload(&m).unwrap_or_default()).expect("JSON record");
+            let v: Value =
+                serde_json::from_slice(rdkafka::Message::payload(&m).unwrap_or_default()).expect("JSON record");
             assert_akto_record(&v);
             got += 1;
         }
@@ -711,7 +841,17 @@ fn sasl_against_a_real_broker() {
     let port = free_port();
     let _broker = Child(
         Command::new(&tansu)
-            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}"), "--advertised-listener-url", &format!("tcp://127.0.0.1:{port}"), "--storage-engine", "memory://tansu/", "--authentication", "--silent"])
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--storage-engine",
+                "memory://tansu/",
+                "--authentication",
+                "--silent",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -722,20 +862,50 @@ fn sasl_against_a_real_broker() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (capture, _) = generate(&dir, 64 << 10);
-    let (cap, spool, addr) = (capture.to_str().unwrap_or_default().to_string(), dir.join("spool").to_str().unwrap_or_default().to_string(), format!("127.0.0.1:{port}"));
+    let (cap, spool, addr) = (
+        capture.to_str().unwrap_or_default().to_string(),
+        dir.join("spool").to_str().unwrap_or_default().to_string(),
+        format!("127.0.0.1:{port}"),
+    );
     let agent = |extra: &[&str]| {
-        let mut args = vec!["replay", cap.as_str(), "--kafka-brokers", addr.as_str(), "--spool-dir", spool.as_str(), "--kafka-flush-timeout-secs", "1"];
+        let mut args = vec![
+            "replay",
+            cap.as_str(),
+            "--kafka-brokers",
+            addr.as_str(),
+            "--spool-dir",
+            spool.as_str(),
+            "--kafka-flush-timeout-secs",
+            "1",
+        ];
         args.extend(extra);
         run(&args)
     };
     for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        let (ok, _, stderr) = agent(&["--kafka-sasl-mechanism", mechanism, "--kafka-sasl-username", "alice", "--kafka-sasl-password", "s3cret"]);
+        let (ok, _, stderr) = agent(&[
+            "--kafka-sasl-mechanism",
+            mechanism,
+            "--kafka-sasl-username",
+            "alice",
+            "--kafka-sasl-password",
+            "s3cret",
+        ]);
         assert!(!ok, "{mechanism}: an unknown user must fail: {stderr}");
-        assert!(stderr.contains("cannot connect to Kafka brokers") && stderr.contains("SCRAM authentication failed"), "{mechanism}: {stderr}");
+        assert!(
+            stderr.contains("cannot connect to Kafka brokers") && stderr.contains("SCRAM authentication failed"),
+            "{mechanism}: {stderr}"
+        );
         assert!(stderr.contains("unknown-user") && stderr.contains("--kafka-sasl"), "{mechanism}: {stderr}");
     }
     // A mechanism the broker does not offer.
-    let (ok, _, stderr) = agent(&["--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "alice", "--kafka-sasl-password", "s3cret"]);
+    let (ok, _, stderr) = agent(&[
+        "--kafka-sasl-mechanism",
+        "PLAIN",
+        "--kafka-sasl-username",
+        "alice",
+        "--kafka-sasl-password",
+        "s3cret",
+    ]);
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("SASL PLAIN mechanism handshake failed") && stderr.contains("--kafka-sasl"), "{stderr}");
     // No SASL against a listener that requires it: the broker drops the connection, which

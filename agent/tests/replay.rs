@@ -41,7 +41,10 @@ fn check_against_truth(path: &Path, summary: &trafficgen::GenSummary, lossy: boo
     assert!(ok, "{stderr}");
     let mut got: HashMap<Key, Vec<&Value>> = HashMap::new();
     for l in &lines {
-        let key = (l["conn"]["client"].as_str().unwrap_or_default().to_string(), l["conn"]["server"].as_str().unwrap_or_default().to_string());
+        let key = (
+            l["conn"]["client"].as_str().unwrap_or_default().to_string(),
+            l["conn"]["server"].as_str().unwrap_or_default().to_string(),
+        );
         got.entry(key).or_default().push(l);
     }
     let mut matched = 0;
@@ -120,7 +123,24 @@ fn akto_records_parse_the_way_akto_consumer_parses_them() {
         let obj = r.as_object().expect("object");
         // SampleParser: all values are strings.
         assert!(obj.values().all(Value::is_string), "{r}");
-        for k in ["path", "method", "requestHeaders", "responseHeaders", "requestPayload", "responsePayload", "ip", "destIp", "time", "statusCode", "type", "status", "akto_account_id", "akto_vxlan_id", "is_pending", "source"] {
+        for k in [
+            "path",
+            "method",
+            "requestHeaders",
+            "responseHeaders",
+            "requestPayload",
+            "responsePayload",
+            "ip",
+            "destIp",
+            "time",
+            "statusCode",
+            "type",
+            "status",
+            "akto_account_id",
+            "akto_vxlan_id",
+            "is_pending",
+            "source",
+        ] {
             assert!(obj.contains_key(k), "missing {k}");
         }
         // Integer.parseInt on statusCode and time; akto_vxlan_id digits.
@@ -128,10 +148,12 @@ fn akto_records_parse_the_way_akto_consumer_parses_them() {
         assert!(r["time"].as_str().unwrap_or_default().parse::<i32>().is_ok());
         assert!(r["akto_vxlan_id"].as_str().unwrap_or_default().chars().all(|c| c.is_ascii_digit()));
         // Header maps are JSON objects of string values serialized into a string, with host.
-        let rh: serde_json::Map<String, Value> = serde_json::from_str(r["requestHeaders"].as_str().unwrap_or_default()).expect("requestHeaders JSON");
+        let rh: serde_json::Map<String, Value> =
+            serde_json::from_str(r["requestHeaders"].as_str().unwrap_or_default()).expect("requestHeaders JSON");
         assert!(rh.values().all(Value::is_string));
         assert!(rh.contains_key("host"));
-        let _: serde_json::Map<String, Value> = serde_json::from_str(r["responseHeaders"].as_str().unwrap_or_default()).expect("responseHeaders JSON");
+        let _: serde_json::Map<String, Value> =
+            serde_json::from_str(r["responseHeaders"].as_str().unwrap_or_default()).expect("responseHeaders JSON");
         assert_eq!(r["source"], "PCAP");
         assert_eq!(r["akto_account_id"], "1234");
         assert_eq!(r["type"], "HTTP/1.1");
@@ -181,7 +203,8 @@ fn replay_is_deterministic_and_gzip_captures_read() {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(&std::fs::read(&path).unwrap_or_default()).ok();
     std::fs::write(&gz, e.finish().unwrap_or_default()).ok();
-    let run = |p: &Path| Command::new(bin()).args(["replay", "-q"]).arg(p).output().map(|o| o.stdout).unwrap_or_default();
+    let run =
+        |p: &Path| Command::new(bin()).args(["replay", "-q"]).arg(p).output().map(|o| o.stdout).unwrap_or_default();
     let a = run(&path);
     assert!(!a.is_empty());
     assert_eq!(a, run(&path));
@@ -193,7 +216,12 @@ fn replay_is_deterministic_and_gzip_captures_read() {
 /// exchanges that have no request line (a lossy capture) among them.
 #[test]
 fn encoder_threads_write_the_same_output_as_inline() {
-    let cfg = trafficgen::GenConfig { target_bytes: 6 << 20, seed: 11, loss_probability: 0.01, ..trafficgen::GenConfig::default() };
+    let cfg = trafficgen::GenConfig {
+        target_bytes: 6 << 20,
+        seed: 11,
+        loss_probability: 0.01,
+        ..trafficgen::GenConfig::default()
+    };
     let (path, _) = generate("workers.pcap", &cfg);
     let run = |format: &str, workers: &str| {
         let o = Command::new(bin())

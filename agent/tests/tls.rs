@@ -134,7 +134,8 @@ impl Agent {
         let d = dir(name);
         let (output, stats) = (d.join("records.jsonl"), d.join("stats.json"));
         let (o, s) = (output.to_string_lossy().into_owned(), stats.to_string_lossy().into_owned());
-        let mut all = vec!["capture", "--interface", "lo", "--tls-rescan-secs", "0.5", "--output", &o, "--stats-json", &s];
+        let mut all =
+            vec!["capture", "--interface", "lo", "--tls-rescan-secs", "0.5", "--output", &o, "--stats-json", &s];
         all.extend(args);
         Agent { inner: support::Agent::spawn(&all), output, stats }
     }
@@ -152,7 +153,8 @@ impl Agent {
         assert!(ok, "agent failed:\n{log}");
         let text = std::fs::read_to_string(&self.output).unwrap_or_default();
         let records = text.lines().map(|l| serde_json::from_str(l).expect("record line")).collect();
-        let stats = serde_json::from_str(&std::fs::read_to_string(&self.stats).expect("stats file")).expect("stats json");
+        let stats =
+            serde_json::from_str(&std::fs::read_to_string(&self.stats).expect("stats file")).expect("stats json");
         (records, stats, log)
     }
 }
@@ -177,7 +179,13 @@ fn captured_keys(records: &[Value], tag: &str) -> BTreeMap<Key, usize> {
     let mut m = BTreeMap::new();
     for r in records.iter().filter(|r| r["path"].as_str().is_some_and(|p| p.contains(tag))) {
         let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-        let k = (s("method"), s("path"), s("statusCode"), sha(s("requestPayload").as_bytes()), sha(s("responsePayload").as_bytes()));
+        let k = (
+            s("method"),
+            s("path"),
+            s("statusCode"),
+            sha(s("requestPayload").as_bytes()),
+            sha(s("responsePayload").as_bytes()),
+        );
         *m.entry(k).or_insert(0) += 1;
     }
     m
@@ -214,7 +222,8 @@ fn python_https_peers_every_exchange_once() {
     assert!(done.len() >= 80, "client completed only {} exchanges", done.len());
     let (records, stats, log) = agent.stop();
     assert_exactly_once(&expected_keys(&done), &records, "pytls", &log);
-    let ours: Vec<&Value> = records.iter().filter(|r| r["path"].as_str().is_some_and(|x| x.contains("pytls"))).collect();
+    let ours: Vec<&Value> =
+        records.iter().filter(|r| r["path"].as_str().is_some_and(|x| x.contains("pytls"))).collect();
     assert!(ours.iter().all(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()), "server end is the listener");
     assert!(ours.iter().all(|r| r["source"] == "MIRRORING"));
     // The process is known from the uprobes (workload attribution): one of the two python ends.
@@ -237,7 +246,9 @@ fn curl_and_openssl_s_server() {
     let www = dir("www");
     let files: Vec<(String, Vec<u8>)> = [("small.json", 40usize), ("mid.txt", 5_000), ("large.bin", 300_000)]
         .iter()
-        .map(|(name, n)| (name.to_string(), (0..*n).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[i % 37]).collect()))
+        .map(|(name, n)| {
+            (name.to_string(), (0..*n).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[i % 37]).collect())
+        })
         .collect();
     for (name, body) in &files {
         std::fs::write(www.join(name), body).expect("write file");
@@ -262,7 +273,8 @@ fn curl_and_openssl_s_server() {
     for (name, body) in &files {
         want.insert(("GET".to_string(), format!("/{name}"), "200".to_string(), sha(b""), sha(body)), 1usize);
     }
-    let ours: Vec<Value> = records.iter().filter(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()).cloned().collect();
+    let ours: Vec<Value> =
+        records.iter().filter(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()).cloned().collect();
     assert_exactly_once(&want, &ours, "/", &log);
     assert!(tls_stat(&stats, "closes") >= 3, "{}", stats["tls"]);
 }
@@ -297,7 +309,8 @@ fn curl_keep_alive_and_large_upload_to_python() {
         .expect("curl");
     assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
     let (records, stats, log) = agent.stop();
-    let ours: Vec<&Value> = records.iter().filter(|r| r["path"].as_str().is_some_and(|x| x.contains("curlka"))).collect();
+    let ours: Vec<&Value> =
+        records.iter().filter(|r| r["path"].as_str().is_some_and(|x| x.contains("curlka"))).collect();
     let paths: Vec<&str> = ours.iter().filter_map(|r| r["path"].as_str()).collect();
     assert_eq!(paths.len(), 4, "{paths:?}\n{log}");
     let big = ours.iter().find(|r| r["path"].as_str().is_some_and(|x| x.starts_with("/big/"))).expect("big");
@@ -336,11 +349,12 @@ fn a_libssl_only_a_later_process_maps_is_found_and_probed() {
     }
     // A copy of the system libssl is another file (inode): no uprobe covers it until a scan
     // finds a process mapping it.
-    let system = ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .expect("libssl.so.3 on this machine");
+    let system =
+        ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3"]
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("libssl.so.3 on this machine");
     let libdir = dir("libcopy");
     let copy = libdir.join("libssl.so.3");
     std::fs::copy(system, &copy).expect("copy libssl");
@@ -368,8 +382,10 @@ fn s_client_and_s_server_sockets_from_the_ssl_bio() {
     use std::io::{Read, Write};
     let p = port();
     // Without the socket-call fallback: the BIO path alone must resolve both ends.
-    let mut agent =
-        Agent::start("sbio", &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()]);
+    let mut agent = Agent::start(
+        "sbio",
+        &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()],
+    );
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     let mut server = s_server(&format!("127.0.0.1:{p}"), None, &[]);
     let mut client = Proc(
@@ -399,11 +415,19 @@ fn s_client_and_s_server_sockets_from_the_ssl_bio() {
     drop(server);
     let (records, stats, log) = agent.stop();
     let mut want = BTreeMap::new();
-    want.insert(("POST".to_string(), "/bio/exchange".to_string(), "200".to_string(), sha(b"hello"), sha(b"bio-answer!")), 1usize);
-    let ours: Vec<Value> = records.iter().filter(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()).cloned().collect();
+    want.insert(
+        ("POST".to_string(), "/bio/exchange".to_string(), "200".to_string(), sha(b"hello"), sha(b"bio-answer!")),
+        1usize,
+    );
+    let ours: Vec<Value> =
+        records.iter().filter(|r| r["destIp"] == format!("127.0.0.1:{p}").as_str()).cloned().collect();
     assert_exactly_once(&want, &ours, "/bio", &log);
     // Counters are host-wide (other TLS traffic may run meanwhile): at least these two ends.
-    assert!(stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n >= 2), "both ends from the BIO: {}", stats["tls"]);
+    assert!(
+        stats["tls"]["kernel"]["sock_by_fd"].as_u64().is_some_and(|n| n >= 2),
+        "both ends from the BIO: {}",
+        stats["tls"]
+    );
 }
 
 /// A keep-alive connection established (and used) before the agent started: its later exchanges
@@ -439,11 +463,14 @@ fn a_connection_older_than_the_agent_is_captured() {
     }
     assert_eq!(done.len(), 2, "requests before the agent");
     // Without the socket-call fallback: the BIO path alone must resolve the connection.
-    let mut agent =
-        Agent::start("older", &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()]);
+    let mut agent = Agent::start(
+        "older",
+        &["--backend", "pcap", "--tls", "on", "--tls-socket-calls", "false", "--ports", &p.to_string()],
+    );
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     client.0.stdin.as_mut().expect("stdin").write_all(b"go\n").expect("resume");
-    let after: Vec<Value> = lines.map(|l| serde_json::from_str(&l.expect("client output")).expect("client line")).collect();
+    let after: Vec<Value> =
+        lines.map(|l| serde_json::from_str(&l.expect("client output")).expect("client line")).collect();
     assert_eq!(after.len(), 10, "requests after the agent started");
     let _ = client.0.wait();
     let (records, stats, log) = agent.stop();
@@ -471,7 +498,11 @@ fn ipv6_connections_from_curl_and_python() {
     let mut agent = Agent::start("ipv6", &["--backend", "pcap", "--tls", "on", "--ports", &p.to_string()]);
     agent.wait_for("TLS plaintext capture on", Duration::from_secs(20));
     let _server = s_server(&format!("[::1]:{p}"), Some(&www), &["-6"]);
-    let out = Command::new("curl").args(["-sS", "-k", "-g", "--fail"]).arg(format!("https://[::1]:{p}/six-curl.txt")).output().expect("curl");
+    let out = Command::new("curl")
+        .args(["-sS", "-k", "-g", "--fail"])
+        .arg(format!("https://[::1]:{p}/six-curl.txt"))
+        .output()
+        .expect("curl");
     assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
     let script = format!(
         "import socket, ssl\nctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
@@ -484,7 +515,10 @@ fn ipv6_connections_from_curl_and_python() {
     let (records, stats, log) = agent.stop();
     let mut want = BTreeMap::new();
     for by in ["curl", "python"] {
-        want.insert(("GET".to_string(), format!("/six-{by}.txt"), "200".to_string(), sha(b""), sha(b"over ipv6\n")), 1usize);
+        want.insert(
+            ("GET".to_string(), format!("/six-{by}.txt"), "200".to_string(), sha(b""), sha(b"over ipv6\n")),
+            1usize,
+        );
     }
     let ours: Vec<Value> = records.iter().filter(|r| r["destIp"] == format!("[::1]:{p}").as_str()).cloned().collect();
     assert_exactly_once(&want, &ours, "/six-", &log);

@@ -69,7 +69,11 @@ fn serve(mut s: TcpStream) -> std::io::Result<()> {
     } else {
         ("200 OK", PODS)
     };
-    write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 struct Proc(Child);
@@ -176,7 +180,16 @@ fn records_carry_the_server_process_and_its_pod() {
     let (records, log, metrics) = capture(
         "k8s",
         port,
-        &["--k8s-api", &format!("http://{api}"), "--node-name", "n1", "--k8s-token-file", token.to_str().expect("utf-8"), "--k8s-refresh-secs", "1"],
+        &[
+            "--k8s-api",
+            &format!("http://{api}"),
+            "--node-name",
+            "n1",
+            "--k8s-token-file",
+            token.to_str().expect("utf-8"),
+            "--k8s-refresh-secs",
+            "1",
+        ],
         &["pcap attached to lo", "pods of this node listed"],
         "wl-k8s",
     );
@@ -191,7 +204,11 @@ fn records_carry_the_server_process_and_its_pod() {
         assert_eq!(tag["label.app"], "web");
         assert_eq!(tag["label.tier"], "front");
     }
-    for line in ["akto_tap_workload_k8s_up 1", "akto_tap_workload_pods 1", "akto_tap_workload_lookups_total{result=\"process\"} 3"] {
+    for line in [
+        "akto_tap_workload_k8s_up 1",
+        "akto_tap_workload_pods 1",
+        "akto_tap_workload_lookups_total{result=\"process\"} 3",
+    ] {
         assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
     }
 }
@@ -210,5 +227,8 @@ fn outside_kubernetes_records_carry_the_process_only() {
         assert_eq!(r["process_id"].as_str(), Some(server.0.id().to_string().as_str()), "{r}");
         assert!(r.get("tag").is_none_or(Value::is_null), "{r}");
     }
-    assert!(metrics.contains("akto_tap_workload_k8s_refreshes_total 0") && metrics.contains("akto_tap_workload_pods 0"), "{metrics}");
+    assert!(
+        metrics.contains("akto_tap_workload_k8s_refreshes_total 0") && metrics.contains("akto_tap_workload_pods 0"),
+        "{metrics}"
+    );
 }

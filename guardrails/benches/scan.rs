@@ -21,20 +21,26 @@ fn bench(c: &mut Criterion) {
     assert!((4000..=4200).contains(&call.len()), "tools/call is {} bytes", call.len());
     let mut g = c.benchmark_group("mcp");
     g.throughput(Throughput::Bytes(call.len() as u64));
-    g.bench_function("tools_call_4k_all_scanners", |b| b.iter(|| black_box(e.scan_mcp(black_box(&call), Direction::Request))));
+    g.bench_function("tools_call_4k_all_scanners", |b| {
+        b.iter(|| black_box(e.scan_mcp(black_box(&call), Direction::Request)))
+    });
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": (0..20).map(|i| serde_json::json!({
         "name": format!("tool_{i}"), "description": "Reads a file from the workspace and returns its contents as text.",
         "inputSchema": {"type": "object", "properties": {"path": {"type": "string", "description": "Relative path of the file."}}, "required": ["path"]}
     })).collect::<Vec<_>>()}}).to_string();
     g.throughput(Throughput::Bytes(list.len() as u64));
-    g.bench_function("tools_list_20_tools", |b| b.iter(|| black_box(e.scan_mcp(black_box(&list), Direction::Response))));
+    g.bench_function("tools_list_20_tools", |b| {
+        b.iter(|| black_box(e.scan_mcp(black_box(&list), Direction::Response)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("throughput");
     for size in [16 * 1024, 256 * 1024] {
         let body = corpus::mixed_json(size);
         g.throughput(Throughput::Bytes(body.len() as u64));
-        g.bench_with_input(BenchmarkId::new("mixed_json", size), &body, |b, body| b.iter(|| black_box(e.scan_mcp(black_box(body), Direction::Response))));
+        g.bench_with_input(BenchmarkId::new("mixed_json", size), &body, |b, body| {
+            b.iter(|| black_box(e.scan_mcp(black_box(body), Direction::Response)))
+        });
     }
     g.finish();
 }

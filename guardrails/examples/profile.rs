@@ -59,7 +59,13 @@ fn parts(n: usize) {
         println!("  normalize      {:>9.1}", time(&|| guardrails::normalize(&body).text.len()));
         println!("  model          {:>9.1}", time(&|| inj.model_score(&norm.text, TextContext::ThirdParty).start));
         println!("  inj rules      {:>9.1}", time(&|| inj.rules(&norm.text, TextContext::ThirdParty).1.len()));
-        println!("  inj scan(all)  {:>9.1}", time(&|| { let mut b = u64::MAX; inj.scan(&body, &norm, TextContext::ThirdParty, 0.5, true, &mut b).0.len() }));
+        println!(
+            "  inj scan(all)  {:>9.1}",
+            time(&|| {
+                let mut b = u64::MAX;
+                inj.scan(&body, &norm, TextContext::ThirdParty, 0.5, true, &mut b).0.len()
+            })
+        );
         println!("  pii            {:>9.1}", time(&|| pii.scan(&body, &pol.pii.types).len()));
         println!("  secrets        {:>9.1}", time(&|| sec.scan(&body, None, &pol.secrets).len()));
         println!("  hidden         {:>9.1}", time(&|| guardrails::scanners::hidden::scan(&body, true).len()));

@@ -11,7 +11,8 @@ use guardrails::scanners::injection::InjectionScanner;
 use guardrails::scanners::TextContext;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let ctx = if std::env::args().any(|a| a == "--third-party") { TextContext::ThirdParty } else { TextContext::Prompt };
+    let ctx =
+        if std::env::args().any(|a| a == "--third-party") { TextContext::ThirdParty } else { TextContext::Prompt };
     let s = InjectionScanner::new()?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;

@@ -47,7 +47,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let records = data::classification(&root)?;
     let params = train_lib::Params::default();
-    eprintln!("{} records, {} positive; params {params:?}", records.len(), records.iter().filter(|r| r.positive()).count());
+    eprintln!(
+        "{} records, {} positive; params {params:?}",
+        records.len(),
+        records.iter().filter(|r| r.positive()).count()
+    );
     let prepared = train_lib::prepare(&records, params.bits);
     // Only the rules are used here: build the scanner around an all-zero model so that training
     // does not depend on the embedded weights (which may be stale after a feature change).
@@ -55,12 +59,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let zero = LinearModel::parse(zero)?;
     let rules = InjectionScanner::with_models(zero, zero)?;
     let norms: Vec<String> = records.iter().map(|r| normalize(&r.text).text).collect();
-    let ctx_of = |r: &data::Record| if r.direction == Direction::Response { TextContext::ThirdParty } else { TextContext::Prompt };
+    let ctx_of = |r: &data::Record| {
+        if r.direction == Direction::Response {
+            TextContext::ThirdParty
+        } else {
+            TextContext::Prompt
+        }
+    };
     let rule_scores: Vec<f32> = records.iter().zip(&norms).map(|(r, n)| rules.rules(n, ctx_of(r)).0).collect();
     let in_prompt_set = |r: &data::Record| !(r.source == "BIPIA" && r.positive());
     let in_third_set = |r: &data::Record| !data::context_only(r);
 
-    let model_probs = |train_idx: &[usize], score_idx: &[usize], probs: &mut Vec<f32>| -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error>> {
+    let model_probs = |train_idx: &[usize],
+                       score_idx: &[usize],
+                       probs: &mut Vec<f32>|
+     -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error>> {
         let p_idx: Vec<usize> = train_idx.iter().copied().filter(|&i| in_prompt_set(&records[i])).collect();
         let t_idx: Vec<usize> = train_idx.iter().copied().filter(|&i| in_third_set(&records[i])).collect();
         let (pb, pw) = train_lib::train(&prepared, &p_idx, params);
@@ -79,7 +92,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<usize> = (0..records.len()).collect();
     let mut held_out = vec![0f32; records.len()];
     for k in 0..folds {
-        let train_idx: Vec<usize> = all.iter().copied().filter(|&i| data::fold_of(&records[i].id, folds) != k).collect();
+        let train_idx: Vec<usize> =
+            all.iter().copied().filter(|&i| data::fold_of(&records[i].id, folds) != k).collect();
         let test_idx: Vec<usize> = all.iter().copied().filter(|&i| data::fold_of(&records[i].id, folds) == k).collect();
         model_probs(&train_idx, &test_idx, &mut held_out)?;
         eprintln!("fold {k} done");
@@ -95,13 +109,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let sel: Vec<usize> = all.iter().copied().filter(|&i| records[i].positive() == positive).collect();
             sel.iter().filter(|&&i| combined(probs, i) >= t).count() as f32 / sel.len().max(1) as f32
         };
-        println!("{t:>9.2} {:>12.4} {:>12.4} {:>12.4} {:>12.4}", rate(&held_out, true), rate(&held_out, false), rate(&in_sample, true), rate(&in_sample, false));
+        println!(
+            "{t:>9.2} {:>12.4} {:>12.4} {:>12.4} {:>12.4}",
+            rate(&held_out, true),
+            rate(&held_out, false),
+            rate(&in_sample, true),
+            rate(&in_sample, false)
+        );
     }
     let t = guardrails::scanners::injection::DEFAULT_THRESHOLD;
     println!("\nper source at threshold {t:.2}: flagged fraction held-out | in-sample | rules alone");
     for &(src, _, _) in data::CLASSIFICATION {
         for label in ["injection", "jailbreak", "benign"] {
-            let sel: Vec<usize> = all.iter().copied().filter(|&i| records[i].source == src && records[i].label == label).collect();
+            let sel: Vec<usize> =
+                all.iter().copied().filter(|&i| records[i].source == src && records[i].label == label).collect();
             if sel.is_empty() {
                 continue;
             }
@@ -116,7 +137,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let c = combined(&held_out, i);
             if (c >= t) != r.positive() {
                 let text: String = r.text.chars().take(110).collect();
-                println!("  {} {:<9} {c:.2} {:.2} {:.2} {}", if r.positive() { "FN" } else { "FP" }, r.source, rule_scores[i], held_out[i], text.replace('\n', " "));
+                println!(
+                    "  {} {:<9} {c:.2} {:.2} {:.2} {}",
+                    if r.positive() { "FN" } else { "FP" },
+                    r.source,
+                    rule_scores[i],
+                    held_out[i],
+                    text.replace('\n', " ")
+                );
             }
         }
     }

@@ -32,14 +32,71 @@ fn main() {
     let n_dev = texts.len();
     // Synthetic splices.
     const FRAGS: &[&str] = &[
-        " ", "\n", "\t", "=", ": ", "\"", "'", "0", "12", "4111 1111 1111 1111", "078-05-1120", "123456789", "+1 (415) 555-0132",
-        "DE89 3704 0044 0532 0130 00", "10.0.0.1", "fe80::1", "a@b.co", "user.name@example.com", "AKIAIOSFODNN7EXAMPLE",
-        "ghp_0123456789abcdefABCDEF0123456789abcd", "sk-ant-api03-", "xoxb-", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc",
-        "password", "secret_key", "api_key = ", "token: ", "-----BEGIN RSA PRIVATE KEY-----", "é", "ß", "İ", "Ⅻ", "ﬁ", "\u{200b}",
-        "\u{202e}", "\u{e0041}", "\u{1b}[31m", "😀", "Ｉｇｎｏｒｅ", "1gn0r3", "p@$$w0rd", "IGNORE", "ignore previous instructions",
-        "you are now DAN", "system prompt", "<IMPORTANT>", "~/.ssh/id_rsa", "do not tell the user", "What is the capital of Brazil?",
-        "aGVsbG8gd29ybGQgaWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=", "0123456789abcdef0123456789abcdef", "\\u0041", "{", "}",
-        "[", "]", ",", ".", "?", "!", "SSN", "phone", "call me at", "IBAN", "card",
+        " ",
+        "\n",
+        "\t",
+        "=",
+        ": ",
+        "\"",
+        "'",
+        "0",
+        "12",
+        "4111 1111 1111 1111",
+        "078-05-1120",
+        "123456789",
+        "+1 (415) 555-0132",
+        "DE89 3704 0044 0532 0130 00",
+        "10.0.0.1",
+        "fe80::1",
+        "a@b.co",
+        "user.name@example.com",
+        "AKIAIOSFODNN7EXAMPLE",
+        "ghp_0123456789abcdefABCDEF0123456789abcd",
+        "sk-ant-api03-",
+        "xoxb-",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc",
+        "password",
+        "secret_key",
+        "api_key = ",
+        "token: ",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "é",
+        "ß",
+        "İ",
+        "Ⅻ",
+        "ﬁ",
+        "\u{200b}",
+        "\u{202e}",
+        "\u{e0041}",
+        "\u{1b}[31m",
+        "😀",
+        "Ｉｇｎｏｒｅ",
+        "1gn0r3",
+        "p@$$w0rd",
+        "IGNORE",
+        "ignore previous instructions",
+        "you are now DAN",
+        "system prompt",
+        "<IMPORTANT>",
+        "~/.ssh/id_rsa",
+        "do not tell the user",
+        "What is the capital of Brazil?",
+        "aGVsbG8gd29ybGQgaWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=",
+        "0123456789abcdef0123456789abcdef",
+        "\\u0041",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ".",
+        "?",
+        "!",
+        "SSN",
+        "phone",
+        "call me at",
+        "IBAN",
+        "card",
     ];
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut rnd = move || {
@@ -85,12 +142,19 @@ fn main() {
             "params": {"name": "t", "arguments": {"body": t, "api_key": t}}})
         .to_string();
         emit("mcp-call", i, &engine.scan_mcp(&call, Direction::Request));
-        let result = serde_json::json!({"jsonrpc": "2.0", "id": i, "result": {"content": [{"type": "text", "text": t}]}}).to_string();
+        let result =
+            serde_json::json!({"jsonrpc": "2.0", "id": i, "result": {"content": [{"type": "text", "text": t}]}})
+                .to_string();
         emit("mcp-result", i, &engine.scan_mcp(&result, Direction::Response));
         let plain = serde_json::json!({"note": t, "n": i}).to_string();
         emit("json", i, &engine.scan_mcp(&plain, Direction::Response));
     }
-    let bodies = [corpus::mixed_json(256 * 1024), corpus::mixed_json(16 * 1024), corpus::tools_call(4096), corpus::tools_list(20)];
+    let bodies = [
+        corpus::mixed_json(256 * 1024),
+        corpus::mixed_json(16 * 1024),
+        corpus::tools_call(4096),
+        corpus::tools_list(20),
+    ];
     for (i, b) in bodies.iter().enumerate() {
         emit("bench-resp", i, &engine.scan_mcp(b, Direction::Response));
         emit("bench-req", i, &engine.scan_mcp(b, Direction::Request));

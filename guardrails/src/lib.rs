@@ -45,7 +45,7 @@ pub use error::{McpError, PolicyError};
 pub use mcp::{Location, SegmentKind, ToolChange, ToolSnapshot};
 pub use normalize::{normalize, Normalized};
 pub use policy::{
-    Action, AktoGuardrailsPolicy, DenyPolicy, DenyRegex, DenyTopic, Direction, HiddenTextPolicy,
-    InjectionPolicy, Limits, PiiPolicy, PiiType, Policy, SecretsPolicy, ToolPoisoningPolicy,
+    Action, AktoGuardrailsPolicy, DenyPolicy, DenyRegex, DenyTopic, Direction, HiddenTextPolicy, InjectionPolicy,
+    Limits, PiiPolicy, PiiType, Policy, SecretsPolicy, ToolPoisoningPolicy,
 };
 pub use verdict::{BodyFormat, Finding, LimitHit, ScannerId, Verdict, VerdictAction};

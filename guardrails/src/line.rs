@@ -101,7 +101,12 @@ fn segment_text(body: &str, v: &Verdict, f: &crate::Finding, engine: &Engine) ->
     if let Some(ei) = loc.path.strip_prefix("/events/").and_then(|s| s.parse::<usize>().ok()) {
         return p.events.get(ei).map(|e| e.data.clone()).unwrap_or_default();
     }
-    p.messages.get(loc.message).and_then(|m| m.pointer(&loc.path)).and_then(Value::as_str).map(str::to_string).unwrap_or_default()
+    p.messages
+        .get(loc.message)
+        .and_then(|m| m.pointer(&loc.path))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_default()
 }
 
 fn render(id: &Value, v: &Verdict, text_of: impl Fn(&crate::Finding) -> String) -> String {
@@ -131,7 +136,8 @@ mod tests {
     fn lines() {
         let e = Engine::new(Policy::default()).expect("engine");
         let o = LineOptions { mcp: false, direction: Direction::Request };
-        let out: Value = serde_json::from_str(&scan_line(&e, r#"{"id": 1, "text": "héllo, mail me: a@b.io"}"#, 1, &o)).expect("json");
+        let out: Value = serde_json::from_str(&scan_line(&e, r#"{"id": 1, "text": "héllo, mail me: a@b.io"}"#, 1, &o))
+            .expect("json");
         assert_eq!(out["action"], "redact");
         assert_eq!(out["findings"][0]["start"], 16, "character offsets");
         assert_eq!(out["findings"][0]["end"], 22);

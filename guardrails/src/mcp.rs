@@ -76,13 +76,24 @@ impl SegmentKind {
     pub fn is_third_party(self) -> bool {
         !matches!(
             self,
-            SegmentKind::Text | SegmentKind::ToolArgument | SegmentKind::PromptArgument | SegmentKind::ResourceUri | SegmentKind::SamplingMessage | SegmentKind::Param
+            SegmentKind::Text
+                | SegmentKind::ToolArgument
+                | SegmentKind::PromptArgument
+                | SegmentKind::ResourceUri
+                | SegmentKind::SamplingMessage
+                | SegmentKind::Param
         )
     }
 
     /// Tool, prompt and resource definitions (the tool-poisoning scanner's input).
     pub fn is_definition(self) -> bool {
-        matches!(self, SegmentKind::ToolDescription | SegmentKind::SchemaDescription | SegmentKind::Description | SegmentKind::ServerInstructions)
+        matches!(
+            self,
+            SegmentKind::ToolDescription
+                | SegmentKind::SchemaDescription
+                | SegmentKind::Description
+                | SegmentKind::ServerInstructions
+        )
     }
 }
 
@@ -150,7 +161,11 @@ fn is_jsonrpc(v: &Value) -> bool {
 
 fn looks_like_sse(body: &str) -> bool {
     let first = body.lines().map(str::trim_start).find(|l| !l.is_empty()).unwrap_or("");
-    first.starts_with("data:") || first.starts_with("event:") || first.starts_with("id:") || first.starts_with("retry:") || (first.starts_with(':') && body.contains("\ndata:"))
+    first.starts_with("data:")
+        || first.starts_with("event:")
+        || first.starts_with("id:")
+        || first.starts_with("retry:")
+        || (first.starts_with(':') && body.contains("\ndata:"))
 }
 
 /// Cheap necessary condition for [`parse`] to succeed: a JSON-RPC message names its version
@@ -158,7 +173,8 @@ fn looks_like_sse(body: &str) -> bool {
 /// API JSON) skip building a `serde_json::Value` tree only to be rejected.
 pub fn may_be_jsonrpc(body: &str) -> bool {
     // `memmem` searches with SIMD where available (the bodies are mostly large non-MCP JSON).
-    memchr::memmem::find(body.as_bytes(), b"jsonrpc").is_some() || memchr::memmem::find(body.as_bytes(), b"\\u").is_some()
+    memchr::memmem::find(body.as_bytes(), b"jsonrpc").is_some()
+        || memchr::memmem::find(body.as_bytes(), b"\\u").is_some()
 }
 
 /// Parses a body as JSON-RPC 2.0 (single, batch) or an SSE stream of them.
@@ -170,7 +186,13 @@ pub fn parse(body: &str, max_messages: usize) -> Result<Parsed, McpError> {
         return parse_sse(body, max_messages);
     }
     let v: Value = serde_json::from_str(trimmed).map_err(|e| McpError::NotJson(e.to_string()))?;
-    let mut p = Parsed { format: BodyFormat::JsonRpc, messages: Vec::new(), batch: false, events: Vec::new(), truncated: false };
+    let mut p = Parsed {
+        format: BodyFormat::JsonRpc,
+        messages: Vec::new(),
+        batch: false,
+        events: Vec::new(),
+        truncated: false,
+    };
     match v {
         Value::Array(items) => {
             if items.is_empty() {
@@ -190,7 +212,8 @@ pub fn parse(body: &str, max_messages: usize) -> Result<Parsed, McpError> {
 }
 
 fn parse_sse(body: &str, max_messages: usize) -> Result<Parsed, McpError> {
-    let mut p = Parsed { format: BodyFormat::Sse, messages: Vec::new(), batch: false, events: Vec::new(), truncated: false };
+    let mut p =
+        Parsed { format: BodyFormat::Sse, messages: Vec::new(), batch: false, events: Vec::new(), truncated: false };
     let mut fields: Vec<String> = Vec::new();
     let mut data: Vec<&str> = Vec::new();
     let mut any_json = false;
@@ -250,10 +273,23 @@ fn parse_sse(body: &str, max_messages: usize) -> Result<Parsed, McpError> {
 
 /// Methods whose parameters carry no user text (Akto's safe list).
 const SAFE_METHODS: &[&str] = &[
-    "initialize", "initialized", "ping", "$/cancelRequest", "$/progress", "notifications/initialized",
-    "notifications/cancelled", "notifications/progress", "notifications/tools/list_changed",
-    "notifications/resources/list_changed", "notifications/prompts/list_changed", "notifications/roots/list_changed",
-    "tools/list", "resources/list", "prompts/list", "resources/templates/list", "logging/setLevel",
+    "initialize",
+    "initialized",
+    "ping",
+    "$/cancelRequest",
+    "$/progress",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/tools/list_changed",
+    "notifications/resources/list_changed",
+    "notifications/prompts/list_changed",
+    "notifications/roots/list_changed",
+    "tools/list",
+    "resources/list",
+    "prompts/list",
+    "resources/templates/list",
+    "logging/setLevel",
 ];
 
 /// Extraction state: caps and the output list.
@@ -282,7 +318,14 @@ impl<'a> Walker<'a> {
     }
 
     /// Every string under `v` (object keys followed, array indices in the path).
-    fn strings(&mut self, v: &'a Value, path: String, key: Option<&'a str>, depth: usize, mk: &dyn Fn(String) -> Location) {
+    fn strings(
+        &mut self,
+        v: &'a Value,
+        path: String,
+        key: Option<&'a str>,
+        depth: usize,
+        mk: &dyn Fn(String) -> Location,
+    ) {
         if depth > self.max_depth {
             self.depth_truncated = true;
             return;
@@ -315,7 +358,9 @@ impl<'a> Walker<'a> {
                     let p = format!("{path}/{}", escape_pointer(k));
                     match (k.as_str(), x) {
                         ("description" | "title", Value::String(s)) => self.push(s, mk(p), Some(k.as_str())),
-                        ("default" | "examples" | "enum" | "const", _) => self.strings(x, p, Some(k.as_str()), depth + 1, mk),
+                        ("default" | "examples" | "enum" | "const", _) => {
+                            self.strings(x, p, Some(k.as_str()), depth + 1, mk)
+                        }
                         _ => self.schema_text(x, p, depth + 1, mk),
                     }
                 }
@@ -365,7 +410,12 @@ pub struct ExtractCaps {
 
 /// Extracts the user-controlled text of every message. `request_method` names the method a
 /// response answers, when the caller knows it.
-pub fn extract<'a>(p: &'a Parsed, request_method: Option<&'a str>, max_segments: usize, max_depth: usize) -> (Vec<Segment<'a>>, ExtractCaps) {
+pub fn extract<'a>(
+    p: &'a Parsed,
+    request_method: Option<&'a str>,
+    max_segments: usize,
+    max_depth: usize,
+) -> (Vec<Segment<'a>>, ExtractCaps) {
     let mut w = Walker { out: Vec::new(), max_segments, max_depth, segments_truncated: false, depth_truncated: false };
     for (idx, m) in p.messages.iter().enumerate() {
         extract_message(&mut w, idx, m, request_method);
@@ -373,7 +423,13 @@ pub fn extract<'a>(p: &'a Parsed, request_method: Option<&'a str>, max_segments:
     // Non-JSON SSE data events are scanned as text too.
     for (ei, e) in p.events.iter().enumerate() {
         if e.messages.is_empty() && !e.data.trim().is_empty() {
-            let loc = Location { message: p.messages.len() + ei, method: None, kind: SegmentKind::Text, tool: None, path: format!("/events/{ei}") };
+            let loc = Location {
+                message: p.messages.len() + ei,
+                method: None,
+                kind: SegmentKind::Text,
+                tool: None,
+                path: format!("/events/{ei}"),
+            };
             w.push(&e.data, loc, None);
         }
     }
@@ -386,7 +442,13 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
     if let Some(method) = o.get("method").and_then(Value::as_str) {
         let params = o.get("params");
         let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_string);
-        let base = Location { message: idx, method: Some(method.to_string()), kind: SegmentKind::Param, tool, path: String::new() };
+        let base = Location {
+            message: idx,
+            method: Some(method.to_string()),
+            kind: SegmentKind::Param,
+            tool,
+            path: String::new(),
+        };
         let Some(params) = params else { return };
         match method {
             "tools/call" | "prompts/get" => {
@@ -398,12 +460,24 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
             }
             "resources/read" => {
                 if let Some(Value::String(u)) = params.get("uri") {
-                    w.push(u, Location { path: "/params/uri".into(), kind: SegmentKind::ResourceUri, ..base.clone() }, Some("uri"));
+                    w.push(
+                        u,
+                        Location { path: "/params/uri".into(), kind: SegmentKind::ResourceUri, ..base.clone() },
+                        Some("uri"),
+                    );
                 }
             }
             "sampling/createMessage" => {
                 if let Some(Value::String(s)) = params.get("systemPrompt") {
-                    w.push(s, Location { path: "/params/systemPrompt".into(), kind: SegmentKind::SamplingMessage, ..base.clone() }, None);
+                    w.push(
+                        s,
+                        Location {
+                            path: "/params/systemPrompt".into(),
+                            kind: SegmentKind::SamplingMessage,
+                            ..base.clone()
+                        },
+                        None,
+                    );
                 }
                 if let Some(Value::Array(msgs)) = params.get("messages") {
                     for (i, msg) in msgs.iter().enumerate() {
@@ -421,10 +495,20 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
         }
         return;
     }
-    let base = Location { message: idx, method: request_method.map(str::to_string), kind: SegmentKind::Result, tool: None, path: String::new() };
+    let base = Location {
+        message: idx,
+        method: request_method.map(str::to_string),
+        kind: SegmentKind::Result,
+        tool: None,
+        path: String::new(),
+    };
     if let Some(err) = o.get("error") {
         if let Some(Value::String(s)) = err.get("message") {
-            w.push(s, Location { path: "/error/message".into(), kind: SegmentKind::ErrorMessage, ..base.clone() }, None);
+            w.push(
+                s,
+                Location { path: "/error/message".into(), kind: SegmentKind::ErrorMessage, ..base.clone() },
+                None,
+            );
         }
         if let Some(d) = err.get("data") {
             let mk = |p: String| Location { path: p, kind: SegmentKind::ErrorMessage, ..base.clone() };
@@ -446,11 +530,27 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
             let tb = Location { tool: name, ..base.clone() };
             for f in ["description", "title"] {
                 if let Some(Value::String(s)) = t.get(f) {
-                    w.push(s, Location { path: format!("/result/tools/{i}/{f}"), kind: SegmentKind::ToolDescription, ..tb.clone() }, Some(f));
+                    w.push(
+                        s,
+                        Location {
+                            path: format!("/result/tools/{i}/{f}"),
+                            kind: SegmentKind::ToolDescription,
+                            ..tb.clone()
+                        },
+                        Some(f),
+                    );
                 }
             }
             if let Some(Value::String(s)) = t.get("annotations").and_then(|a| a.get("title")) {
-                w.push(s, Location { path: format!("/result/tools/{i}/annotations/title"), kind: SegmentKind::ToolDescription, ..tb.clone() }, Some("title"));
+                w.push(
+                    s,
+                    Location {
+                        path: format!("/result/tools/{i}/annotations/title"),
+                        kind: SegmentKind::ToolDescription,
+                        ..tb.clone()
+                    },
+                    Some("title"),
+                );
             }
             for f in ["inputSchema", "outputSchema"] {
                 if let Some(schema) = t.get(f) {
@@ -467,12 +567,23 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
                 let name = t.get("name").and_then(Value::as_str).map(str::to_string);
                 let tb = Location { tool: name, kind: SegmentKind::Description, ..base.clone() };
                 if let Some(Value::String(s)) = t.get("description") {
-                    w.push(s, Location { path: format!("/result/{list}/{i}/description"), ..tb.clone() }, Some("description"));
+                    w.push(
+                        s,
+                        Location { path: format!("/result/{list}/{i}/description"), ..tb.clone() },
+                        Some("description"),
+                    );
                 }
                 if let Some(Value::Array(args)) = t.get("arguments") {
                     for (j, a) in args.iter().enumerate() {
                         if let Some(Value::String(s)) = a.get("description") {
-                            w.push(s, Location { path: format!("/result/{list}/{i}/arguments/{j}/description"), ..tb.clone() }, Some("description"));
+                            w.push(
+                                s,
+                                Location {
+                                    path: format!("/result/{list}/{i}/arguments/{j}/description"),
+                                    ..tb.clone()
+                                },
+                                Some("description"),
+                            );
                         }
                     }
                 }
@@ -495,14 +606,27 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
         for (i, c) in contents.iter().enumerate() {
             if let Some(Value::String(t)) = c.get("text") {
                 let uri = c.get("uri").and_then(Value::as_str).map(str::to_string);
-                w.push(t, Location { path: format!("/result/contents/{i}/text"), kind: SegmentKind::ResourceContent, tool: uri, ..base.clone() }, Some("text"));
+                w.push(
+                    t,
+                    Location {
+                        path: format!("/result/contents/{i}/text"),
+                        kind: SegmentKind::ResourceContent,
+                        tool: uri,
+                        ..base.clone()
+                    },
+                    Some("text"),
+                );
             }
         }
     }
     if let Some(Value::Array(msgs)) = r.get("messages") {
         handled = true;
         if let Some(Value::String(d)) = r.get("description") {
-            w.push(d, Location { path: "/result/description".into(), kind: SegmentKind::PromptMessage, ..base.clone() }, Some("description"));
+            w.push(
+                d,
+                Location { path: "/result/description".into(), kind: SegmentKind::PromptMessage, ..base.clone() },
+                Some("description"),
+            );
         }
         for (i, msg) in msgs.iter().enumerate() {
             if let Some(c) = msg.get("content") {
@@ -512,7 +636,11 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
     }
     if let Some(Value::String(s)) = r.get("instructions") {
         handled = true;
-        w.push(s, Location { path: "/result/instructions".into(), kind: SegmentKind::ServerInstructions, ..base.clone() }, Some("instructions"));
+        w.push(
+            s,
+            Location { path: "/result/instructions".into(), kind: SegmentKind::ServerInstructions, ..base.clone() },
+            Some("instructions"),
+        );
     }
     if r.contains_key("serverInfo") || r.contains_key("protocolVersion") {
         handled = true;
@@ -525,7 +653,11 @@ fn extract_message<'a>(w: &mut Walker<'a>, idx: usize, m: &'a Value, request_met
 
 /// Re-serializes a parsed body after replacing strings (`(message, pointer) → new text`).
 /// Returns `None` when nothing was replaced.
-pub fn rewrite(p: &Parsed, replacements: &BTreeMap<(usize, String), String>, text_events: &BTreeMap<usize, String>) -> Option<String> {
+pub fn rewrite(
+    p: &Parsed,
+    replacements: &BTreeMap<(usize, String), String>,
+    text_events: &BTreeMap<usize, String>,
+) -> Option<String> {
     if replacements.is_empty() && text_events.is_empty() {
         return None;
     }
@@ -762,9 +894,15 @@ mod tests {
 
     #[test]
     fn parses_shapes() {
-        let single = parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"q":"hi"}}}"#, 16).expect("single");
+        let single =
+            parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"q":"hi"}}}"#, 16)
+                .expect("single");
         assert_eq!(single.messages.len(), 1);
-        let batch = parse(r#"[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"result":{}}]"#, 16).expect("batch");
+        let batch = parse(
+            r#"[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"result":{}}]"#,
+            16,
+        )
+        .expect("batch");
         assert!(batch.batch && batch.messages.len() == 2);
         let sse = parse("event: message\nid: 7\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}\n\n", 16).expect("sse");
         assert_eq!(sse.format, BodyFormat::Sse);
@@ -785,26 +923,38 @@ mod tests {
         )
         .expect("parse");
         let (segs, _) = extract(&p, None, 100, 16);
-        let got: Vec<(SegmentKind, &str, String)> = segs.iter().map(|s| (s.location.kind, s.text, s.location.path.clone())).collect();
+        let got: Vec<(SegmentKind, &str, String)> =
+            segs.iter().map(|s| (s.location.kind, s.text, s.location.path.clone())).collect();
         assert_eq!(
             got,
             vec![
                 (SegmentKind::ToolDescription, "Adds.", "/result/tools/0/description".to_string()),
-                (SegmentKind::SchemaDescription, "first", "/result/tools/0/inputSchema/properties/a/description".to_string()),
+                (
+                    SegmentKind::SchemaDescription,
+                    "first",
+                    "/result/tools/0/inputSchema/properties/a/description".to_string()
+                ),
             ]
         );
         assert_eq!(segs[0].location.tool.as_deref(), Some("add"));
         let call = parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"to":"a@b.co","body":{"lines":["x","y/z"]}}}}"#, 16).expect("call");
         let (segs, _) = extract(&call, None, 100, 16);
         let paths: Vec<&str> = segs.iter().map(|s| s.location.path.as_str()).collect();
-        assert_eq!(paths, vec!["/params/arguments/body/lines/0", "/params/arguments/body/lines/1", "/params/arguments/to"]);
+        assert_eq!(
+            paths,
+            vec!["/params/arguments/body/lines/0", "/params/arguments/body/lines/1", "/params/arguments/to"]
+        );
         assert_eq!(segs[2].key, Some("to"));
         assert_eq!(segs[0].location.tool.as_deref(), Some("send"));
     }
 
     #[test]
     fn caps_are_enforced() {
-        let deep = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{}"s"{}}}}}"#, "[".repeat(40), "]".repeat(40));
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{}"s"{}}}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
         let p = parse(&deep, 16).expect("deep");
         let (segs, caps) = extract(&p, None, 100, 8);
         assert!(segs.is_empty() && caps.depth_truncated);

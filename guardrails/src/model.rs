@@ -132,52 +132,52 @@ pub fn features(text: &str, mut f: impl FnMut(usize, u32)) {
     // (`$end` is a constant in each instance, so the end checks compile away).
     macro_rules! step {
         ($i:expr, $b:expr, $end:expr) => {{
-        let i: usize = $i;
-        let b: u8 = $b;
-        if !$end && is_word_byte(b) {
-            if !in_word {
-                in_word = true;
-                word_start = i;
-                word_hash = 0x811C_9DC5 ^ SEED_WORD;
-            }
-            word_hash = (word_hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
-            emit_char!(i, b);
-            last_space = false;
-        } else {
-            if in_word {
-                in_word = false;
-                let wh = mix(word_hash);
-                f(word_start, wh);
-                if let Some((ps, ph)) = prev_word {
-                    f(ps, mix(ph.wrapping_mul(0x0100_0193) ^ wh ^ SEED_BIGRAM));
-                    if words_in_sentence == 1 {
-                        // The sentence's first two words ("can you", "show me", "how do").
-                        f(ps, mix(ph.wrapping_mul(0x0100_0193) ^ wh ^ SEED_OPENING));
-                    }
-                } else {
-                    // The sentence's first word ("write", "explain", "what").
-                    f(word_start, mix(wh ^ SEED_FIRST));
-                    sentence = Some((word_start, wh));
+            let i: usize = $i;
+            let b: u8 = $b;
+            if !$end && is_word_byte(b) {
+                if !in_word {
+                    in_word = true;
+                    word_start = i;
+                    word_hash = 0x811C_9DC5 ^ SEED_WORD;
                 }
-                words_in_sentence += 1;
-                prev_word = Some((word_start, wh));
-            }
-            if !last_space {
-                emit_char!(i, b' ');
-                last_space = true;
-            }
-            if !$end && matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
-                if b == b'?' {
-                    // A question, keyed by its first word ("what …?", "can …?").
-                    if let Some((ss, sh)) = sentence {
-                        f(ss, mix(sh ^ SEED_QUESTION));
+                word_hash = (word_hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+                emit_char!(i, b);
+                last_space = false;
+            } else {
+                if in_word {
+                    in_word = false;
+                    let wh = mix(word_hash);
+                    f(word_start, wh);
+                    if let Some((ps, ph)) = prev_word {
+                        f(ps, mix(ph.wrapping_mul(0x0100_0193) ^ wh ^ SEED_BIGRAM));
+                        if words_in_sentence == 1 {
+                            // The sentence's first two words ("can you", "show me", "how do").
+                            f(ps, mix(ph.wrapping_mul(0x0100_0193) ^ wh ^ SEED_OPENING));
+                        }
+                    } else {
+                        // The sentence's first word ("write", "explain", "what").
+                        f(word_start, mix(wh ^ SEED_FIRST));
+                        sentence = Some((word_start, wh));
                     }
+                    words_in_sentence += 1;
+                    prev_word = Some((word_start, wh));
                 }
-                prev_word = None;
-                sentence = None;
-                words_in_sentence = 0;
+                if !last_space {
+                    emit_char!(i, b' ');
+                    last_space = true;
+                }
+                if !$end && matches!(b, b'.' | b'!' | b'?' | b'\n' | b';' | b':') {
+                    if b == b'?' {
+                        // A question, keyed by its first word ("what …?", "can …?").
+                        if let Some((ss, sh)) = sentence {
+                            f(ss, mix(sh ^ SEED_QUESTION));
+                        }
+                    }
+                    prev_word = None;
+                    sentence = None;
+                    words_in_sentence = 0;
+                }
             }
-        }
         }};
     }
     for (i, &b) in bytes.iter().enumerate() {
@@ -443,7 +443,8 @@ impl<'a> LinearModel<'a> {
         }
         let acc = &*blk.acc;
         let tail = blk.tail;
-        let z_of = |sum: i64, c: u64| self.bias + if c > 0 { (sum as f32 * self.scale) / (c as f32).sqrt() } else { 0.0 };
+        let z_of =
+            |sum: i64, c: u64| self.bias + if c > 0 { (sum as f32 * self.scale) / (c as f32).sqrt() } else { 0.0 };
         let mut best = WindowScore { prob: sigmoid(self.bias), start: 0, end: n };
         let mut first = true;
         for (s, e) in windows(n) {
@@ -704,7 +705,8 @@ mod tests {
     /// Pseudo-random texts over word bytes, spaces, sentence punctuation, JSON punctuation and
     /// non-ASCII, with words of every length (1 to 12 bytes) so grams start in every ring state.
     fn random_text(seed: u64, len: usize) -> String {
-        const PIECES: &[&str] = &[" ", " ", " ", ". ", "? ", "!", ";", ":", "\n", "\", \"", "{\"", "-", "  ", "é", "ü", "中"];
+        const PIECES: &[&str] =
+            &[" ", " ", " ", ". ", "? ", "!", ";", ":", "\n", "\", \"", "{\"", "-", "  ", "é", "ü", "中"];
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = || {
             x ^= x << 13;
@@ -738,7 +740,13 @@ mod tests {
         for len in [0usize, 1, 5, 100, 383, 384, 385, 576, 577, 768, 1000, 1500, 4000] {
             texts.push(base.chars().cycle().take(len).collect());
         }
-        for (k, len) in [1usize, 2, 3, 4, 7, 50, 190, 191, 192, 193, 194, 195, 383, 384, 385, 386, 387, 600, 1000, 2500, 13000, 30000].into_iter().enumerate() {
+        for (k, len) in [
+            1usize, 2, 3, 4, 7, 50, 190, 191, 192, 193, 194, 195, 383, 384, 385, 386, 387, 600, 1000, 2500, 13000,
+            30000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             for seed in 0..4u64 {
                 texts.push(random_text(seed * 31 + k as u64, len));
             }
@@ -752,53 +760,56 @@ mod tests {
         texts.push(" leading space and a trailing word".into());
         texts.push("...:;?? punctuation first? then words! a b c d e f g h? ab? abc? abcd?".into());
         for (which, m) in [(0, m), (1, t)] {
-        for text in &texts {
-            let text = text.as_str();
-            let len = text.len();
-            let n = text.len();
-            let mut feats = Vec::new();
-            features(text, |p, h| feats.push((p, h)));
-            let mut best: Option<WindowScore> = None;
-            for (s, e) in windows(n) {
-                let e_inc = if e == n { n + 1 } else { e };
-                let (mut sum, mut c) = (0f64, 0u32);
-                for &(p, h) in &feats {
-                    if p >= s && p < e_inc {
-                        sum += f64::from(m.weight(h));
-                        c += 1;
+            for text in &texts {
+                let text = text.as_str();
+                let len = text.len();
+                let n = text.len();
+                let mut feats = Vec::new();
+                features(text, |p, h| feats.push((p, h)));
+                let mut best: Option<WindowScore> = None;
+                for (s, e) in windows(n) {
+                    let e_inc = if e == n { n + 1 } else { e };
+                    let (mut sum, mut c) = (0f64, 0u32);
+                    for &(p, h) in &feats {
+                        if p >= s && p < e_inc {
+                            sum += f64::from(m.weight(h));
+                            c += 1;
+                        }
+                    }
+                    let z = m.bias + if c > 0 { (sum / f64::from(c).sqrt()) as f32 } else { 0.0 };
+                    let p = sigmoid(z);
+                    if best.is_none_or(|b| p > b.prob) {
+                        best = Some(WindowScore { prob: p, start: s, end: e });
                     }
                 }
-                let z = m.bias + if c > 0 { (sum / f64::from(c).sqrt()) as f32 } else { 0.0 };
-                let p = sigmoid(z);
-                if best.is_none_or(|b| p > b.prob) {
-                    best = Some(WindowScore { prob: p, start: s, end: e });
-                }
-            }
-            // Exact: integer sums of the quantized weights, the scorer's own arithmetic.
-            let mut exact: Option<WindowScore> = None;
-            for (s, e) in windows(n) {
-                let e_inc = if e == n { n + 1 } else { e };
-                let (mut sum, mut c) = (0i64, 0u64);
-                for &(p, h) in &feats {
-                    if p >= s && p < e_inc {
-                        sum += i64::from(m.qweight(h));
-                        c += 1;
+                // Exact: integer sums of the quantized weights, the scorer's own arithmetic.
+                let mut exact: Option<WindowScore> = None;
+                for (s, e) in windows(n) {
+                    let e_inc = if e == n { n + 1 } else { e };
+                    let (mut sum, mut c) = (0i64, 0u64);
+                    for &(p, h) in &feats {
+                        if p >= s && p < e_inc {
+                            sum += i64::from(m.qweight(h));
+                            c += 1;
+                        }
+                    }
+                    let z = m.bias + if c > 0 { (sum as f32 * m.scale) / (c as f32).sqrt() } else { 0.0 };
+                    let p = sigmoid(z);
+                    if exact.is_none_or(|b| p > b.prob) {
+                        exact = Some(WindowScore { prob: p, start: s, end: e });
                     }
                 }
-                let z = m.bias + if c > 0 { (sum as f32 * m.scale) / (c as f32).sqrt() } else { 0.0 };
-                let p = sigmoid(z);
-                if exact.is_none_or(|b| p > b.prob) {
-                    exact = Some(WindowScore { prob: p, start: s, end: e });
-                }
+                let got = m.score(text);
+                assert_eq!(Some(got), exact, "model {which} len {len}: bit-identical");
+                let want = best.expect("one window");
+                assert!(
+                    (got.prob - want.prob).abs() < 1e-4 && got.start == want.start && got.end == want.end,
+                    "model {which} len {len}: {got:?} vs {want:?}"
+                );
+                // Any table width goes through the masked path: same result.
+                let masked = m.score_with(text, Masked(m.weights, m.weights.len() - 1));
+                assert_eq!(masked, got, "model {which} len {len}");
             }
-            let got = m.score(text);
-            assert_eq!(Some(got), exact, "model {which} len {len}: bit-identical");
-            let want = best.expect("one window");
-            assert!((got.prob - want.prob).abs() < 1e-4 && got.start == want.start && got.end == want.end, "model {which} len {len}: {got:?} vs {want:?}");
-            // Any table width goes through the masked path: same result.
-            let masked = m.score_with(text, Masked(m.weights, m.weights.len() - 1));
-            assert_eq!(masked, got, "model {which} len {len}");
-        }
         }
     }
 

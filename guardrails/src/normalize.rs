@@ -68,24 +68,104 @@ impl Normalized {
 pub(crate) fn fold_confusable(c: char) -> char {
     match c {
         // Cyrillic lowercase
-        'а' => 'a', 'в' => 'b', 'е' | 'ё' | 'є' => 'e', 'к' => 'k', 'м' => 'm', 'н' => 'h',
-        'о' => 'o', 'р' => 'p', 'с' => 'c', 'т' => 't', 'у' => 'y', 'х' => 'x', 'ѕ' => 's',
-        'і' | 'ї' => 'i', 'ј' => 'j', 'ԁ' => 'd', 'ԛ' => 'q', 'ԝ' => 'w', 'һ' => 'h', 'ӏ' => 'l',
-        'ɡ' => 'g', 'ь' => 'b', 'г' => 'r', 'п' => 'n', 'ʏ' => 'y',
+        'а' => 'a',
+        'в' => 'b',
+        'е' | 'ё' | 'є' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'ѕ' => 's',
+        'і' | 'ї' => 'i',
+        'ј' => 'j',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'һ' => 'h',
+        'ӏ' => 'l',
+        'ɡ' => 'g',
+        'ь' => 'b',
+        'г' => 'r',
+        'п' => 'n',
+        'ʏ' => 'y',
         // Cyrillic uppercase
-        'А' => 'a', 'В' => 'b', 'Е' | 'Ё' | 'Є' => 'e', 'К' => 'k', 'М' => 'm', 'Н' => 'h',
-        'О' => 'o', 'Р' => 'p', 'С' => 'c', 'Т' => 't', 'У' => 'y', 'Х' => 'x', 'Ѕ' => 's',
-        'І' | 'Ї' => 'i', 'Ј' => 'j', 'Ԁ' => 'd', 'Ԛ' => 'q', 'Ԝ' => 'w', 'Һ' => 'h', 'Ӏ' => 'l',
+        'А' => 'a',
+        'В' => 'b',
+        'Е' | 'Ё' | 'Є' => 'e',
+        'К' => 'k',
+        'М' => 'm',
+        'Н' => 'h',
+        'О' => 'o',
+        'Р' => 'p',
+        'С' => 'c',
+        'Т' => 't',
+        'У' => 'y',
+        'Х' => 'x',
+        'Ѕ' => 's',
+        'І' | 'Ї' => 'i',
+        'Ј' => 'j',
+        'Ԁ' => 'd',
+        'Ԛ' => 'q',
+        'Ԝ' => 'w',
+        'Һ' => 'h',
+        'Ӏ' => 'l',
         // Greek
-        'α' => 'a', 'ο' | 'σ' | 'ό' => 'o', 'ι' | 'ί' => 'i', 'κ' => 'k', 'ν' => 'v', 'ρ' => 'p',
-        'τ' => 't', 'υ' => 'u', 'χ' => 'x', 'ε' => 'e', 'η' => 'n', 'ϲ' => 'c', 'ϳ' => 'j',
-        'Α' => 'a', 'Β' => 'b', 'Ε' => 'e', 'Ζ' => 'z', 'Η' => 'h', 'Ι' => 'i', 'Κ' => 'k',
-        'Μ' => 'm', 'Ν' => 'n', 'Ο' => 'o', 'Ρ' => 'p', 'Τ' => 't', 'Υ' => 'y', 'Χ' => 'x',
+        'α' => 'a',
+        'ο' | 'σ' | 'ό' => 'o',
+        'ι' | 'ί' => 'i',
+        'κ' => 'k',
+        'ν' => 'v',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ε' => 'e',
+        'η' => 'n',
+        'ϲ' => 'c',
+        'ϳ' => 'j',
+        'Α' => 'a',
+        'Β' => 'b',
+        'Ε' => 'e',
+        'Ζ' => 'z',
+        'Η' => 'h',
+        'Ι' => 'i',
+        'Κ' => 'k',
+        'Μ' => 'm',
+        'Ν' => 'n',
+        'Ο' => 'o',
+        'Ρ' => 'p',
+        'Τ' => 't',
+        'Υ' => 'y',
+        'Χ' => 'x',
         // Latin extensions and IPA look-alikes
-        'ı' => 'i', 'ɑ' => 'a', 'ɩ' => 'i', 'ɪ' => 'i', 'ȷ' => 'j', 'ʟ' => 'l',
-        'ɴ' => 'n', 'ʀ' => 'r', 'ꜱ' => 's', 'ᴀ' => 'a', 'ᴄ' => 'c', 'ᴅ' => 'd', 'ᴇ' => 'e',
-        'ᴋ' => 'k', 'ᴍ' => 'm', 'ᴏ' => 'o', 'ᴘ' => 'p', 'ᴛ' => 't', 'ᴜ' => 'u', 'ᴠ' => 'v',
-        'ᴡ' => 'w', 'ᴢ' => 'z', 'ß' => 's',
+        'ı' => 'i',
+        'ɑ' => 'a',
+        'ɩ' => 'i',
+        'ɪ' => 'i',
+        'ȷ' => 'j',
+        'ʟ' => 'l',
+        'ɴ' => 'n',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴀ' => 'a',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ᴋ' => 'k',
+        'ᴍ' => 'm',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ᴢ' => 'z',
+        'ß' => 's',
         _ => c,
     }
 }
@@ -237,7 +317,9 @@ fn normalize_impl<const CHUNKS: bool>(input: &str) -> Normalized {
 #[inline]
 fn ascii_block_copied(x: &[u8], y: &[u8]) -> bool {
     let bad = x.iter().zip(y).fold(0u8, |acc, (&a, &b)| {
-        acc | u8::from(!(0x20..=0x7E).contains(&a)) | u8::from(!(0x20..=0x7E).contains(&b)) | (u8::from(a == b' ') & u8::from(b == b' '))
+        acc | u8::from(!(0x20..=0x7E).contains(&a))
+            | u8::from(!(0x20..=0x7E).contains(&b))
+            | (u8::from(a == b' ') & u8::from(b == b' '))
     });
     bad == 0
 }
@@ -302,7 +384,9 @@ fn next_special(b: &[u8], from: usize) -> Option<usize> {
     // Blocks of 32 bytes without one are skipped by a branch-free fold the compiler vectorizes
     // (prose between numbers); the block holding one is searched eight bytes at a time.
     while let Some(block) = b.get(from..from + 32) {
-        if block.iter().fold(0u8, |a, &c| a | u8::from(c.is_ascii_digit()) | u8::from(c == b'@') | u8::from(c == b'$')) != 0 {
+        if block.iter().fold(0u8, |a, &c| a | u8::from(c.is_ascii_digit()) | u8::from(c == b'@') | u8::from(c == b'$'))
+            != 0
+        {
             break;
         }
         from += 32;
@@ -435,7 +519,11 @@ mod tests {
 
         /// Normalizes `input` for detection (see the module documentation for the steps).
         pub fn normalize(input: &str) -> (String, Vec<u32>) {
-            let mut out = Out { text: String::with_capacity(input.len()), map: Vec::with_capacity(input.len() + 1), last_space: false };
+            let mut out = Out {
+                text: String::with_capacity(input.len()),
+                map: Vec::with_capacity(input.len() + 1),
+                last_space: false,
+            };
             for (i, c) in input.char_indices() {
                 if c.is_ascii() {
                     // ASCII fast path: lowercase, collapse whitespace, drop other controls.
@@ -488,7 +576,8 @@ mod tests {
                 }
                 let tok = &bytes[start..i];
                 // A mappable character directly followed by a letter: `1gn0r3`, `h4ck`, but not `sha256`.
-                let embedded = tok.len() <= 40 && tok.windows(2).any(|w| super::super::leet(w[0]).is_some() && w[1].is_ascii_alphabetic());
+                let embedded = tok.len() <= 40
+                    && tok.windows(2).any(|w| super::super::leet(w[0]).is_some() && w[1].is_ascii_alphabetic());
                 if embedded && tok.iter().filter(|b| b.is_ascii_alphabetic()).count() >= 2 {
                     for b in &mut bytes[start..i] {
                         if let Some(m) = super::super::leet(*b) {
@@ -500,13 +589,40 @@ mod tests {
             // Only ASCII bytes were replaced by ASCII bytes, so the buffer is still UTF-8.
             *text = String::from_utf8(bytes).unwrap_or_default();
         }
-
     }
 
     /// The eight-byte ASCII path gives the same text and offset map as the byte loop.
     #[test]
     fn ascii_chunks_equal_byte_loop() {
-        const PIECES: &[&str] = &[" ", " ", "  ", "a", "B", "z", "Z", "@", "[", "`", "{", "~", "!", "0", "9", "\n", "\t", "\r", "\u{1}", "\u{7f}", "é", "ＡＢ", "\u{200b}", "1gn0r3", "x", "Hello World. ", "p@$$w0rd"];
+        const PIECES: &[&str] = &[
+            " ",
+            " ",
+            "  ",
+            "a",
+            "B",
+            "z",
+            "Z",
+            "@",
+            "[",
+            "`",
+            "{",
+            "~",
+            "!",
+            "0",
+            "9",
+            "\n",
+            "\t",
+            "\r",
+            "\u{1}",
+            "\u{7f}",
+            "é",
+            "ＡＢ",
+            "\u{200b}",
+            "1gn0r3",
+            "x",
+            "Hello World. ",
+            "p@$$w0rd",
+        ];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for len in 0..600usize {
             let mut t = String::new();
@@ -516,7 +632,11 @@ mod tests {
                 x ^= x << 17;
                 // Mostly letters and single spaces, so that runs are long.
                 let k = (x >> 11) as usize % (PIECES.len() + 30);
-                t.push_str(if k < PIECES.len() { PIECES[k] } else { ["q", "W", "e", "R", " ", "t", ".", ":", "\""][k % 9] });
+                t.push_str(if k < PIECES.len() {
+                    PIECES[k]
+                } else {
+                    ["q", "W", "e", "R", " ", "t", ".", ":", "\""][k % 9]
+                });
             }
             let (a, b) = (normalize_impl::<true>(&t), normalize_impl::<false>(&t));
             assert_eq!((&a.text, &a.runs, a.input_len), (&b.text, &b.runs, b.input_len), "{t:?}");
@@ -540,13 +660,22 @@ mod tests {
     #[test]
     fn matches_reference_implementation() {
         let mut samples: Vec<String> = vec![
-            String::new(), " ".into(), "  lead and trail  ".into(), "a\n\n  b\t\tc\r\nd".into(), "Hé ＩＧＮＯＲＥ x".into(),
-            "1gn0r3 pr3v10us 1nstruct10ns sha256 h4ck".into(), "ig\u{200B}no\u{200D}re\u{7}\u{7f}x\u{b}y".into(),
+            String::new(),
+            " ".into(),
+            "  lead and trail  ".into(),
+            "a\n\n  b\t\tc\r\nd".into(),
+            "Hé ＩＧＮＯＲＥ x".into(),
+            "1gn0r3 pr3v10us 1nstruct10ns sha256 h4ck".into(),
+            "ig\u{200B}no\u{200D}re\u{7}\u{7f}x\u{b}y".into(),
             "ﬁ café İstanbul ß Ꮃ 𝐢𝐠𝐧 ДА ǅ ﬀ ⅷ ½ \u{a0}nbsp\u{2003}em".into(),
-            format!("ok{}", "hi there".chars().map(|c| char::from_u32(c as u32 + 0xE0000).unwrap_or(c)).collect::<String>()),
+            format!(
+                "ok{}",
+                "hi there".chars().map(|c| char::from_u32(c as u32 + 0xE0000).unwrap_or(c)).collect::<String>()
+            ),
         ];
         // Pseudo-random strings over a mixed alphabet.
-        let alphabet: Vec<char> = "aZ 9$@\n\t\r.-_é ＩДαﬁ\u{200B}\u{E0041}\u{7}İ5013xk! ~\u{7f}bcd efg".chars().collect();
+        let alphabet: Vec<char> =
+            "aZ 9$@\n\t\r.-_é ＩДαﬁ\u{200B}\u{E0041}\u{7}İ5013xk! ~\u{7f}bcd efg".chars().collect();
         let mut state = 0x1234_5678_9ABC_DEF0u64;
         for len in (0..300).chain([500, 1000, 2000]) {
             let mut t = String::new();

@@ -59,14 +59,8 @@ pub enum PiiType {
 
 impl PiiType {
     /// Every supported type, in a stable order.
-    pub const ALL: [PiiType; 6] = [
-        PiiType::Email,
-        PiiType::Phone,
-        PiiType::CreditCard,
-        PiiType::Iban,
-        PiiType::UsSsn,
-        PiiType::IpAddress,
-    ];
+    pub const ALL: [PiiType; 6] =
+        [PiiType::Email, PiiType::Phone, PiiType::CreditCard, PiiType::Iban, PiiType::UsSsn, PiiType::IpAddress];
 
     /// The Presidio-style entity name used in findings and redaction tokens.
     pub fn entity(self) -> &'static str {
@@ -101,13 +95,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_input_bytes: 1 << 20,
-            max_work: 16 << 20,
-            max_messages: 1024,
-            max_segments: 8192,
-            max_depth: 32,
-        }
+        Limits { max_input_bytes: 1 << 20, max_work: 16 << 20, max_messages: 1024, max_segments: 8192, max_depth: 32 }
     }
 }
 

@@ -62,7 +62,16 @@ mod tests {
     use crate::policy::Action;
 
     fn f(scanner: ScannerId, kind: &str, start: usize, end: usize) -> Finding {
-        Finding { scanner, score: 1.0, start, end, kind: kind.into(), reason: String::new(), location: None, action: Action::Redact }
+        Finding {
+            scanner,
+            score: 1.0,
+            start,
+            end,
+            kind: kind.into(),
+            reason: String::new(),
+            location: None,
+            action: Action::Redact,
+        }
     }
 
     #[test]

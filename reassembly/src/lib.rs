@@ -29,9 +29,9 @@ pub mod exchange;
 pub mod http;
 pub mod stats;
 pub mod tcp;
-mod time;
 #[cfg(test)]
 mod testutil;
+mod time;
 
 pub use config::Config;
 pub use decode::{LinkType, Packet};

@@ -19,7 +19,13 @@ pub(crate) struct Frame {
 
 impl Conv {
     pub(crate) fn new(cport: u16) -> Self {
-        Conv { client: ([10, 0, 0, 1], cport), server: ([10, 0, 0, 2], 80), cseq: 1000, sseq: 5000, ts: 1_700_000_000_000_000 }
+        Conv {
+            client: ([10, 0, 0, 1], cport),
+            server: ([10, 0, 0, 2], 80),
+            cseq: 1000,
+            sseq: 5000,
+            ts: 1_700_000_000_000_000,
+        }
     }
 
     fn frame(&mut self, from_client: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Frame {

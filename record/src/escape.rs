@@ -104,9 +104,9 @@ fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
     // Most calls are header names and values that need no escape: one check (over 32-byte
     // chunks without an early exit inside a chunk, which LLVM vectorizes; a body stops at its
     // first chunk) and one copy, without the escaper's set-up.
-    let clean = s.chunks(2 * BLOCK).all(|chunk| {
-        chunk.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
-    });
+    let clean = s
+        .chunks(2 * BLOCK)
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\')));
     if clean {
         out.reserve(s.len() + 2);
         out.push(b'"');
@@ -228,8 +228,8 @@ fn escape_block(dst: &mut [MaybeUninit<u8>], mut o: usize, data: &[u8], take: us
 mod x86 {
     use super::{escape_block, room, MaybeUninit, BLOCK};
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_set_epi64x, _mm_shuffle_epi8, _mm_unpackhi_epi64, _mm_unpacklo_epi64,
+        __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x, _mm_shuffle_epi8, _mm_unpackhi_epi64, _mm_unpacklo_epi64,
     };
 
     /// For each mask of 8 bytes, the `pshufb` pattern that writes those bytes with lane 8 (a

@@ -336,10 +336,8 @@ mod tests {
 
     #[test]
     fn headers_join_repeats_and_add_lowercase_host() {
-        let s = headers_json(
-            [("Host", "a.example"), ("Accept", "a"), ("accept", "b"), ("X-Y", "z")],
-            Some("a.example"),
-        );
+        let s =
+            headers_json([("Host", "a.example"), ("Accept", "a"), ("accept", "b"), ("X-Y", "z")], Some("a.example"));
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
         assert_eq!(v["Accept"], "a, b");
         assert_eq!(v["host"], "a.example");
@@ -378,11 +376,7 @@ mod tests {
         use proptest::prelude::*;
         // Every byte class the escaper treats differently: controls, quote, backslash, DEL,
         // multi-byte UTF-8 (incl. U+2028), long runs.
-        let text = prop_oneof![
-            "[\\x00-\\x7f]{0,40}",
-            "[\"\\\\\\x00-\\x1f a-z{}:,é\u{2028}😀]{0,300}",
-            ".{0,200}",
-        ];
+        let text = prop_oneof!["[\\x00-\\x7f]{0,40}", "[\"\\\\\\x00-\\x1f a-z{}:,é\u{2028}😀]{0,300}", ".{0,200}",];
         let maybe = || proptest::option::of(text.clone());
         (
             (text.clone(), text.clone(), text.clone(), text.clone(), text.clone()),
@@ -439,7 +433,13 @@ mod tests {
 
     #[test]
     fn socket_addr_formats_v4_and_v6() {
-        assert_eq!(socket_addr_string("10.0.0.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), 80), "10.0.0.1:80");
-        assert_eq!(socket_addr_string("::1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), 443), "[::1]:443");
+        assert_eq!(
+            socket_addr_string("10.0.0.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), 80),
+            "10.0.0.1:80"
+        );
+        assert_eq!(
+            socket_addr_string("::1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), 443),
+            "[::1]:443"
+        );
     }
 }

@@ -16,25 +16,11 @@ use trafficgen::{generate, GenConfig};
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let size_mb: u64 = args
-        .next()
-        .map_or(Ok(1024), |s| s.parse())
-        .map_err(io::Error::other)?;
+    let size_mb: u64 = args.next().map_or(Ok(1024), |s| s.parse()).map_err(io::Error::other)?;
     let output = args.next().unwrap_or_else(|| "-".to_owned());
-    let seed: u64 = args
-        .next()
-        .map_or(Ok(1), |s| s.parse())
-        .map_err(io::Error::other)?;
-    let base = if args.next().as_deref() == Some("clean") {
-        GenConfig::clean()
-    } else {
-        GenConfig::default()
-    };
-    let cfg = GenConfig {
-        seed,
-        target_bytes: size_mb << 20,
-        ..base
-    };
+    let seed: u64 = args.next().map_or(Ok(1), |s| s.parse()).map_err(io::Error::other)?;
+    let base = if args.next().as_deref() == Some("clean") { GenConfig::clean() } else { GenConfig::default() };
+    let cfg = GenConfig { seed, target_bytes: size_mb << 20, ..base };
 
     let started = Instant::now();
     let summary = if output == "-" {

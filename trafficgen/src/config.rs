@@ -121,18 +121,8 @@ impl GenConfig {
         let counts = [
             ("clients", self.clients, 1, 1 << 20),
             ("servers", self.servers, 1, 1 << 16),
-            (
-                "concurrent_connections",
-                self.concurrent_connections,
-                1,
-                4096,
-            ),
-            (
-                "max_exchanges_per_connection",
-                self.max_exchanges_per_connection,
-                1,
-                1 << 20,
-            ),
+            ("concurrent_connections", self.concurrent_connections, 1, 4096),
+            ("max_exchanges_per_connection", self.max_exchanges_per_connection, 1, 1 << 20),
             ("mss", u32::from(self.mss), 64, 65_495),
         ];
         for (name, v, lo, hi) in counts {
@@ -141,10 +131,7 @@ impl GenConfig {
             }
         }
         if self.start_time_us > MAX_START_US {
-            return Err(invalid(format!(
-                "start_time_us must be at most {MAX_START_US}, got {}",
-                self.start_time_us
-            )));
+            return Err(invalid(format!("start_time_us must be at most {MAX_START_US}, got {}", self.start_time_us)));
         }
         Ok(())
     }

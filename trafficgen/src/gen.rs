@@ -78,9 +78,7 @@ impl World {
                 }
             })
             .collect();
-        let next_port = (0..cfg.clients)
-            .map(|_| rng.range(32_768, 60_999) as u16)
-            .collect();
+        let next_port = (0..cfg.clients).map(|_| rng.range(32_768, 60_999) as u16).collect();
         World {
             servers,
             next_port,
@@ -147,24 +145,9 @@ impl World {
             crng.next_u32() & 0x000f_ffff,
             [64, 63, 61, 128, 127][ci % 5],
         );
-        let ua = if mcp {
-            *crng.pick(MCP_USER_AGENTS)
-        } else {
-            USER_AGENTS[ci % USER_AGENTS.len()]
-        };
+        let ua = if mcp { *crng.pick(MCP_USER_AGENTS) } else { USER_AGENTS[ci % USER_AGENTS.len()] };
         let peers = Peers::new(&mut crng, server.host.clone(), ua, server.software, mcp);
-        Conn::new(
-            ConnSetup {
-                id,
-                rng: crng,
-                flow,
-                peers,
-                keep_alive,
-                exchanges,
-                start_ts,
-            },
-            self.mss,
-        )
+        Conn::new(ConnSetup { id, rng: crng, flow, peers, keep_alive, exchanges, start_ts }, self.mss)
     }
 }
 
@@ -178,14 +161,9 @@ pub(crate) fn run<W: Write>(cfg: &GenConfig, out: &mut W) -> io::Result<GenSumma
         pipeline: Chance::new(cfg.pipeline_probability),
         mss: u32::from(cfg.mss),
         record_truth: cfg.record_truth,
-        impaired: [
-            cfg.loss_probability,
-            cfg.reorder_probability,
-            cfg.duplicate_probability,
-            cfg.gap_probability,
-        ]
-        .iter()
-        .any(|&p| p > 0.0),
+        impaired: [cfg.loss_probability, cfg.reorder_probability, cfg.duplicate_probability, cfg.gap_probability]
+            .iter()
+            .any(|&p| p > 0.0),
     };
     let mut rng = Rng::derive(cfg.seed, 0);
     let mut world = World::new(cfg, &mut rng);
@@ -206,13 +184,7 @@ pub(crate) fn run<W: Write>(cfg: &GenConfig, out: &mut W) -> io::Result<GenSumma
 
     macro_rules! shared {
         () => {
-            Shared {
-                params: &params,
-                content: &mut content,
-                summary: &mut summary,
-                stopping,
-                scratch: &mut scratch,
-            }
+            Shared { params: &params, content: &mut content, summary: &mut summary, stopping, scratch: &mut scratch }
         };
     }
 
@@ -240,8 +212,7 @@ pub(crate) fn run<W: Write>(cfg: &GenConfig, out: &mut W) -> io::Result<GenSumma
         };
 
         let (pkt, hdr) = conn.pop();
-        summary.bytes_written +=
-            write_segment(&mut buf, &conn.flow, &hdr, conn.payload(&pkt)) as u64;
+        summary.bytes_written += write_segment(&mut buf, &conn.flow, &hdr, conn.payload(&pkt)) as u64;
         summary.packets += 1;
         now = pkt.ts;
         if buf.len() >= FLUSH_AT {
@@ -263,10 +234,7 @@ pub(crate) fn run<W: Write>(cfg: &GenConfig, out: &mut W) -> io::Result<GenSumma
             }
             continue;
         }
-        heads[best] = slots[best]
-            .as_ref()
-            .and_then(|c| c.head())
-            .map_or(u64::MAX, |p| p.ts);
+        heads[best] = slots[best].as_ref().and_then(|c| c.head()).map_or(u64::MAX, |p| p.ts);
     }
     out.write_all(&buf)?;
     out.flush()?;

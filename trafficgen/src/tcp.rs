@@ -139,20 +139,8 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(s: ConnSetup, mss: u16) -> Conn {
-        let ConnSetup {
-            id,
-            mut rng,
-            flow,
-            peers,
-            keep_alive,
-            exchanges,
-            start_ts,
-        } = s;
-        let rtt = if rng.percent(60) {
-            rng.range(50, 1_000)
-        } else {
-            rng.range(5_000, 120_000)
-        };
+        let ConnSetup { id, mut rng, flow, peers, keep_alive, exchanges, start_ts } = s;
+        let rtt = if rng.percent(60) { rng.range(50, 1_000) } else { rng.range(5_000, 120_000) };
         Conn {
             id,
             flow,
@@ -190,24 +178,10 @@ impl Conn {
         self.head += 1;
         let (ip_id, window) = if p.from_client {
             self.c_ipid = self.c_ipid.wrapping_add(1);
-            (
-                self.c_ipid,
-                if p.flags & SYN != 0 {
-                    64_240
-                } else {
-                    self.c_win
-                },
-            )
+            (self.c_ipid, if p.flags & SYN != 0 { 64_240 } else { self.c_win })
         } else {
             self.s_ipid = self.s_ipid.wrapping_add(1);
-            (
-                self.s_ipid,
-                if p.flags & SYN != 0 {
-                    65_160
-                } else {
-                    self.s_win
-                },
-            )
+            (self.s_ipid, if p.flags & SYN != 0 { 65_160 } else { self.s_win })
         };
         let h = SegmentHeader {
             ts_us: p.ts,
@@ -229,20 +203,8 @@ impl Conn {
     }
 
     fn push(&mut self, from_client: bool, flags: u8, off: u32, len: u32) {
-        let (seq, ack) = if from_client {
-            (self.c_next, self.s_next)
-        } else {
-            (self.s_next, self.c_next)
-        };
-        self.pkts.push(Pkt {
-            ts: self.t,
-            from_client,
-            flags,
-            seq,
-            ack,
-            off,
-            len,
-        });
+        let (seq, ack) = if from_client { (self.c_next, self.s_next) } else { (self.s_next, self.c_next) };
+        self.pkts.push(Pkt { ts: self.t, from_client, flags, seq, ack, off, len });
     }
 
     /// Plans the next flight. Returns false when the connection is finished (closed and
@@ -268,12 +230,11 @@ impl Conn {
             }
         }
 
-        let group =
-            if self.keep_alive && self.exchanges_left >= 2 && self.rng.hit(sh.params.pipeline) {
-                (self.rng.range(2, 3) as u32).min(self.exchanges_left)
-            } else {
-                1
-            };
+        let group = if self.keep_alive && self.exchanges_left >= 2 && self.rng.hit(sh.params.pipeline) {
+            (self.rng.range(2, 3) as u32).min(self.exchanges_left)
+        } else {
+            1
+        };
         sh.scratch.exchanges.clear();
         let mut close = Close::No;
         for _ in 0..group {
@@ -285,28 +246,13 @@ impl Conn {
                     _ => Close::No,
                 };
             }
-            let ctx = ExchangeCtx {
-                close,
-                safe_only: group > 1,
-                now_secs: self.t / 1_000_000,
-            };
+            let ctx = ExchangeCtx { close, safe_only: group > 1, now_secs: self.t / 1_000_000 };
             let req0 = self.c2s.data.len() as u32;
             let resp0 = self.s2c.data.len() as u32;
-            let w = sh.content.exchange(
-                &mut self.rng,
-                &mut self.peers,
-                ctx,
-                &mut self.c2s,
-                &mut self.s2c,
-            );
+            let w = sh.content.exchange(&mut self.rng, &mut self.peers, ctx, &mut self.c2s, &mut self.s2c);
             let req = (req0, self.c2s.data.len() as u32);
             let resp = (resp0, self.s2c.data.len() as u32);
-            sh.scratch.exchanges.push(FlightExchange {
-                written: w,
-                req,
-                resp,
-                delivered: true,
-            });
+            sh.scratch.exchanges.push(FlightExchange { written: w, req, resp, delivered: true });
         }
 
         // Request(s), server think time, response(s).
@@ -367,12 +313,7 @@ impl Conn {
     /// Cuts one direction's stream into segments, impairs them, and plans the data segments
     /// with the receiver's ACKs.
     fn send_phase(&mut self, from_client: bool, sh: &mut Shared<'_>) {
-        let Scratch {
-            segs,
-            order,
-            received,
-            exchanges,
-        } = &mut *sh.scratch;
+        let Scratch { segs, order, received, exchanges } = &mut *sh.scratch;
         let stream = if from_client { &self.c2s } else { &self.s2c };
         let end = stream.data.len() as u32;
         let mss = sh.params.mss;
@@ -392,40 +333,21 @@ impl Conn {
                 cut = breaks[bi];
             }
             let psh = cut == end || breaks.get(bi).is_some_and(|&b| b == cut);
-            segs.push(Seg {
-                off: pos,
-                len: cut - pos,
-                psh,
-            });
+            segs.push(Seg { off: pos, len: cut - pos, psh });
             pos = cut;
         }
 
         order.clear();
-        order.extend((0..segs.len() as u32).map(|seg| Item {
-            seg,
-            kind: Kind::Normal,
-        }));
+        order.extend((0..segs.len() as u32).map(|seg| Item { seg, kind: Kind::Normal }));
         if sh.params.impaired {
-            impair(
-                &mut self.rng,
-                sh.params,
-                segs,
-                order,
-                exchanges,
-                from_client,
-                sh.summary,
-            );
+            impair(&mut self.rng, sh.params, segs, order, exchanges, from_client, sh.summary);
         }
 
         // Emit in `order`; the receiver ACKs every second in-order arrival, and at once on
         // out-of-order or duplicate data.
         received.clear();
         received.resize(segs.len(), false);
-        let seq0 = if from_client {
-            self.c_next
-        } else {
-            self.s_next
-        };
+        let seq0 = if from_client { self.c_next } else { self.s_next };
         let mut cum = 0usize; // segments received contiguously
         let mut unacked = 0u32;
         for i in 0..order.len() {
@@ -442,15 +364,7 @@ impl Conn {
                 } else {
                     (self.c_next, seq0.wrapping_add(s.off))
                 };
-                self.pkts.push(Pkt {
-                    ts: self.t,
-                    from_client,
-                    flags,
-                    seq,
-                    ack: peer_next,
-                    off: s.off,
-                    len: s.len,
-                });
+                self.pkts.push(Pkt { ts: self.t, from_client, flags, seq, ack: peer_next, off: s.off, len: s.len });
             }
             let in_order = seg as usize == cum;
             if kind != Kind::Dup {
@@ -461,26 +375,14 @@ impl Conn {
             }
             unacked += 1;
             if kind == Kind::Dup || !in_order || unacked >= 2 || i + 1 == order.len() {
-                let acked = if cum == 0 {
-                    0
-                } else {
-                    segs[cum - 1].off + segs[cum - 1].len
-                };
+                let acked = if cum == 0 { 0 } else { segs[cum - 1].off + segs[cum - 1].len };
                 self.t += self.rng.range(2, 20);
                 let (seq, ack) = if from_client {
                     (self.s_next, seq0.wrapping_add(acked))
                 } else {
                     (self.c_next, seq0.wrapping_add(acked))
                 };
-                self.pkts.push(Pkt {
-                    ts: self.t,
-                    from_client: !from_client,
-                    flags: ACK,
-                    seq,
-                    ack,
-                    off: 0,
-                    len: 0,
-                });
+                self.pkts.push(Pkt { ts: self.t, from_client: !from_client, flags: ACK, seq, ack, off: 0, len: 0 });
                 unacked = 0;
             }
         }
@@ -578,41 +480,23 @@ fn impair(
         if !rng.hit(p.loss) {
             continue;
         }
-        let Some(pos) = order
-            .iter()
-            .position(|it| it.seg == seg && it.kind == Kind::Normal)
-        else {
+        let Some(pos) = order.iter().position(|it| it.seg == seg && it.kind == Kind::Normal) else {
             continue;
         };
         order.remove(pos);
         let to = (pos + rng.range_usize(1, 3)).min(order.len());
-        order.insert(
-            to,
-            Item {
-                seg,
-                kind: Kind::Retrans,
-            },
-        );
+        order.insert(to, Item { seg, kind: Kind::Retrans });
         summary.segments_retransmitted += 1;
     }
     for seg in 0..segs.len() as u32 {
         if !rng.hit(p.duplicate) {
             continue;
         }
-        let Some(pos) = order
-            .iter()
-            .position(|it| it.seg == seg && it.kind != Kind::Gap)
-        else {
+        let Some(pos) = order.iter().position(|it| it.seg == seg && it.kind != Kind::Gap) else {
             continue;
         };
         let to = (pos + 1 + rng.range_usize(0, 2)).min(order.len());
-        order.insert(
-            to,
-            Item {
-                seg,
-                kind: Kind::Dup,
-            },
-        );
+        order.insert(to, Item { seg, kind: Kind::Dup });
         summary.segments_duplicated += 1;
     }
 }

@@ -47,10 +47,7 @@ pub(crate) struct Flow {
 }
 
 impl Flow {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site, every field named there"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one call site, every field named there")]
     pub(crate) fn new(
         client_mac: [u8; 6],
         server_mac: [u8; 6],
@@ -122,17 +119,8 @@ const SYN_OPTIONS_LEN: usize = 12;
 
 /// Appends one pcap record (record header, Ethernet, optional 802.1Q tag, IP, TCP, payload)
 /// to `out` and returns the number of bytes appended.
-pub(crate) fn write_segment(
-    out: &mut Vec<u8>,
-    flow: &Flow,
-    h: &SegmentHeader,
-    payload: &[u8],
-) -> usize {
-    let opt_len = if h.flags & SYN != 0 {
-        SYN_OPTIONS_LEN
-    } else {
-        0
-    };
+pub(crate) fn write_segment(out: &mut Vec<u8>, flow: &Flow, h: &SegmentHeader, payload: &[u8]) -> usize {
+    let opt_len = if h.flags & SYN != 0 { SYN_OPTIONS_LEN } else { 0 };
     let tcp_len = 20 + opt_len;
     let ip_len = if flow.v6 { 40 } else { 20 };
     let eth_len = if flow.vlan.is_some() { 18 } else { 14 };
@@ -158,15 +146,7 @@ pub(crate) fn write_segment(
             flow.client_ttl,
         )
     } else {
-        (
-            &flow.server_mac,
-            &flow.client_mac,
-            &flow.server_ip,
-            &flow.client_ip,
-            flow.server_port,
-            flow.client_port,
-            64,
-        )
+        (&flow.server_mac, &flow.client_mac, &flow.server_ip, &flow.client_ip, flow.server_port, flow.client_port, 64)
     };
 
     let mut p = 16;
@@ -222,8 +202,7 @@ pub(crate) fn write_segment(
     }
     p += tcp_len;
     // Checksum field is still zero here; tcp_len is even, so header and payload sums join.
-    let sum =
-        flow.pseudo_sum + l4_len as u64 + sum_words(&hdr[t..t + tcp_len]) + sum_words(payload);
+    let sum = flow.pseudo_sum + l4_len as u64 + sum_words(&hdr[t..t + tcp_len]) + sum_words(payload);
     let c = fold_checksum(sum);
     hdr[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
 
@@ -253,11 +232,7 @@ mod tests {
     fn word_sum_matches_rfc1071() {
         let data: Vec<u8> = (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect();
         for len in [0, 1, 2, 3, 4, 5, 7, 8, 19, 20, 1447, 1448, 2000] {
-            assert_eq!(
-                fold_checksum(sum_words(&data[..len])),
-                naive(&data[..len]),
-                "{len}"
-            );
+            assert_eq!(fold_checksum(sum_words(&data[..len])), naive(&data[..len]), "{len}");
         }
     }
 
@@ -265,8 +240,8 @@ mod tests {
     fn ipv4_header_checksum_example() {
         // The worked example from Wikipedia's "IPv4 header checksum" article.
         let h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
         ];
         assert_eq!(fold_checksum(sum_words(&h)), 0xb861);
     }

@@ -19,18 +19,11 @@ fn gen(cfg: &GenConfig) -> (Vec<u8>, GenSummary) {
 }
 
 fn small(seed: u64) -> GenConfig {
-    GenConfig {
-        seed,
-        target_bytes: 3 << 20,
-        record_truth: true,
-        ..GenConfig::clean()
-    }
+    GenConfig { seed, target_bytes: 3 << 20, record_truth: true, ..GenConfig::clean() }
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// One TCP segment from the capture.
@@ -55,11 +48,7 @@ fn parse(pcap: &[u8], mss: usize) -> Vec<Seg> {
     assert_eq!(u16::from_le_bytes([pcap[6], pcap[7]]), 4);
     let snaplen = u32::from_le_bytes(pcap[16..20].try_into().unwrap());
     assert_eq!(snaplen, 262_144);
-    assert_eq!(
-        u32::from_le_bytes(pcap[20..24].try_into().unwrap()),
-        1,
-        "LINKTYPE_ETHERNET"
-    );
+    assert_eq!(u32::from_le_bytes(pcap[20..24].try_into().unwrap()), 1, "LINKTYPE_ETHERNET");
 
     let mut segs = Vec::new();
     let mut pos = 24;
@@ -80,36 +69,19 @@ fn parse(pcap: &[u8], mss: usize) -> Vec<Seg> {
         pos += 16 + incl;
 
         let p = SlicedPacket::from_ethernet(frame).expect("well-formed frame");
-        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
-            panic!("not TCP")
-        };
+        let Some(TransportSlice::Tcp(tcp)) = p.transport else { panic!("not TCP") };
         let (src_ip, dst_ip, csum) = match p.net.expect("ip") {
             NetSlice::Ipv4(ip) => {
                 let h = ip.header();
-                assert_eq!(
-                    h.header_checksum(),
-                    h.to_header().calc_header_checksum(),
-                    "IPv4 checksum"
-                );
-                assert_eq!(
-                    usize::from(h.total_len()),
-                    frame.len() - 14 - 4 * p.link_exts.len()
-                );
+                assert_eq!(h.header_checksum(), h.to_header().calc_header_checksum(), "IPv4 checksum");
+                assert_eq!(usize::from(h.total_len()), frame.len() - 14 - 4 * p.link_exts.len());
                 let c = tcp.calc_checksum_ipv4(h.source(), h.destination()).unwrap();
-                (
-                    IpAddr::V4(h.source_addr()),
-                    IpAddr::V4(h.destination_addr()),
-                    c,
-                )
+                (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), c)
             }
             NetSlice::Ipv6(ip) => {
                 let h = ip.header();
                 let c = tcp.calc_checksum_ipv6(h.source(), h.destination()).unwrap();
-                (
-                    IpAddr::V6(h.source_addr()),
-                    IpAddr::V6(h.destination_addr()),
-                    c,
-                )
+                (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), c)
             }
             NetSlice::Arp(_) => panic!("arp"),
         };
@@ -177,16 +149,8 @@ fn reassemble(segs: &[Seg], check_acks: bool) -> BTreeMap<(SocketAddr, SocketAdd
     // Highest sequence number sent so far per (src, dst), for the ACK check.
     let mut sent: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
     for s in segs {
-        let key = if s.syn && !s.ack_flag {
-            (s.src, s.dst)
-        } else {
-            (s.dst, s.src)
-        };
-        let key = if conns.contains_key(&key) || (s.syn && !s.ack_flag) {
-            key
-        } else {
-            (s.src, s.dst)
-        };
+        let key = if s.syn && !s.ack_flag { (s.src, s.dst) } else { (s.dst, s.src) };
+        let key = if conns.contains_key(&key) || (s.syn && !s.ack_flag) { key } else { (s.src, s.dst) };
         let c = conns.entry(key).or_default();
         if s.syn && !s.ack_flag {
             assert!(c.client.is_none(), "4-tuple reused in a small capture");
@@ -194,11 +158,7 @@ fn reassemble(segs: &[Seg], check_acks: bool) -> BTreeMap<(SocketAddr, SocketAdd
             c.c2s.isn = s.seq;
         } else if s.syn {
             c.s2c.isn = s.seq;
-            assert_eq!(
-                s.ack,
-                c.c2s.isn.wrapping_add(1),
-                "SYN-ACK acknowledges the SYN"
-            );
+            assert_eq!(s.ack, c.c2s.isn.wrapping_add(1), "SYN-ACK acknowledges the SYN");
         }
         let from_client = Some(s.src) == c.client;
         let dir = if from_client { &mut c.c2s } else { &mut c.s2c };
@@ -207,18 +167,13 @@ fn reassemble(segs: &[Seg], check_acks: bool) -> BTreeMap<(SocketAddr, SocketAdd
         }
         dir.fin |= s.fin;
         c.closed |= s.rst || (c.c2s.fin && c.s2c.fin);
-        let end = s
-            .seq
-            .wrapping_add(s.payload.len() as u32 + u32::from(s.syn) + u32::from(s.fin));
+        let end = s.seq.wrapping_add(s.payload.len() as u32 + u32::from(s.syn) + u32::from(s.fin));
         let e = sent.entry((s.src, s.dst)).or_insert(end);
         if end.wrapping_sub(*e) as i32 > 0 {
             *e = end;
         }
         if check_acks && s.ack_flag {
-            let peer = sent
-                .get(&(s.dst, s.src))
-                .copied()
-                .expect("ACK before the peer sent");
+            let peer = sent.get(&(s.dst, s.src)).copied().expect("ACK before the peer sent");
             assert!(peer.wrapping_sub(s.ack) as i32 >= 0, "ACK of unsent data");
         }
     }
@@ -257,10 +212,7 @@ fn head(data: &[u8], pos: usize) -> (String, Vec<(String, String)>, usize) {
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 /// Parses all exchanges of one connection from its two streams.
@@ -321,21 +273,15 @@ fn parse_http(c2s: &[u8], s2c: &[u8]) -> Vec<Parsed> {
         let gzip = field(&fields, "content-encoding") == Some("gzip");
         let decoded = if gzip {
             let mut d = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut d)
-                .expect("gzip");
+            flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut d).expect("gzip");
             d
         } else {
             raw
         };
-        let content_type = field(&fields, "content-type")
-            .map(|v| v.split(';').next().unwrap().to_owned())
-            .unwrap_or_default();
+        let content_type =
+            field(&fields, "content-type").map(|v| v.split(';').next().unwrap().to_owned()).unwrap_or_default();
         if content_type == "application/json" {
-            assert!(
-                decoded.starts_with(b"{") && decoded.ends_with(b"}"),
-                "JSON body"
-            );
+            assert!(decoded.starts_with(b"{") && decoded.ends_with(b"}"), "JSON body");
         }
         if content_type == "text/event-stream" {
             assert!(decoded.starts_with(b"event: message\n") && decoded.ends_with(b"}\n\n"));
@@ -387,14 +333,9 @@ fn check_against_truth(cfg: &GenConfig) -> GenSummary {
     for (key, c) in &conns {
         assert!(c.closed, "connection {key:?} not closed");
         let want = truth.get(key).expect("connection in truth");
-        assert!(want
-            .windows(2)
-            .all(|w| w[0].index_in_connection + 1 == w[1].index_in_connection));
+        assert!(want.windows(2).all(|w| w[0].index_in_connection + 1 == w[1].index_in_connection));
         if want.iter().all(|t| t.delivered) {
-            assert!(
-                c.c2s.complete() && c.s2c.complete(),
-                "hole in a delivered connection"
-            );
+            assert!(c.c2s.complete() && c.s2c.complete(), "hole in a delivered connection");
             let got = parse_http(&c.c2s.data, &c.s2c.data);
             let want: Vec<Parsed> = want.iter().map(|t| expected(t)).collect();
             assert_eq!(got, want, "connection {key:?}");
@@ -410,25 +351,15 @@ fn check_against_truth(cfg: &GenConfig) -> GenSummary {
 
 #[test]
 fn same_seed_same_bytes_different_seed_different_bytes() {
-    let cfg = GenConfig {
-        target_bytes: 2 << 20,
-        gap_probability: 0.001,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { target_bytes: 2 << 20, gap_probability: 0.001, ..GenConfig::default() };
     let (a, sa) = gen(&cfg);
     let (b, sb) = gen(&cfg);
     assert!(a == b, "same seed gave different bytes");
     assert_eq!(sa, sb);
-    let (c, _) = gen(&GenConfig {
-        seed: 2,
-        ..cfg.clone()
-    });
+    let (c, _) = gen(&GenConfig { seed: 2, ..cfg.clone() });
     assert_ne!(fnv1a(&a), fnv1a(&c));
     // Recording the truth does not change the capture.
-    let (d, _) = gen(&GenConfig {
-        record_truth: true,
-        ..cfg
-    });
+    let (d, _) = gen(&GenConfig { record_truth: true, ..cfg });
     assert!(a == d);
 }
 
@@ -437,10 +368,7 @@ fn clean_capture_matches_truth() {
     for seed in [1, 2, 3] {
         let s = check_against_truth(&small(seed));
         assert!(s.exchanges > 500, "{s:?}");
-        assert_eq!(
-            s.segments_retransmitted + s.segments_reordered + s.segments_duplicated,
-            0
-        );
+        assert_eq!(s.segments_retransmitted + s.segments_reordered + s.segments_duplicated, 0);
     }
 }
 
@@ -450,14 +378,10 @@ fn naive_request_line_scan_counts_every_exchange() {
     // No impairment: each request line is in the client payloads once, in stream order.
     let segs = parse(&pcap, 1448);
     let mut streams: BTreeMap<(SocketAddr, SocketAddr), Vec<u8>> = BTreeMap::new();
-    let servers: std::collections::BTreeSet<SocketAddr> =
-        summary.truth.iter().map(|t| t.server).collect();
+    let servers: std::collections::BTreeSet<SocketAddr> = summary.truth.iter().map(|t| t.server).collect();
     for s in &segs {
         if servers.contains(&s.dst) {
-            streams
-                .entry((s.src, s.dst))
-                .or_default()
-                .extend_from_slice(&s.payload);
+            streams.entry((s.src, s.dst)).or_default().extend_from_slice(&s.payload);
         }
     }
     // A request line ends with " HTTP/1.1\r\n" and follows the previous message directly
@@ -468,10 +392,7 @@ fn naive_request_line_scan_counts_every_exchange() {
         let mut from = 0;
         while let Some(i) = find(&data[from..], b" HTTP/1.1\r\n") {
             let end = from + i;
-            let line_start = data[..end]
-                .windows(2)
-                .rposition(|w| w == b"\r\n")
-                .map_or(0, |p| p + 2);
+            let line_start = data[..end].windows(2).rposition(|w| w == b"\r\n").map_or(0, |p| p + 2);
             let line = String::from_utf8_lossy(&data[line_start..end]);
             assert!(methods.iter().any(|m| line.contains(m)), "{line}");
             count += 1;
@@ -496,27 +417,16 @@ fn impaired_capture_reassembles_to_truth() {
 
 #[test]
 fn gaps_are_counted_and_leave_holes() {
-    let cfg = GenConfig {
-        seed: 6,
-        gap_probability: 0.01,
-        ..small(6)
-    };
+    let cfg = GenConfig { seed: 6, gap_probability: 0.01, ..small(6) };
     let s = check_against_truth(&cfg);
     assert!(s.segments_gapped > 0);
     assert!(s.exchanges_delivered < s.exchanges);
-    assert_eq!(
-        s.truth.iter().filter(|t| t.delivered).count() as u64,
-        s.exchanges_delivered
-    );
+    assert_eq!(s.truth.iter().filter(|t| t.delivered).count() as u64, s.exchanges_delivered);
 }
 
 #[test]
 fn the_mix_has_every_feature() {
-    let s = check_against_truth(&GenConfig {
-        seed: 11,
-        target_bytes: 6 << 20,
-        ..small(11)
-    });
+    let s = check_against_truth(&GenConfig { seed: 11, target_bytes: 6 << 20, ..small(11) });
     let t = &s.truth;
     for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
         assert!(t.iter().any(|e| e.method == m), "{m}");
@@ -524,35 +434,18 @@ fn the_mix_has_every_feature() {
     for st in [200, 201, 204, 301, 304, 400, 404, 500] {
         assert!(t.iter().any(|e| e.status == st), "{st}");
     }
-    for f in [
-        Framing::None,
-        Framing::ContentLength,
-        Framing::Chunked,
-        Framing::Close,
-    ] {
+    for f in [Framing::None, Framing::ContentLength, Framing::Chunked, Framing::Close] {
         assert!(t.iter().any(|e| e.response_framing == f), "{f:?}");
     }
-    assert!(t
-        .iter()
-        .any(|e| e.gzip && e.response_framing == Framing::Chunked));
+    assert!(t.iter().any(|e| e.gzip && e.response_framing == Framing::Chunked));
     assert!(t.iter().any(|e| e.pipelined));
     assert!(t.iter().any(|e| e.path.contains('?')));
     assert!(t.iter().any(|e| e.response_body_len > 100_000));
-    assert!(
-        t.iter().any(|e| e.request_body_len > 100_000)
-            || t.iter().any(|e| e.request_body_len > 20_000)
-    );
-    for m in [
-        "initialize",
-        "notifications/initialized",
-        "tools/list",
-        "tools/call",
-    ] {
+    assert!(t.iter().any(|e| e.request_body_len > 100_000) || t.iter().any(|e| e.request_body_len > 20_000));
+    for m in ["initialize", "notifications/initialized", "tools/list", "tools/call"] {
         assert!(t.iter().any(|e| e.mcp_method == Some(m)), "{m}");
     }
-    assert!(t
-        .iter()
-        .any(|e| e.response_content_type == "text/event-stream"));
+    assert!(t.iter().any(|e| e.response_content_type == "text/event-stream"));
     assert!(t.iter().any(|e| e.client.is_ipv6()));
     // Small bodies dominate.
     let small_bodies = t.iter().filter(|e| e.response_body_len < 1024).count();
@@ -562,17 +455,10 @@ fn the_mix_has_every_feature() {
 #[test]
 fn target_size_is_reached_and_not_overshot_much() {
     for target in [0u64, 10, 100_000, 5 << 20] {
-        let (pcap, s) = gen(&GenConfig {
-            target_bytes: target,
-            ..GenConfig::default()
-        });
+        let (pcap, s) = gen(&GenConfig { target_bytes: target, ..GenConfig::default() });
         assert!(pcap.len() as u64 >= target.max(24));
         // Open connections finish their current exchange: at most a few MB past the target.
-        assert!(
-            (pcap.len() as u64) < target + (8 << 20),
-            "{} for {target}",
-            pcap.len()
-        );
+        assert!((pcap.len() as u64) < target + (8 << 20), "{} for {target}", pcap.len());
         if target <= 24 {
             assert_eq!(s.packets, 0);
         }
@@ -581,11 +467,7 @@ fn target_size_is_reached_and_not_overshot_much() {
 
 #[test]
 fn vlan_and_small_mss() {
-    let cfg = GenConfig {
-        vlan_fraction: 0.5,
-        mss: 536,
-        ..small(12)
-    };
+    let cfg = GenConfig { vlan_fraction: 0.5, mss: 536, ..small(12) };
     check_against_truth(&cfg);
     let (pcap, _) = gen(&cfg);
     let segs = parse(&pcap, 536);
@@ -595,22 +477,10 @@ fn vlan_and_small_mss() {
 #[test]
 fn invalid_configs_are_rejected() {
     for cfg in [
-        GenConfig {
-            loss_probability: 1.5,
-            ..GenConfig::default()
-        },
-        GenConfig {
-            ipv6_fraction: f64::NAN,
-            ..GenConfig::default()
-        },
-        GenConfig {
-            clients: 0,
-            ..GenConfig::default()
-        },
-        GenConfig {
-            mss: 10,
-            ..GenConfig::default()
-        },
+        GenConfig { loss_probability: 1.5, ..GenConfig::default() },
+        GenConfig { ipv6_fraction: f64::NAN, ..GenConfig::default() },
+        GenConfig { clients: 0, ..GenConfig::default() },
+        GenConfig { mss: 10, ..GenConfig::default() },
     ] {
         let err = generate(&cfg, &mut Vec::new()).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
@@ -623,17 +493,9 @@ fn invalid_configs_are_rejected() {
 /// difference, which would be a bug.
 #[test]
 fn golden_capture_hash() {
-    let cfg = GenConfig {
-        target_bytes: 1 << 20,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { target_bytes: 1 << 20, ..GenConfig::default() };
     let (pcap, s) = gen(&cfg);
-    assert_eq!(
-        (fnv1a(&pcap), s.bytes_written),
-        (GOLDEN_HASH, GOLDEN_LEN),
-        "{:#x}",
-        fnv1a(&pcap)
-    );
+    assert_eq!((fnv1a(&pcap), s.bytes_written), (GOLDEN_HASH, GOLDEN_LEN), "{:#x}", fnv1a(&pcap));
 }
 
 const GOLDEN_HASH: u64 = 0x34f1_077f_bd45_e998;

@@ -106,7 +106,9 @@ pub fn append(buf: &mut Vec<u8>, chunk: &Uint8Array) {
 pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(e) if e.error_len().is_none() => std::borrow::Cow::Borrowed(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()),
+        Err(e) if e.error_len().is_none() => {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default())
+        }
         Err(_) => String::from_utf8_lossy(bytes),
     }
 }

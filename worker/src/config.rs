@@ -247,7 +247,9 @@ impl Config {
             (_, Some("async")) => Mode::Async,
             (_, Some("blocked")) => Mode::Blocked,
             (_, Some("mirror" | "off")) => Mode::Mirror,
-            (_, Some(other)) => return Err(bad("GUARDRAILS_MODE", format!("{other:?}: expected async, blocked or mirror"))),
+            (_, Some(other)) => {
+                return Err(bad("GUARDRAILS_MODE", format!("{other:?}: expected async, blocked or mirror")))
+            }
             (Some(true), None) => Mode::Async,
             (None, None) => Mode::Mirror,
         };
@@ -263,7 +265,9 @@ impl Config {
                     let (lo, hi) = part.split_once('-').unwrap_or((&part, &part));
                     match (lo.trim().parse::<u16>(), hi.trim().parse::<u16>()) {
                         (Ok(lo), Ok(hi)) if lo <= hi => out.push((lo, hi)),
-                        _ => return Err(bad("MIRROR_STATUS_RANGES", format!("{part:?}: expected lo-hi, e.g. 200-399"))),
+                        _ => {
+                            return Err(bad("MIRROR_STATUS_RANGES", format!("{part:?}: expected lo-hi, e.g. 200-399")))
+                        }
                     }
                 }
                 out
@@ -340,7 +344,9 @@ impl Config {
             return true;
         }
         let (rq, rs) = (request.to_ascii_lowercase(), response.to_ascii_lowercase());
-        self.content_types.iter().any(|c| (!rq.is_empty() && rq.contains(c.as_str())) || (!rs.is_empty() && rs.contains(c.as_str())))
+        self.content_types
+            .iter()
+            .any(|c| (!rq.is_empty() && rq.contains(c.as_str())) || (!rs.is_empty() && rs.contains(c.as_str())))
     }
 }
 

@@ -114,7 +114,8 @@ pub async fn executor_scan(cfg: &Config, target: &Target, text: &str, dir: Direc
     let calls = cfg.executor_scanners.iter().map(|name| {
         let body = json!({"text": text, "scanner_type": scanner_type, "scanner_name": name, "config": {}}).to_string();
         async move {
-            let resp = post_json(target, "https://model-executor/scan", &body, &[]).await.map_err(|e| format!("{e:?}"))?;
+            let resp =
+                post_json(target, "https://model-executor/scan", &body, &[]).await.map_err(|e| format!("{e:?}"))?;
             if !(200..300).contains(&resp.status()) {
                 return Err(format!("{name}: status {}", resp.status()));
             }
@@ -150,12 +151,18 @@ pub async fn executor_scan(cfg: &Config, target: &Target, text: &str, dir: Direc
             if failed.is_empty() {
                 ExecutorVerdict::Allow
             } else {
-                emit(Event::ExecutorFailed, json!({"path": path, "errors": failed, "consequence": "passed (fail-open)"}));
+                emit(
+                    Event::ExecutorFailed,
+                    json!({"path": path, "errors": failed, "consequence": "passed (fail-open)"}),
+                );
                 ExecutorVerdict::Failed
             }
         }
         Either::Right(((), _)) => {
-            emit(Event::ExecutorTimeout, json!({"path": path, "timeout_ms": cfg.executor_timeout_ms, "consequence": "passed (fail-open)"}));
+            emit(
+                Event::ExecutorTimeout,
+                json!({"path": path, "timeout_ms": cfg.executor_timeout_ms, "consequence": "passed (fail-open)"}),
+            );
             ExecutorVerdict::Failed
         }
     }
@@ -185,7 +192,8 @@ pub fn blocked_body(request: &[u8], message: &str, reason: &str) -> String {
     let trimmed = request.iter().position(|b| !b.is_ascii_whitespace()).map_or(&request[..0], |i| &request[i..]);
     if trimmed.first() == Some(&b'[') {
         if let Ok(batch) = serde_json::from_slice::<Vec<IdOnly>>(trimmed) {
-            let errors: Vec<String> = batch.iter().filter_map(|m| m.id.as_ref()).map(|id| error_object(id, message, reason)).collect();
+            let errors: Vec<String> =
+                batch.iter().filter_map(|m| m.id.as_ref()).map(|id| error_object(id, message, reason)).collect();
             if !errors.is_empty() {
                 return format!("[{}]", errors.join(","));
             }
@@ -244,14 +252,16 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32000,"message":"M","data":{"reason":"R \"q\"","blockedBy":"Akto-Guardrails"}}}"#
         );
         let b: Value =
-            serde_json::from_str(&blocked_body(br#"{"jsonrpc":"2.0","id":"a-7","method":"tools/call"}"#, "M", "R")).unwrap_or(Value::Null);
+            serde_json::from_str(&blocked_body(br#"{"jsonrpc":"2.0","id":"a-7","method":"tools/call"}"#, "M", "R"))
+                .unwrap_or(Value::Null);
         assert_eq!(
             b,
             json!({"jsonrpc":"2.0","id":"a-7","error":{"code":-32000,"message":"M","data":{"reason":"R","blockedBy":"Akto-Guardrails"}}})
         );
         let b: Value = serde_json::from_str(&blocked_body(b"{not json", "M", "R")).unwrap_or(Value::Null);
         assert_eq!(b["id"], Value::Null);
-        let b: Value = serde_json::from_str(&blocked_body(br#"[{"id":1},{"method":"n"},{"id":2}]"#, "M", "R")).unwrap_or(Value::Null);
+        let b: Value = serde_json::from_str(&blocked_body(br#"[{"id":1},{"method":"n"},{"id":2}]"#, "M", "R"))
+            .unwrap_or(Value::Null);
         assert_eq!(b[0]["id"], 1);
         assert_eq!(b[1]["id"], 2);
         assert_eq!(b.as_array().map(Vec::len), Some(2));

@@ -115,12 +115,18 @@ pub fn record_json(cfg: &Config, ex: &Exchange, threat: Option<&ThreatMark>) -> 
     let (req_payload, req_cut) = payload(&ex.request_body, cfg.max_body_bytes);
     let (resp_payload, resp_cut) = payload(&ex.response_body, cfg.max_body_bytes);
     if req_cut || resp_cut {
-        emit(Event::BodyTruncated, json!({"path": ex.path, "request": req_cut, "response": resp_cut, "cap": cfg.max_body_bytes}));
+        emit(
+            Event::BodyTruncated,
+            json!({"path": ex.path, "request": req_cut, "response": resp_cut, "cap": cfg.max_body_bytes}),
+        );
     }
     let flag = |cut: bool| cut.then_some((TRUNCATED_HEADER, "true"));
-    let request_headers =
-        headers_json(ex.request_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(flag(req_cut)), Some(&ex.host));
-    let response_headers = headers_json(ex.response_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(flag(resp_cut)), None);
+    let request_headers = headers_json(
+        ex.request_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(flag(req_cut)),
+        Some(&ex.host),
+    );
+    let response_headers =
+        headers_json(ex.response_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(flag(resp_cut)), None);
     let mut tag = Map::new();
     tag.insert("service".into(), Value::String("cloudflare".into()));
     tag.insert("source".into(), Value::String("akto-tap-worker".into()));
@@ -176,7 +182,10 @@ pub fn passes_filters(cfg: &Config, ex: &Exchange, blocked: bool) -> bool {
         return true;
     }
     cfg.status_mirrored(ex.status)
-        && cfg.content_type_mirrored(ex.request_header("content-type").unwrap_or(""), ex.response_header("content-type").unwrap_or(""))
+        && cfg.content_type_mirrored(
+            ex.request_header("content-type").unwrap_or(""),
+            ex.response_header("content-type").unwrap_or(""),
+        )
 }
 
 /// The ingestion API.
@@ -198,7 +207,14 @@ pub async fn post(cfg: &Config, ingest: &Ingest, record: &str, path: &str) {
     if let Some(t) = &cfg.ingest_token {
         headers.push(("authorization", t));
     }
-    let sent = post_json_within(&ingest.target, "https://akto-ingest/api/ingestData", &body, &headers, Some(cfg.ingest_timeout_ms)).await;
+    let sent = post_json_within(
+        &ingest.target,
+        "https://akto-ingest/api/ingestData",
+        &body,
+        &headers,
+        Some(cfg.ingest_timeout_ms),
+    )
+    .await;
     match sent {
         Ok(resp) if (200..300).contains(&resp.status()) => {
             crate::events::count(Event::Mirrored);
@@ -209,14 +225,22 @@ pub async fn post(cfg: &Config, ingest: &Ingest, record: &str, path: &str) {
         }
         Ok(resp) => {
             let detail = match resp.text() {
-                Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+                Ok(p) => {
+                    wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default()
+                }
                 Err(_) => String::new(),
             };
             let detail: String = detail.chars().take(300).collect();
-            emit(Event::IngestRejected, json!({"ingest": ingest.name, "status": resp.status(), "path": path, "detail": detail}));
+            emit(
+                Event::IngestRejected,
+                json!({"ingest": ingest.name, "status": resp.status(), "path": path, "detail": detail}),
+            );
         }
         Err(e) if is_timeout(&e) => {
-            emit(Event::IngestTimeout, json!({"ingest": ingest.name, "path": path, "timeout_ms": cfg.ingest_timeout_ms}));
+            emit(
+                Event::IngestTimeout,
+                json!({"ingest": ingest.name, "path": path, "timeout_ms": cfg.ingest_timeout_ms}),
+            );
         }
         Err(e) => {
             emit(Event::IngestFailed, json!({"ingest": ingest.name, "path": path, "error": format!("{e:?}")}));
@@ -236,7 +260,10 @@ mod tests {
             request_headers: vec![("content-type".into(), "application/json".into())],
             response_headers: vec![("content-type".into(), "text/event-stream".into())],
             status: 200,
-            request_body: Captured { bytes: br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec(), ..Captured::default() },
+            request_body: Captured {
+                bytes: br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec(),
+                ..Captured::default()
+            },
             response_body: Captured { bytes: vec![b'x'; 100], ..Captured::default() },
             ip: "203.0.113.9".into(),
             time: 1_700_000_000,

@@ -96,7 +96,9 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     let executor = if cfg.mode == Mode::Mirror {
         None
     } else {
-        binding(&env, "AKTO_GUARDRAILS_EXECUTOR").map(Target::Binding).or_else(|| cfg.executor_url.clone().map(Target::Url))
+        binding(&env, "AKTO_GUARDRAILS_EXECUTOR")
+            .map(Target::Binding)
+            .or_else(|| cfg.executor_url.clone().map(Target::Url))
     };
     let req_for_log = Clone::clone(&req);
     match run(req, &ctx, Setup { cfg, mcp, ingest, executor }).await {
@@ -257,13 +259,20 @@ fn upstream_request(req: &Request, url: &str, body: Option<&JsValue>) -> Result<
     Request::new_with_str_and_init(url, &init)
 }
 
-fn response_with_body(status: u16, status_text: &str, headers: &Headers, body: Option<&JsValue>) -> Result<Response, JsValue> {
+fn response_with_body(
+    status: u16,
+    status_text: &str,
+    headers: &Headers,
+    body: Option<&JsValue>,
+) -> Result<Response, JsValue> {
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_status_text(status_text);
     init.set_headers(headers);
     match body {
-        Some(b) if b.is_instance_of::<ReadableStream>() => Response::new_with_opt_readable_stream_and_init(Some(b.unchecked_ref()), &init),
+        Some(b) if b.is_instance_of::<ReadableStream>() => {
+            Response::new_with_opt_readable_stream_and_init(Some(b.unchecked_ref()), &init)
+        }
         Some(b) => Response::new_with_opt_buffer_source_and_init(Some(b.unchecked_ref()), &init),
         None => Response::new_with_opt_str_and_init(None, &init),
     }
@@ -305,7 +314,8 @@ async fn run(req: Request, ctx: &Context, s: Setup) -> Result<Response, JsValue>
         return send(&mcp, &forward(req, &mcp)?).await;
     }
     let engine = if cfg.mode == Mode::Mirror { None } else { guard::engine(&cfg) };
-    let capture_cap = if cfg.mode == Mode::Mirror { cfg.max_body_bytes } else { cfg.max_body_bytes.max(guard::scan_bytes(&cfg)) };
+    let capture_cap =
+        if cfg.mode == Mode::Mirror { cfg.max_body_bytes } else { cfg.max_body_bytes.max(guard::scan_bytes(&cfg)) };
     let shared = Rc::new(SetupShared { cfg: Rc::clone(&cfg), ingest, executor, engine: engine.clone() });
     let after = After {
         setup: shared,
@@ -352,7 +362,8 @@ fn forward_url(req: &Request, mcp: &Target) -> String {
 /// would hold the whole body in the tee).
 fn tee_request_body(stream: &ReadableStream, cfg: &Config, capture_cap: usize) -> (ReadableStream, BodySrc) {
     let branches = stream.tee();
-    let (to_upstream, to_capture): (ReadableStream, ReadableStream) = (branches.get(0).unchecked_into(), branches.get(1).unchecked_into());
+    let (to_upstream, to_capture): (ReadableStream, ReadableStream) =
+        (branches.get(0).unchecked_into(), branches.get(1).unchecked_into());
     let (tx, rx) = oneshot::channel();
     let max_ms = cfg.capture_max_ms;
     wasm_bindgen_futures::spawn_local(async move {
@@ -438,7 +449,9 @@ async fn run_blocked(
                 }
                 if after.blocked.is_none() {
                     if let Some(exec) = &shared.executor {
-                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Request, &path).await {
+                        if let ExecutorVerdict::Block(reason) =
+                            guard::executor_scan(&cfg, exec, &text, Direction::Request, &path).await
+                        {
                             after.extra.push((
                                 Direction::Request,
                                 json!({"direction": "request", "action": "block", "reason": reason, "scanner": "executor"}),
@@ -452,7 +465,8 @@ async fn run_blocked(
                 let message = guard::blocked_message(&cfg, engine.as_deref()).to_string();
                 let body = guard::blocked_body(&bytes, &message, &reason);
                 emit(Event::Blocked, json!({"path": path, "direction": "request", "reason": reason}));
-                after.own_response = Some((cfg.blocked_status, vec![("content-type".into(), "application/json".into())]));
+                after.own_response =
+                    Some((cfg.blocked_status, vec![("content-type".into(), "application/json".into())]));
                 after.req_src = BodySrc::Done(Captured { bytes, ..Captured::default() });
                 after.resp_src = BodySrc::Done(Captured { bytes: body.clone().into_bytes(), ..Captured::default() });
                 ctx.wait_until(finish(after));
@@ -516,7 +530,12 @@ async fn run_blocked(
             blocked: None,
         };
         let stream = futures_util::stream::unfold(state, sse_step);
-        let out = response_with_body(status, &resp.status_text(), &copy_headers_without_length(&resp_headers)?, Some(&readable(stream)?.into()))?;
+        let out = response_with_body(
+            status,
+            &resp.status_text(),
+            &copy_headers_without_length(&resp_headers)?,
+            Some(&readable(stream)?.into()),
+        )?;
         after.sse = Some(rx);
         ctx.wait_until(finish(after));
         return Ok(out);
@@ -556,7 +575,9 @@ async fn run_blocked(
                 }
                 if after.blocked.is_none() {
                     if let Some(exec) = &shared.executor {
-                        if let ExecutorVerdict::Block(reason) = guard::executor_scan(&cfg, exec, &text, Direction::Response, &path).await {
+                        if let ExecutorVerdict::Block(reason) =
+                            guard::executor_scan(&cfg, exec, &text, Direction::Response, &path).await
+                        {
                             after.extra.push((
                                 Direction::Response,
                                 json!({"direction": "response", "action": "block", "reason": reason, "scanner": "executor"}),
@@ -613,7 +634,6 @@ async fn run_blocked(
     ctx.wait_until(finish(after));
     Ok(resp)
 }
-
 
 /// Reads up to `cap + 1` bytes: the prefix and whether the body ended within the cap.
 async fn read_prefix(reader: &Reader, cap: usize) -> Result<(Vec<u8>, bool), JsValue> {
@@ -810,31 +830,35 @@ async fn finish(mut a: After) {
             if a.resp_verdict.is_none() && a.blocked.is_none() && !sse {
                 let text = body::text(&a.ex.response_body.bytes);
                 if guard::is_mcp(&text) {
-                    a.resp_verdict = Some(guard::scan(&engine, &text, Direction::Response, method.as_deref(), &a.ex.path));
+                    a.resp_verdict =
+                        Some(guard::scan(&engine, &text, Direction::Response, method.as_deref(), &a.ex.path));
                 }
             }
         }
         if cfg.mode == Mode::Async {
             if let Some(exec) = &a.setup.executor {
                 // Request and response scans in parallel, under one shared budget each.
-                let scans = [(Direction::Request, &a.ex.request_body.bytes), (Direction::Response, &a.ex.response_body.bytes)].map(
-                    |(dir, bytes)| {
-                        let text = body::text(bytes);
-                        let cfg = &cfg;
-                        let path = &a.ex.path;
-                        async move {
-                            if !guard::is_mcp(&text) {
-                                return None;
-                            }
-                            match guard::executor_scan(cfg, exec, &text, dir, path).await {
-                                ExecutorVerdict::Block(reason) => {
-                                    Some((dir, json!({"direction": dir, "action": "block", "reason": reason, "scanner": "executor"})))
-                                }
-                                _ => None,
-                            }
+                let scans = [
+                    (Direction::Request, &a.ex.request_body.bytes),
+                    (Direction::Response, &a.ex.response_body.bytes),
+                ]
+                .map(|(dir, bytes)| {
+                    let text = body::text(bytes);
+                    let cfg = &cfg;
+                    let path = &a.ex.path;
+                    async move {
+                        if !guard::is_mcp(&text) {
+                            return None;
                         }
-                    },
-                );
+                        match guard::executor_scan(cfg, exec, &text, dir, path).await {
+                            ExecutorVerdict::Block(reason) => Some((
+                                dir,
+                                json!({"direction": dir, "action": "block", "reason": reason, "scanner": "executor"}),
+                            )),
+                            _ => None,
+                        }
+                    }
+                });
                 threats.extend(join_all(scans).await.into_iter().flatten());
             }
         }
@@ -850,7 +874,9 @@ async fn finish(mut a: After) {
             Some((_, r)) => r.clone(),
             None => threats
                 .iter()
-                .filter_map(|(_, s)| s.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty()).map(str::to_string))
+                .filter_map(|(_, s)| {
+                    s.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty()).map(str::to_string)
+                })
                 .next()
                 .or_else(|| {
                     [&a.req_verdict, &a.resp_verdict]
@@ -865,7 +891,10 @@ async fn finish(mut a: After) {
             "mode": cfg.mode.as_str(),
             "verdicts": threats.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
         });
-        emit(Event::ThreatDetected, json!({"path": a.ex.path, "blocked": blocked, "reason": reason, "mode": cfg.mode.as_str()}));
+        emit(
+            Event::ThreatDetected,
+            json!({"path": a.ex.path, "blocked": blocked, "reason": reason, "mode": cfg.mode.as_str()}),
+        );
         Some(ThreatMark { outcome: if blocked { "blocked" } else { "flagged" }, reason, metadata })
     } else {
         None

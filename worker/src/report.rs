@@ -59,11 +59,14 @@ pub async fn send(cfg: &Config, body: &str, path: &str) {
     let timeout = worker::Delay::from(std::time::Duration::from_millis(cfg.ingest_timeout_ms));
     let outcome = select(send, timeout).await;
     match outcome {
-        Either::Left((Ok(r), _)) if (200..300).contains(&r.status()) => emit(Event::ThreatReported, json!({"path": path})),
+        Either::Left((Ok(r), _)) if (200..300).contains(&r.status()) => {
+            emit(Event::ThreatReported, json!({"path": path}))
+        }
         Either::Left((Ok(r), _)) => emit(Event::ThreatReportFailed, json!({"path": path, "status": r.status()})),
         Either::Left((Err(e), _)) => emit(Event::ThreatReportFailed, json!({"path": path, "error": format!("{e:?}")})),
-        Either::Right(((), _)) => {
-            emit(Event::ThreatReportFailed, json!({"path": path, "error": "timeout", "timeout_ms": cfg.ingest_timeout_ms}))
-        }
+        Either::Right(((), _)) => emit(
+            Event::ThreatReportFailed,
+            json!({"path": path, "error": "timeout", "timeout_ms": cfg.ingest_timeout_ms}),
+        ),
     }
 }

@@ -87,7 +87,10 @@ pub async fn post_json_within(
 
 /// `true` when a fetch failed because its `AbortSignal.timeout` fired.
 pub fn is_timeout(err: &JsValue) -> bool {
-    Reflect::get(err, &JsValue::from_str("name")).ok().and_then(|n| n.as_string()).is_some_and(|n| n == "TimeoutError" || n == "AbortError")
+    Reflect::get(err, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|n| n.as_string())
+        .is_some_and(|n| n == "TimeoutError" || n == "AbortError")
 }
 
 /// The URL `req` must be sent to for an origin: `origin`'s scheme and authority, `req`'s path
@@ -106,7 +109,10 @@ mod tests {
 
     #[test]
     fn origin_rewrite() {
-        assert_eq!(origin_url("http://127.0.0.1:8080", "https://mcp.example.com/mcp?x=1"), "http://127.0.0.1:8080/mcp?x=1");
+        assert_eq!(
+            origin_url("http://127.0.0.1:8080", "https://mcp.example.com/mcp?x=1"),
+            "http://127.0.0.1:8080/mcp?x=1"
+        );
         assert_eq!(origin_url("https://o.example/base/", "https://a/b"), "https://o.example/base/b");
         assert_eq!(origin_url("https://o.example", "https://a"), "https://o.example/");
     }

@@ -11,7 +11,7 @@ use super::ifaces::{Iface, L2};
 use super::pipeline::Dispatcher;
 use super::{KernelStats, Source};
 use akto_tap_ebpf_common::{
-    counter, port_flag, CaptureConfig, Endpoint, HEADER_LEN, GLOBAL_CONFIG, MAP_COUNTERS, MAP_DENY_ENDPOINTS,
+    counter, port_flag, CaptureConfig, Endpoint, GLOBAL_CONFIG, HEADER_LEN, MAP_COUNTERS, MAP_DENY_ENDPOINTS,
     MAP_EVENTS, MAP_PORT_FLAGS, MAP_SCRATCH, PROG_EGRESS, PROG_EGRESS_RAW, PROG_INGRESS, PROG_INGRESS_RAW,
 };
 use aya::maps::{Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
@@ -113,7 +113,8 @@ impl EbpfSource {
         if OBJECT.is_empty() {
             return Err(EbpfError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
-        let cpus = aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Kernel { what: "counting CPUs", source: anyhow::anyhow!("{what}: {e}") })?;
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(what, e)| EbpfError::Kernel { what: "counting CPUs", source: anyhow::anyhow!("{what}: {e}") })?;
         let conf = CaptureConfig {
             filter_ports: u8::from(!cfg.ports.is_empty()),
             pad: [0; 3],
@@ -128,13 +129,17 @@ impl EbpfSource {
         for name in [PROG_INGRESS, PROG_EGRESS, PROG_INGRESS_RAW, PROG_EGRESS_RAW] {
             let prog: &mut SchedClassifier = ebpf
                 .program_mut(name)
-                .ok_or_else(|| EbpfError::Kernel { what: "finding the TC program", source: anyhow::anyhow!("{name} missing") })?
+                .ok_or_else(|| EbpfError::Kernel {
+                    what: "finding the TC program",
+                    source: anyhow::anyhow!("{name} missing"),
+                })?
                 .try_into()
                 .map_err(kernel("TC program type"))?;
             prog.load().map_err(kernel("loading the TC classifier (verifier)"))?;
         }
         let mut port_flags: BpfArray<_, u8> =
-            BpfArray::try_from(ebpf.take_map(MAP_PORT_FLAGS).ok_or_else(|| missing(MAP_PORT_FLAGS))?).map_err(kernel("port map"))?;
+            BpfArray::try_from(ebpf.take_map(MAP_PORT_FLAGS).ok_or_else(|| missing(MAP_PORT_FLAGS))?)
+                .map_err(kernel("port map"))?;
         for (port, bits) in port_bits(cfg) {
             port_flags.set(u32::from(port), bits, 0).map_err(kernel("filling the port map"))?;
         }
@@ -144,9 +149,10 @@ impl EbpfSource {
         for sa in &cfg.deny_endpoints {
             deny_ep.insert(endpoint(sa), 1, 0).map_err(kernel("filling the deny-endpoint map"))?;
         }
-        let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing(MAP_EVENTS))?).map_err(kernel("ring buffer"))?;
-        let counters =
-            PerCpuArray::try_from(ebpf.take_map(MAP_COUNTERS).ok_or_else(|| missing(MAP_COUNTERS))?).map_err(kernel("counters"))?;
+        let ring = RingBuf::try_from(ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing(MAP_EVENTS))?)
+            .map_err(kernel("ring buffer"))?;
+        let counters = PerCpuArray::try_from(ebpf.take_map(MAP_COUNTERS).ok_or_else(|| missing(MAP_COUNTERS))?)
+            .map_err(kernel("counters"))?;
         Ok(EbpfSource { ebpf, ring, counters, attached: BTreeMap::new(), clock: Clock::new(), malformed: 0 })
     }
 
@@ -322,7 +328,9 @@ impl Clock {
 
     fn sample() -> i128 {
         use nix::time::{clock_gettime, ClockId};
-        let ns = |id| clock_gettime(id).map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec())).unwrap_or(0);
+        let ns = |id| {
+            clock_gettime(id).map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec())).unwrap_or(0)
+        };
         ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_MONOTONIC)
     }
 
@@ -368,7 +376,16 @@ mod tests {
 
     #[test]
     fn header_parse_matches_the_shared_layout() {
-        let h = PacketHeader { ts_ns: 7, ifindex: 3, wire_len: 100, cap_len: 4, flow_hash: 0xabcd, l2_len: 14, flags: 1, pad: [0; 5] };
+        let h = PacketHeader {
+            ts_ns: 7,
+            ifindex: 3,
+            wire_len: 100,
+            cap_len: 4,
+            flow_hash: 0xabcd,
+            l2_len: 14,
+            flags: 1,
+            pad: [0; 5],
+        };
         let mut item = Vec::new();
         item.extend_from_slice(&h.ts_ns.to_ne_bytes());
         item.extend_from_slice(&h.ifindex.to_ne_bytes());

@@ -60,7 +60,9 @@ impl Selection {
     pub fn pick(&self, all: &[Iface]) -> Vec<Iface> {
         match self {
             Selection::Any => all.iter().filter(|i| i.up && !i.loopback && i.l2.is_some()).cloned().collect(),
-            Selection::Named(names) => all.iter().filter(|i| names.contains(&i.name) && i.l2.is_some()).cloned().collect(),
+            Selection::Named(names) => {
+                all.iter().filter(|i| names.contains(&i.name) && i.l2.is_some()).cloned().collect()
+            }
         }
     }
 }
@@ -90,7 +92,8 @@ pub fn list_in(root: &Path) -> std::io::Result<Vec<Iface>> {
         let dir = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         // An interface removed between readdir and read: skip it, the next scan is right.
-        let (Some(index), Some(kind), Some(flags)) = (read_num(&dir, "ifindex"), read_num(&dir, "type"), read_num(&dir, "flags"))
+        let (Some(index), Some(kind), Some(flags)) =
+            (read_num(&dir, "ifindex"), read_num(&dir, "type"), read_num(&dir, "flags"))
         else {
             continue;
         };
@@ -241,8 +244,10 @@ mod tests {
 
     #[test]
     fn plan_attaches_new_and_detaches_gone_or_renumbered() {
-        let iface = |name: &str, index| Iface { name: name.into(), index, l2: Some(L2::Ethernet), up: true, loopback: false };
-        let attached: BTreeMap<String, u32> = [("eth0".to_string(), 2), ("veth1".to_string(), 7), ("veth2".to_string(), 8)].into();
+        let iface =
+            |name: &str, index| Iface { name: name.into(), index, l2: Some(L2::Ethernet), up: true, loopback: false };
+        let attached: BTreeMap<String, u32> =
+            [("eth0".to_string(), 2), ("veth1".to_string(), 7), ("veth2".to_string(), 8)].into();
         let wanted = vec![iface("eth0", 2), iface("veth2", 9), iface("veth3", 10)];
         let p = plan(&attached, &wanted);
         assert_eq!(p.detach, ["veth1", "veth2"]);

@@ -15,12 +15,12 @@ pub mod pcap;
 pub mod pipeline;
 
 use crate::kafka::{self, KafkaArgs, KafkaSink};
+use crate::metrics::MetricSet;
 use crate::output::jsonl::JsonlSink;
 use crate::output::{Format, RecordOptions};
 use anyhow::Context;
 use ifaces::{Iface, Selection, Watcher};
 use pipeline::{Dispatcher, Outputs, Pipeline, PipelineConfig};
-use crate::metrics::MetricSet;
 use record::Source as RecordSource;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -158,7 +158,8 @@ pub fn filter_config(source: Option<(&PathBuf, &str)>) -> anyhow::Result<crate::
     }
     let mut cfg = match source {
         Some((path, text)) => {
-            let parsed: FilterOnly = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: [filter]: {e}", path.display()))?;
+            let parsed: FilterOnly =
+                toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: [filter]: {e}", path.display()))?;
             parsed.filter.unwrap_or_default()
         }
         None => crate::filter::FilterConfig::default(),
@@ -222,7 +223,11 @@ fn broker_endpoints(brokers: &str) -> Vec<SocketAddr> {
 }
 
 /// Picks and opens the backend. `auto` tries eBPF and falls back to libpcap with the reason.
-fn open_backend(args: &CaptureArgs, deny_endpoints: &[SocketAddr], probe_iface: Option<&Iface>) -> anyhow::Result<Box<dyn Source>> {
+fn open_backend(
+    args: &CaptureArgs,
+    deny_endpoints: &[SocketAddr],
+    probe_iface: Option<&Iface>,
+) -> anyhow::Result<Box<dyn Source>> {
     let pcap_cfg = pcap::PcapConfig {
         snaplen: args.snaplen,
         buffer_bytes: args.pcap_buffer_mib.saturating_mul(1 << 20),
@@ -308,26 +313,41 @@ pub fn run(args: &CaptureArgs) -> anyhow::Result<()> {
     let jsonl = match &output {
         Some(path) => Some((
             Arc::new(Mutex::new(
-                JsonlSink::open(path, args.format, record.clone()).with_context(|| format!("cannot open output {}", path.display()))?,
+                JsonlSink::open(path, args.format, record.clone())
+                    .with_context(|| format!("cannot open output {}", path.display()))?,
             )),
             args.format,
         )),
         None => None,
     };
     let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
-    let guard = guard_cfg.map(|g| crate::threats::GuardStage::start(g, &record)).transpose().context("starting the guardrails stage")?;
-    let outputs = Outputs { jsonl, kafka: kafka_sink.as_ref().and_then(KafkaSink::sender), guard: guard.as_ref().and_then(|g| g.sender()) };
+    let guard = guard_cfg
+        .map(|g| crate::threats::GuardStage::start(g, &record))
+        .transpose()
+        .context("starting the guardrails stage")?;
+    let outputs = Outputs {
+        jsonl,
+        kafka: kafka_sink.as_ref().and_then(KafkaSink::sender),
+        guard: guard.as_ref().and_then(|g| g.sender()),
+    };
     let mut engine = reassembly::Config::default();
     engine.http.max_body_bytes = args.max_body_bytes;
     engine.tcp.max_flows = args.max_flows;
-    let shards = if args.workers == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) } else { args.workers };
+    let shards = if args.workers == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get()).min(4)
+    } else {
+        args.workers
+    };
     let filter = filter_config(args.filter_source.as_ref().map(|(p, t)| (p, t.as_str())))?;
     let cfg = PipelineConfig { shards, queue_batches: args.queue_batches, engine, record, filter };
     let (pipeline, mut dispatcher) = Pipeline::start(&cfg, outputs).context("starting worker threads")?;
     let tls = crate::tls::TlsCapture::start(
         &args.tls,
         &args.ports,
-        crate::tls::Timing { poll: Duration::from_millis(u64::from(args.poll_ms.max(1))), wakeup_bytes: u64::from(args.wakeup_kib) * 1024 },
+        crate::tls::Timing {
+            poll: Duration::from_millis(u64::from(args.poll_ms.max(1))),
+            wakeup_bytes: u64::from(args.wakeup_kib) * 1024,
+        },
         workload.clone(),
         dispatcher.for_tls(),
     )?;
@@ -536,9 +556,19 @@ impl Summary {
             "engine: flows {} · gaps {} · flows evicted at the cap {} · body bytes over budget {}\n",
             e.flows_created, e.gaps, e.flows_evicted_cap, e.body_bytes_over_budget
         ));
-        let dropped: Vec<String> = self.filter.dropped().into_iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{} {n}", r.name())).collect();
+        let dropped: Vec<String> = self
+            .filter
+            .dropped()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{} {n}", r.name()))
+            .collect();
         if !dropped.is_empty() || self.filter.bodies_stripped > 0 {
-            s.push_str(&format!("filter: dropped {} · bodies stripped (sampling) {}\n", if dropped.is_empty() { "0".into() } else { dropped.join(", ") }, self.filter.bodies_stripped));
+            s.push_str(&format!(
+                "filter: dropped {} · bodies stripped (sampling) {}\n",
+                if dropped.is_empty() { "0".into() } else { dropped.join(", ") },
+                self.filter.bodies_stripped
+            ));
         }
         if let Some(kr) = &self.kafka {
             s.push_str(&kafka::summary_line(kr));
@@ -610,30 +640,65 @@ fn render_metrics(
         let mut m = MetricSet::new();
         if let Ok(k) = kernel.lock() {
             let (backend, ks, attached) = &*k;
-            m.gauge("up", "1 while the agent runs; the label says which capture backend.", &[("backend", backend)], 1.0);
+            m.gauge(
+                "up",
+                "1 while the agent runs; the label says which capture backend.",
+                &[("backend", backend)],
+                1.0,
+            );
             m.gauge("interfaces_attached", "Interfaces the capture is attached to.", &[], *attached as f64);
             m.counter("kernel_packets_total", "Packets the kernel side delivered to the agent.", &[], ks.packets);
             m.counter("kernel_bytes_total", "Packet bytes the kernel side delivered (eBPF only).", &[], ks.bytes);
             for (cause, n) in &ks.drops {
-                m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "kernel"), ("cause", cause)], *n);
+                m.counter(
+                    "drops_total",
+                    "Packets lost, by stage and cause.",
+                    &[("stage", "kernel"), ("cause", cause)],
+                    *n,
+                );
             }
             for (reason, n) in &ks.other {
-                m.counter("kernel_skipped_total", "Packets the kernel filter skipped or cut, by reason.", &[("reason", reason)], *n);
+                m.counter(
+                    "kernel_skipped_total",
+                    "Packets the kernel filter skipped or cut, by reason.",
+                    &[("reason", reason)],
+                    *n,
+                );
             }
-            m.counter("kernel_wakeups_total", "Early wake-ups of the capture thread sent by the kernel side (eBPF: ring backlog past --wakeup-kib).", &[], ks.wakeups);
+            m.counter(
+                "kernel_wakeups_total",
+                "Early wake-ups of the capture thread sent by the kernel side (eBPF: ring backlog past --wakeup-kib).",
+                &[],
+                ks.wakeups,
+            );
         }
         let p = snapshot(observer.stats());
-        m.counter("drops_total", "Packets lost, by stage and cause.", &[("stage", "queue"), ("cause", "queue_full")], p.queue_full_packets);
+        m.counter(
+            "drops_total",
+            "Packets lost, by stage and cause.",
+            &[("stage", "queue"), ("cause", "queue_full")],
+            p.queue_full_packets,
+        );
         m.counter("queue_dropped_bytes_total", "Bytes lost because a worker queue was full.", &[], p.queue_full_bytes);
         m.counter("packets_total", "Packets handed to the reassembly workers.", &[], p.packets);
         m.counter("bytes_total", "Packet bytes handed to the reassembly workers.", &[], p.bytes);
         m.counter("exchanges_total", "HTTP exchanges reconstructed.", &[], p.exchanges);
         m.counter("records_written_total", "Records written to the JSONL output.", &[], p.lines);
         m.counter("records_to_kafka_total", "Records handed to the Kafka sink.", &[], p.kafka_records);
-        m.counter("exchanges_without_request_total", "Exchanges without a request line (not sent to Akto).", &[], p.no_request_line);
+        m.counter(
+            "exchanges_without_request_total",
+            "Exchanges without a request line (not sent to Akto).",
+            &[],
+            p.no_request_line,
+        );
         m.counter("output_errors_total", "Errors writing records.", &[], p.output_errors);
         for (i, d) in observer.queue_depths().iter().enumerate() {
-            m.gauge("queue_depth", "Packet batches waiting in each worker's queue.", &[("worker", &i.to_string())], *d as f64);
+            m.gauge(
+                "queue_depth",
+                "Packet batches waiting in each worker's queue.",
+                &[("worker", &i.to_string())],
+                *d as f64,
+            );
         }
         crate::metrics::add_engine(&mut m, &observer.engine_stats());
         let f = observer.filter_stats();

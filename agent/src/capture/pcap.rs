@@ -80,7 +80,10 @@ pub struct PcapSource {
 
 impl std::fmt::Debug for PcapSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PcapSource").field("filter", &self.filter).field("live", &self.live.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("PcapSource")
+            .field("filter", &self.filter)
+            .field("live", &self.live.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -99,7 +102,11 @@ impl PcapSource {
     }
 
     fn totals(&self) -> pcap::Stat {
-        let mut t = pcap::Stat { received: self.closed.received, dropped: self.closed.dropped, if_dropped: self.closed.if_dropped };
+        let mut t = pcap::Stat {
+            received: self.closed.received,
+            dropped: self.closed.dropped,
+            if_dropped: self.closed.if_dropped,
+        };
         for l in self.live.values() {
             t.received += l.last.received;
             t.dropped += l.last.dropped;
@@ -130,7 +137,10 @@ impl Source for PcapSource {
             cap.direction(Direction::In)?;
         }
         let link = LinkType::from_pcap(cap.get_datalink().0 as u32);
-        self.live.insert(iface.name.clone(), Live { index: iface.index, cap, link, last: pcap::Stat { received: 0, dropped: 0, if_dropped: 0 } });
+        self.live.insert(
+            iface.name.clone(),
+            Live { index: iface.index, cap, link, last: pcap::Stat { received: 0, dropped: 0, if_dropped: 0 } },
+        );
         Ok(())
     }
 
@@ -156,7 +166,8 @@ impl Source for PcapSource {
         }
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let ready: Vec<bool> = {
-            let mut fds: Vec<PollFd<'_>> = self.live.values().map(|l| PollFd::new(l.cap.as_fd(), PollFlags::POLLIN)).collect();
+            let mut fds: Vec<PollFd<'_>> =
+                self.live.values().map(|l| PollFd::new(l.cap.as_fd(), PollFlags::POLLIN)).collect();
             match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(_) => fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect(),
                 Err(nix::errno::Errno::EINTR) => return Ok(()),
@@ -175,7 +186,8 @@ impl Source for PcapSource {
                             continue;
                         };
                         let tv = p.header.ts;
-                        let ts = Timestamp::from_secs_micros(tv.tv_sec.max(0) as u64, tv.tv_usec.clamp(0, 999_999) as u32);
+                        let ts =
+                            Timestamp::from_secs_micros(tv.tv_sec.max(0) as u64, tv.tv_usec.clamp(0, 999_999) as u32);
                         out.push(reassembly::decode::flow_hash(link, p.data), ts, link, p.data);
                     }
                     Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => break,
@@ -231,7 +243,10 @@ mod tests {
         );
         cfg.ports = vec![80, 8080];
         cfg.deny_endpoints.clear();
-        assert_eq!(filter_expression(&cfg), format!("(tcp and (port 80 or port 8080) and {TCP_USEFUL}) and not port 22"));
+        assert_eq!(
+            filter_expression(&cfg),
+            format!("(tcp and (port 80 or port 8080) and {TCP_USEFUL}) and not port 22")
+        );
         // libpcap itself accepts what we build.
         let dead = Capture::dead(pcap::Linktype::ETHERNET).unwrap();
         dead.compile(&filter_expression(&cfg), true).unwrap();

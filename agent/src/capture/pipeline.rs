@@ -13,10 +13,10 @@
 //! * shard → Kafka: the sink's bounded hand-off channel; the sink spools to disk when the broker
 //!   is down, so this wait is short (see `kafka`).
 
+use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
 use crate::output::{to_exchange_json, to_record_with, Format, RecordOptions};
-use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use reassembly::{Engine, HttpExchange, LinkType, Stats, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -235,7 +235,8 @@ impl Pipeline {
             engine_stats.push(Arc::clone(&published));
             let filter_published = Arc::new(Mutex::new(FilterStats::default()));
             filter_stats.push(Arc::clone(&filter_published));
-            let filter = Filter::new(cfg.filter.clone()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+            let filter = Filter::new(cfg.filter.clone())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
             let shard = Shard {
                 engine: Engine::new(cfg.engine.clone()),
                 tls_engine: Engine::new(cfg.engine.clone()),
@@ -255,7 +256,10 @@ impl Pipeline {
         }
         let pending = (0..shards).map(|_| Batch::default()).collect();
         let dispatcher = Dispatcher { senders, depths: depths.clone(), pending, stats: Arc::clone(&stats), tls: false };
-        Ok((Pipeline { workers, observer: Observer { stats, engine_stats, filter_stats, depths }, first_error }, dispatcher))
+        Ok((
+            Pipeline { workers, observer: Observer { stats, engine_stats, filter_stats, depths }, first_error },
+            dispatcher,
+        ))
     }
 
     /// A view of the counters.

@@ -29,7 +29,6 @@
 //! filter (`x-envoy-peer-metadata-id` must match `.*sidecar.*`) is not applied: it drops
 //! gateway-to-service traffic, which is real API traffic.
 
-
 pub mod config;
 mod pattern;
 mod sample;
@@ -53,7 +52,8 @@ pub const SAMPLED_HEADER: &str = "x-akto-tap-sampled";
 pub const AKTO_SKIP_SAMPLE_HEADER: &str = "x-akto-skip-sample-update";
 
 /// Methods Akto's collectors keep (`methodsMap`).
-const STANDARD_METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "TRACK", "PATCH"];
+const STANDARD_METHODS: [&str; 10] =
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "TRACK", "PATCH"];
 /// Cloud instance-metadata addresses: AWS/GCP/Azure/OpenStack IPv4, AWS IPv6, Alibaba.
 const METADATA_IPS: [IpAddr; 3] = [
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
@@ -356,7 +356,8 @@ impl Filter {
         ENVOY_INBOUND_SOURCES.contains(&client)
             || self.envoy_ports.contains(&ex.conn.server.port())
             || ex.request_header("user-agent").is_some_and(|ua| {
-                ua.get(..ENVOY_HEALTH_CHECK_AGENT.len()).is_some_and(|p| p.eq_ignore_ascii_case(ENVOY_HEALTH_CHECK_AGENT))
+                ua.get(..ENVOY_HEALTH_CHECK_AGENT.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(ENVOY_HEALTH_CHECK_AGENT))
             })
     }
 

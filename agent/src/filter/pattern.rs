@@ -262,7 +262,9 @@ fn is_param_segment(seg: &str) -> bool {
         return true;
     }
     b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Longest segment kept verbatim in a template; longer ones are opaque tokens → `{param}`.

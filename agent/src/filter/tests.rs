@@ -1,7 +1,6 @@
 //! Table tests of every rule, precedence, sampling windows, the endpoint cap, env fallbacks,
 //! config errors and hostile input; a proptest that `decide` is total.
 
-
 use super::*;
 use reassembly::exchange::ConnInfo;
 use reassembly::{Body, Flags, Request, Response, Version};
@@ -15,10 +14,18 @@ fn ex_full(method: &str, target: &str, host: Option<&str>, client: &str, server:
     if let Some(h) = host {
         headers.push(Header { name: "Host".into(), value: h.into() });
     }
-    let body =
-        |s: &str| Body { data: s.as_bytes().to_vec(), wire_len: s.len() as u64, decoded_len: s.len() as u64, ..Body::default() };
+    let body = |s: &str| Body {
+        data: s.as_bytes().to_vec(),
+        wire_len: s.len() as u64,
+        decoded_len: s.len() as u64,
+        ..Body::default()
+    };
     HttpExchange {
-        conn: ConnInfo { client: client.parse::<SocketAddr>().unwrap(), server: server.parse::<SocketAddr>().unwrap(), vni: 0 },
+        conn: ConnInfo {
+            client: client.parse::<SocketAddr>().unwrap(),
+            server: server.parse::<SocketAddr>().unwrap(),
+            vni: 0,
+        },
         depth: 1,
         request: Request {
             ts: Timestamp(0),
@@ -98,9 +105,18 @@ fn non_standard_methods() {
 #[test]
 fn ip_literal_hosts() {
     let cfg = FilterConfig { drop_ip_hosts: Some(true), ..FilterConfig::default() };
-    for h in
-        ["10.0.0.2", "10.0.0.2:8080", "[::1]", "[::1]:8080", "::1", "fe80::1%eth0", "[2001:db8::1]:443", "", "  ", "127.0.0.1."]
-    {
+    for h in [
+        "10.0.0.2",
+        "10.0.0.2:8080",
+        "[::1]",
+        "[::1]:8080",
+        "::1",
+        "fe80::1%eth0",
+        "[2001:db8::1]:443",
+        "",
+        "  ",
+        "127.0.0.1.",
+    ] {
         assert_eq!(d(&cfg, &ex("GET", "/", h)), drop(Reason::IpHost), "{h:?}");
     }
     // No Host header at all.
@@ -245,14 +261,21 @@ fn exclude_wins_over_include() {
 
 #[test]
 fn akto_rules_before_include_exclude() {
-    let cfg = FilterConfig { include: vec![rule(&["*"], &[], &[])], drop_ip_hosts: Some(true), ..FilterConfig::default() };
+    let cfg =
+        FilterConfig { include: vec![rule(&["*"], &[], &[])], drop_ip_hosts: Some(true), ..FilterConfig::default() };
     assert_eq!(d(&cfg, &ex("FOO", "/", "a.com")), drop(Reason::NonStandardMethod));
     assert_eq!(d(&cfg, &ex("GET", "/", "1.2.3.4")), drop(Reason::IpHost));
 }
 
 fn sampling(n: u32, window_secs: u64, after: AfterLimit, cap: usize) -> FilterConfig {
     FilterConfig {
-        sampling: SamplingConfig { enabled: true, bodies_per_window: n, window_secs, after_limit: after, max_endpoints: cap },
+        sampling: SamplingConfig {
+            enabled: true,
+            bodies_per_window: n,
+            window_secs,
+            after_limit: after,
+            max_endpoints: cap,
+        },
         ..FilterConfig::default()
     }
 }
@@ -508,9 +531,21 @@ fn hostile_input() {
         ..sampling(1, 1, AfterLimit::StripBodies, 16)
     });
     let huge = format!("/{}", "a/".repeat(500_000));
-    let weird = ["\u{fffd}\u{fffd}/\0", "%00%ff", "/..;/../", "//", "?", "#", "http://", "http://[::1", "a://b@c@d/e", "*", ""];
-    let hosts =
-        ["", ":", "[", "]", "[]:", "[::1]:8080", "::", "a:b:c", "\u{fffd}.com", "x.a.com:99999999999", &"h".repeat(100_000)];
+    let weird =
+        ["\u{fffd}\u{fffd}/\0", "%00%ff", "/..;/../", "//", "?", "#", "http://", "http://[::1", "a://b@c@d/e", "*", ""];
+    let hosts = [
+        "",
+        ":",
+        "[",
+        "]",
+        "[]:",
+        "[::1]:8080",
+        "::",
+        "a:b:c",
+        "\u{fffd}.com",
+        "x.a.com:99999999999",
+        &"h".repeat(100_000),
+    ];
     let t = Timestamp(0);
     for h in hosts {
         for p in weird.iter().copied().chain([huge.as_str()]) {

@@ -73,7 +73,10 @@ impl IngestArgs {
             listen: self.listen,
             api_key: self.api_key.clone(),
             max_body_bytes: self.max_body_bytes,
-            limits: super::validate::Limits { max_batch_records: self.max_batch_records, max_field_bytes: self.max_field_bytes },
+            limits: super::validate::Limits {
+                max_batch_records: self.max_batch_records,
+                max_field_bytes: self.max_field_bytes,
+            },
             handoff_timeout: Duration::from_millis(self.handoff_timeout_ms),
         })
     }

@@ -44,9 +44,12 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")?;
     let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr().context("local address")?;
         eprintln!("akto-tap ingest: listening on http://{addr}");
         health.beat();

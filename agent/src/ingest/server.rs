@@ -40,7 +40,12 @@ impl ApiStats {
     pub fn add_metrics(&self, m: &mut crate::metrics::MetricSet) {
         m.counter("ingest_requests_total", "Requests to POST /api/ingestData.", &[], self.requests.load(Relaxed));
         let help = "Requests refused before their records were read, by reason.";
-        m.counter("ingest_refused_requests_total", help, &[("reason", "unauthorized")], self.unauthorized.load(Relaxed));
+        m.counter(
+            "ingest_refused_requests_total",
+            help,
+            &[("reason", "unauthorized")],
+            self.unauthorized.load(Relaxed),
+        );
         m.counter("ingest_refused_requests_total", help, &[("reason", "bad_request")], self.bad_requests.load(Relaxed));
         let help = "Records received, by outcome (accepted = handed to the Kafka sink).";
         m.counter("ingest_records_total", help, &[("outcome", "accepted")], self.records_accepted.load(Relaxed));
@@ -117,13 +122,18 @@ async fn ingest(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
             continue;
         }
         match validate::validate_record(record, &st.cfg.limits) {
-            Ok(v) => match st.sender.send_timeout(Outgoing { key: v.key, value: v.value }, st.cfg.handoff_timeout).await {
-                Ok(()) => accepted.push(index),
-                Err(_) => {
-                    unavailable = true;
-                    rejected.push(Rejected { index, reason: "not accepted: the Kafka sink is not taking records".into() });
+            Ok(v) => {
+                match st.sender.send_timeout(Outgoing { key: v.key, value: v.value }, st.cfg.handoff_timeout).await {
+                    Ok(()) => accepted.push(index),
+                    Err(_) => {
+                        unavailable = true;
+                        rejected.push(Rejected {
+                            index,
+                            reason: "not accepted: the Kafka sink is not taking records".into(),
+                        });
+                    }
                 }
-            },
+            }
             Err(reason) => rejected.push(Rejected { index, reason }),
         }
     }
@@ -137,7 +147,8 @@ async fn ingest(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         st.api.records_rejected.fetch_add(rejected.len() as u64, Relaxed);
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let body = BatchResponse { success: rejected.is_empty(), accepted: accepted.len(), accepted_indices: accepted, rejected };
+    let body =
+        BatchResponse { success: rejected.is_empty(), accepted: accepted.len(), accepted_indices: accepted, rejected };
     Ok((status, Json(body)).into_response())
 }
 

@@ -111,7 +111,11 @@ pub fn validate_record(record: Value, limits: &Limits) -> Result<Valid, String> 
             Value::Null => {}
             Value::String(s) => {
                 if !PAYLOADS.contains(&k.as_str()) && s.len() > limits.max_field_bytes {
-                    return Err(format!("field `{k}` is {} bytes, over the limit of {}", s.len(), limits.max_field_bytes));
+                    return Err(format!(
+                        "field `{k}` is {} bytes, over the limit of {}",
+                        s.len(),
+                        limits.max_field_bytes
+                    ));
                 }
                 out.insert(k, Value::String(s));
             }

@@ -317,12 +317,22 @@ fn env_bool(env: &dyn Env, name: &'static str) -> Result<bool, ConfigError> {
 
 fn env_u64(env: &dyn Env, name: &'static str) -> Result<Option<u64>, ConfigError> {
     env.var(name)
-        .map(|v| v.trim().parse::<u64>().map_err(|_| ConfigError::BadEnv { name, value: v, expected: "expected a non-negative integer" }))
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| ConfigError::BadEnv {
+                name,
+                value: v,
+                expected: "expected a non-negative integer",
+            })
+        })
         .transpose()
 }
 
 fn readable(flag: &'static str, path: &std::path::Path) -> Result<(), ConfigError> {
-    std::fs::File::open(path).map(drop).map_err(|e| ConfigError::TlsFile { flag, path: path.display().to_string(), reason: e.to_string() })
+    std::fs::File::open(path).map(drop).map_err(|e| ConfigError::TlsFile {
+        flag,
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 impl KafkaArgs {
@@ -344,17 +354,25 @@ impl KafkaArgs {
             None => env_u64(env, "AKTO_TRAFFIC_BATCH_SIZE")?.unwrap_or(10_000),
         };
         if !(1..=1_000_000).contains(&batch_size) {
-            return Err(ConfigError::BadFlag { flag: "kafka-batch-size", reason: format!("{batch_size} is outside 1..=1000000") });
+            return Err(ConfigError::BadFlag {
+                flag: "kafka-batch-size",
+                reason: format!("{batch_size} is outside 1..=1000000"),
+            });
         }
         let batch_time = match self.kafka_batch_time_ms {
             Some(ms) => Duration::from_millis(ms),
-            None => env_u64(env, "AKTO_TRAFFIC_BATCH_TIME_SECS")?.map_or(Duration::from_millis(20), Duration::from_secs),
+            None => {
+                env_u64(env, "AKTO_TRAFFIC_BATCH_TIME_SECS")?.map_or(Duration::from_millis(20), Duration::from_secs)
+            }
         };
         if batch_time > Duration::from_secs(900) {
             return Err(ConfigError::BadFlag { flag: "kafka-batch-time-ms", reason: "at most 900 s".into() });
         }
         if !(1000..=1_000_000_000).contains(&self.kafka_max_message_bytes) {
-            return Err(ConfigError::BadFlag { flag: "kafka-max-message-bytes", reason: "outside 1000..=1000000000".into() });
+            return Err(ConfigError::BadFlag {
+                flag: "kafka-max-message-bytes",
+                reason: "outside 1000..=1000000000".into(),
+            });
         }
         if !(1..=10_000_000).contains(&self.kafka_max_in_flight) {
             return Err(ConfigError::BadFlag { flag: "kafka-max-in-flight", reason: "outside 1..=10000000".into() });
@@ -366,7 +384,10 @@ impl KafkaArgs {
             return Err(ConfigError::BadFlag { flag: "kafka-topic", reason: "empty".into() });
         }
         if self.kafka_create_topic && (self.kafka_topic_partitions < 1 || self.kafka_topic_replication < 1) {
-            return Err(ConfigError::BadFlag { flag: "kafka-topic-partitions", reason: "partitions and replication must be ≥ 1".into() });
+            return Err(ConfigError::BadFlag {
+                flag: "kafka-topic-partitions",
+                reason: "partitions and replication must be ≥ 1".into(),
+            });
         }
         let tls = self.tls(env)?;
         let sasl = self.sasl(env)?;
@@ -385,7 +406,9 @@ impl KafkaArgs {
             delivery_timeout: Duration::from_millis(self.kafka_delivery_timeout_ms),
             max_in_flight: self.kafka_max_in_flight,
             flush_timeout: Duration::from_secs(self.kafka_flush_timeout_secs),
-            create_topic: self.kafka_create_topic.then_some((self.kafka_topic_partitions, self.kafka_topic_replication)),
+            create_topic: self
+                .kafka_create_topic
+                .then_some((self.kafka_topic_partitions, self.kafka_topic_replication)),
             tls,
             sasl,
             raw,
@@ -400,7 +423,10 @@ impl KafkaArgs {
     }
 
     fn tls(&self, env: &dyn Env) -> Result<Option<TlsConfig>, ConfigError> {
-        let any_flag = self.kafka_tls || self.kafka_tls_ca.is_some() || self.kafka_tls_cert.is_some() || self.kafka_tls_skip_verify;
+        let any_flag = self.kafka_tls
+            || self.kafka_tls_ca.is_some()
+            || self.kafka_tls_cert.is_some()
+            || self.kafka_tls_skip_verify;
         if !any_flag && !env_bool(env, "USE_TLS")? {
             return Ok(None);
         }
@@ -416,7 +442,10 @@ impl KafkaArgs {
                 Some((c.clone(), k.clone()))
             }
             _ => {
-                return Err(ConfigError::BadFlag { flag: "kafka-tls-cert", reason: "--kafka-tls-cert and --kafka-tls-key go together".into() })
+                return Err(ConfigError::BadFlag {
+                    flag: "kafka-tls-cert",
+                    reason: "--kafka-tls-cert and --kafka-tls-key go together".into(),
+                })
             }
         };
         Ok(Some(TlsConfig { ca, client, skip_verify: self.kafka_tls_skip_verify }))
@@ -431,7 +460,9 @@ impl KafkaArgs {
         let username = self.kafka_sasl_username.clone().or_else(|| env.var("KAFKA_USERNAME"));
         let password = self.kafka_sasl_password.clone().or_else(|| env.var("KAFKA_PASSWORD"));
         match (username, password) {
-            (Some(username), Some(password)) if !username.is_empty() => Ok(Some(SaslConfig { mechanism, username, password })),
+            (Some(username), Some(password)) if !username.is_empty() => {
+                Ok(Some(SaslConfig { mechanism, username, password }))
+            }
             _ => Err(ConfigError::SaslCredentials(mechanism.as_str())),
         }
     }
@@ -517,7 +548,10 @@ mod tests {
         let env = [("IS_AUTH_IMPLEMENTED", "true"), ("KAFKA_USERNAME", "u"), ("KAFKA_PASSWORD", "p")];
         let c = args(Some("b:1")).resolve(&env).ok().flatten().expect("config");
         assert_eq!(c.sasl.map(|s| s.mechanism), Some(SaslMechanism::Plain));
-        assert!(matches!(args(Some("b:1")).resolve(&[("IS_AUTH_IMPLEMENTED", "true")]), Err(ConfigError::SaslCredentials("PLAIN"))));
+        assert!(matches!(
+            args(Some("b:1")).resolve(&[("IS_AUTH_IMPLEMENTED", "true")]),
+            Err(ConfigError::SaslCredentials("PLAIN"))
+        ));
         let r = args(Some("b:1")).resolve(&[("USE_TLS", "true"), ("TLS_CA_CERT_PATH", "/nonexistent/ca.crt")]);
         assert!(matches!(&r, Err(ConfigError::TlsFile { flag: "kafka-tls-ca", .. })), "{r:?}");
         assert!(matches!(args(Some("b:1")).resolve(&[("USE_TLS", "maybe")]), Err(ConfigError::BadEnv { .. })));

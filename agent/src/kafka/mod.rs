@@ -51,7 +51,10 @@ pub fn start(cfg: KafkaConfig) -> Result<KafkaSink, StartError> {
             let (partitions, replication) = cfg.create_topic.unwrap_or((1, 1));
             let created = service::create_topic(&cfg, partitions, replication, STARTUP_TIMEOUT)?;
             if created == Created::Created {
-                eprintln!("akto-tap kafka: created topic {} ({partitions} partitions, replication {replication})", cfg.topic);
+                eprintln!(
+                    "akto-tap kafka: created topic {} ({partitions} partitions, replication {replication})",
+                    cfg.topic
+                );
             }
             svc.check_startup(&cfg, STARTUP_TIMEOUT)?
         }
@@ -68,7 +71,11 @@ pub fn start(cfg: KafkaConfig) -> Result<KafkaSink, StartError> {
     }
     let spool = spool::Spool::open(cfg.spool.clone())?;
     if spool.corrupt_bytes() > 0 {
-        eprintln!("akto-tap kafka: spool {}: {} bytes of torn/corrupt records cut at open", cfg.spool.dir.display(), spool.corrupt_bytes());
+        eprintln!(
+            "akto-tap kafka: spool {}: {} bytes of torn/corrupt records cut at open",
+            cfg.spool.dir.display(),
+            spool.corrupt_bytes()
+        );
     }
     let reachable = matches!(startup, Startup::Ready { .. });
     Ok(KafkaSink::spawn(cfg, svc, spool, CHANNEL_RECORDS, reachable)?)

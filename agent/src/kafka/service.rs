@@ -174,8 +174,16 @@ impl GlobalError {
     /// Authentication or TLS: retrying with the same configuration cannot succeed.
     pub fn is_security(&self) -> bool {
         use RDKafkaErrorCode as E;
-        matches!(self.code, Some(E::Authentication | E::SSL | E::SaslAuthenticationFailed | E::UnsupportedSASLMechanism | E::IllegalSASLState))
-            || self.reason.contains("SSL handshake")
+        matches!(
+            self.code,
+            Some(
+                E::Authentication
+                    | E::SSL
+                    | E::SaslAuthenticationFailed
+                    | E::UnsupportedSASLMechanism
+                    | E::IllegalSASLState
+            )
+        ) || self.reason.contains("SSL handshake")
             || self.reason.contains("SSL_HANDSHAKE")
             || self.reason.contains("SASL")
             || self.reason.contains("ssl.")
@@ -286,7 +294,9 @@ pub fn client_config(cfg: &KafkaConfig, admin: bool) -> ClientConfig {
     // A connection (TCP + TLS + SASL) that is not set up in 4 s fails with a logged reason
     // (librdkafka's default is 30 s), so a TLS handshake against a plaintext listener is
     // reported within the start-up check. A raw option may override it.
-    c.set("bootstrap.servers", &cfg.brokers).set("client.id", "akto-tap").set("socket.connection.setup.timeout.ms", "4000");
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("client.id", "akto-tap")
+        .set("socket.connection.setup.timeout.ms", "4000");
     if !admin {
         c.set("compression.codec", cfg.compression.as_str())
             .set("batch.num.messages", cfg.batch_size.to_string())
@@ -308,14 +318,17 @@ pub fn client_config(cfg: &KafkaConfig, admin: bool) -> ClientConfig {
             c.set("ssl.ca.location", ca.display().to_string());
         }
         if let Some((cert, key)) = &tls.client {
-            c.set("ssl.certificate.location", cert.display().to_string()).set("ssl.key.location", key.display().to_string());
+            c.set("ssl.certificate.location", cert.display().to_string())
+                .set("ssl.key.location", key.display().to_string());
         }
         if tls.skip_verify {
             c.set("enable.ssl.certificate.verification", "false").set("ssl.endpoint.identification.algorithm", "none");
         }
     }
     if let Some(sasl) = &cfg.sasl {
-        c.set("sasl.mechanism", sasl.mechanism.as_str()).set("sasl.username", &sasl.username).set("sasl.password", &sasl.password);
+        c.set("sasl.mechanism", sasl.mechanism.as_str())
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", &sasl.password);
     }
     for (k, v) in &cfg.raw {
         c.set(k, v);
@@ -368,14 +381,22 @@ impl Service {
             }
         }
         if let Some(sec) = globals.iter().find(|g| g.is_security()) {
-            return Err(ServiceError::Security { brokers: self.brokers.clone(), reason: sec.reason.clone(), hint: security_hint(cfg) });
+            return Err(ServiceError::Security {
+                brokers: self.brokers.clone(),
+                reason: sec.reason.clone(),
+                hint: security_hint(cfg),
+            });
         }
         let md = match result {
             Ok(md) => md,
             Err(e) => {
                 let reason = globals.last().map_or_else(|| e.to_string(), |g| g.reason.clone());
                 if e.rdkafka_error_code().map(classify) == Some(ErrorClass::Fatal) {
-                    return Err(ServiceError::Security { brokers: self.brokers.clone(), reason, hint: security_hint(cfg) });
+                    return Err(ServiceError::Security {
+                        brokers: self.brokers.clone(),
+                        reason,
+                        hint: security_hint(cfg),
+                    });
                 }
                 return Ok(Startup::Unreachable { reason });
             }
@@ -388,7 +409,9 @@ impl Service {
             None | Some(RDKafkaErrorCode::UnknownTopicOrPartition) | Some(RDKafkaErrorCode::UnknownTopic) => {
                 Err(ServiceError::UnknownTopic { topic: self.topic.clone(), brokers: self.brokers.clone() })
             }
-            Some(code) if classify(code) == ErrorClass::Retriable => Ok(Startup::Unreachable { reason: code.to_string() }),
+            Some(code) if classify(code) == ErrorClass::Retriable => {
+                Ok(Startup::Unreachable { reason: code.to_string() })
+            }
             Some(code) => Err(ServiceError::Topic { topic: self.topic.clone(), reason: code.to_string() }),
         }
     }
@@ -481,14 +504,22 @@ pub enum Created {
 }
 
 /// Creates the topic through the admin API (idempotent).
-pub fn create_topic(cfg: &KafkaConfig, partitions: i32, replication: i32, timeout: Duration) -> Result<Created, ServiceError> {
+pub fn create_topic(
+    cfg: &KafkaConfig,
+    partitions: i32,
+    replication: i32,
+    timeout: Duration,
+) -> Result<Created, ServiceError> {
     let err = |reason: String| ServiceError::CreateTopic { topic: cfg.topic.clone(), reason };
-    let admin: AdminClient<DefaultClientContext> = client_config(cfg, true).create().map_err(|e| ServiceError::Config(e.to_string()))?;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(cfg, true).create().map_err(|e| ServiceError::Config(e.to_string()))?;
     let topic = NewTopic::new(&cfg.topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
     let results = rt
-        .block_on(async { tokio::time::timeout(timeout + Duration::from_secs(1), admin.create_topics([&topic], &opts)).await })
+        .block_on(async {
+            tokio::time::timeout(timeout + Duration::from_secs(1), admin.create_topics([&topic], &opts)).await
+        })
         .map_err(|_| err(format!("no answer from {} within {timeout:?}", cfg.brokers)))?
         .map_err(|e| err(e.to_string()))?;
     match results.into_iter().next() {
@@ -506,13 +537,27 @@ mod tests {
     #[test]
     fn classification_table() {
         use RDKafkaErrorCode as E;
-        for c in [E::MessageTimedOut, E::AllBrokersDown, E::BrokerTransportFailure, E::NotLeaderForPartition, E::PurgeInflight, E::QueueFull] {
+        for c in [
+            E::MessageTimedOut,
+            E::AllBrokersDown,
+            E::BrokerTransportFailure,
+            E::NotLeaderForPartition,
+            E::PurgeInflight,
+            E::QueueFull,
+        ] {
             assert_eq!(classify(c), ErrorClass::Retriable, "{c:?}");
         }
         for c in [E::MessageSizeTooLarge, E::InvalidMessageSize] {
             assert_eq!(classify(c), ErrorClass::TooLarge, "{c:?}");
         }
-        for c in [E::TopicAuthorizationFailed, E::SaslAuthenticationFailed, E::Authentication, E::SSL, E::UnknownTopicOrPartition, E::InvalidMessage] {
+        for c in [
+            E::TopicAuthorizationFailed,
+            E::SaslAuthenticationFailed,
+            E::Authentication,
+            E::SSL,
+            E::UnknownTopicOrPartition,
+            E::InvalidMessage,
+        ] {
             assert_eq!(classify(c), ErrorClass::Fatal, "{c:?}");
         }
     }

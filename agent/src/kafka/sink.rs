@@ -294,7 +294,10 @@ impl Worker {
                     v
                 }
                 None => {
-                    self.fail(format!("record of {} bytes exceeds message.max.bytes even without payloads", rec.value.len()));
+                    self.fail(format!(
+                        "record of {} bytes exceeds message.max.bytes even without payloads",
+                        rec.value.len()
+                    ));
                     return Ok(());
                 }
             }
@@ -420,7 +423,9 @@ impl Worker {
             Mode::Down => 0,
         };
         let mut skipped = false;
-        while self.spool_inflight.len() < window && self.live_inflight as usize + self.spool_inflight.len() < self.cfg.max_in_flight {
+        while self.spool_inflight.len() < window
+            && self.live_inflight as usize + self.spool_inflight.len() < self.cfg.max_in_flight
+        {
             let Some(rec) = self.spool.next_record()? else { break };
             let origin = Origin::Spool { pos: rec.pos, next: rec.next, gen: self.gen };
             match self.svc.send(&rec.key, &rec.value, origin) {
@@ -450,7 +455,10 @@ impl Worker {
         let waiting = self.spool.records_at_open();
         self.stats.spool_waiting_at_start.store(waiting, Relaxed);
         if waiting > 0 {
-            eprintln!("akto-tap kafka: resuming delivery of {waiting} records spooled in {}", self.cfg.spool.dir.display());
+            eprintln!(
+                "akto-tap kafka: resuming delivery of {waiting} records spooled in {}",
+                self.cfg.spool.dir.display()
+            );
         }
         let mut deadline: Option<Instant> = None;
         let mut last_record = Instant::now();
@@ -463,7 +471,9 @@ impl Worker {
                         n += 1;
                     }
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => deadline = Some(Instant::now() + self.cfg.flush_timeout),
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        deadline = Some(Instant::now() + self.cfg.flush_timeout)
+                    }
                 }
             }
             if n > 0 {
@@ -534,7 +544,13 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Starts the worker over an opened service and spool.
     /// `reachable = false` starts in the Down state (records go to the spool first).
-    pub(super) fn spawn(cfg: KafkaConfig, svc: Service, spool: Spool, channel: usize, reachable: bool) -> std::io::Result<KafkaSink> {
+    pub(super) fn spawn(
+        cfg: KafkaConfig,
+        svc: Service,
+        spool: Spool,
+        channel: usize,
+        reachable: bool,
+    ) -> std::io::Result<KafkaSink> {
         let (tx, rx) = mpsc::channel(channel.max(1));
         let stats = Arc::new(SinkStats::default());
         stats.broker_down.store(!reachable, Relaxed);
@@ -595,7 +611,8 @@ mod tests {
         assert!(out.len() <= 4000, "{}", out.len());
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(v["path"], "/big");
-        let rh: serde_json::Value = serde_json::from_str(v["responseHeaders"].as_str().unwrap_or_default()).unwrap_or_default();
+        let rh: serde_json::Value =
+            serde_json::from_str(v["responseHeaders"].as_str().unwrap_or_default()).unwrap_or_default();
         assert_eq!(rh[TRUNCATED_HEADER], "true");
         assert!(v["responsePayload"].as_str().unwrap_or_default().len() < 10000);
         // Under the limit: unchanged content.

@@ -492,7 +492,10 @@ mod tests {
         let mut s = Spool::open(cfg(dir.path(), 1 << 20, 200)).expect("reopen");
         assert_eq!(s.records_at_open(), 30);
         let got = drain(&mut s);
-        assert_eq!(got.iter().map(|g| g.2.clone()).collect::<Vec<_>>(), (20..50).map(|i| format!("record-{i}").into_bytes()).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|g| g.2.clone()).collect::<Vec<_>>(),
+            (20..50).map(|i| format!("record-{i}").into_bytes()).collect::<Vec<_>>()
+        );
         // Rewind re-reads from the commit position.
         s.rewind_to(Pos::default());
         assert_eq!(drain(&mut s).len(), 30);

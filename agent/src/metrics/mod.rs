@@ -106,7 +106,11 @@ fn fmt_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -132,15 +136,35 @@ pub fn add_kafka(m: &mut MetricSet, s: &crate::kafka::Snapshot) {
     m.counter("kafka_records_replayed_total", "Records delivered from the on-disk spool.", &[], s.replayed);
     m.counter("kafka_records_spooled_total", "Records written to the on-disk spool.", &[], s.spooled);
     m.counter("kafka_records_retried_total", "Records returned with a retriable error (and spooled).", &[], s.retried);
-    m.counter("kafka_records_truncated_total", "Records whose payloads were cut to fit message.max.bytes.", &[], s.truncated);
+    m.counter(
+        "kafka_records_truncated_total",
+        "Records whose payloads were cut to fit message.max.bytes.",
+        &[],
+        s.truncated,
+    );
     m.counter("kafka_spool_dropped_total", "Records refused by the spool's size cap (lost).", &[], s.spool_dropped);
     m.gauge("kafka_spool_bytes", "Bytes waiting in the spool.", &[], s.spool_bytes as f64);
-    m.gauge("kafka_broker_up", "1 while the broker answers, 0 while records go to the spool.", &[], if s.broker_down { 0.0 } else { 1.0 });
+    m.gauge(
+        "kafka_broker_up",
+        "1 while the broker answers, 0 while records go to the spool.",
+        &[],
+        if s.broker_down { 0.0 } else { 1.0 },
+    );
     if s.failures.is_empty() {
-        m.counter("kafka_records_failed_total", "Records given up with a non-retriable error, by reason.", &[("reason", "none")], 0);
+        m.counter(
+            "kafka_records_failed_total",
+            "Records given up with a non-retriable error, by reason.",
+            &[("reason", "none")],
+            0,
+        );
     }
     for (reason, n) in &s.failures {
-        m.counter("kafka_records_failed_total", "Records given up with a non-retriable error, by reason.", &[("reason", reason)], *n);
+        m.counter(
+            "kafka_records_failed_total",
+            "Records given up with a non-retriable error, by reason.",
+            &[("reason", reason)],
+            *n,
+        );
     }
 }
 

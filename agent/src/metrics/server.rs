@@ -108,7 +108,9 @@ impl MetricsServer {
     /// Binds `addr` now (so a bad address fails start-up) and serves on a thread.
     pub fn start(addr: SocketAddr, render: Render, health: Arc<Health>) -> anyhow::Result<MetricsServer> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| anyhow::anyhow!("metrics: cannot listen on {addr}: {e}"))?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| anyhow::anyhow!("metrics: cannot listen on {addr}: {e}"))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()

@@ -3,12 +3,12 @@
 
 pub mod jsonl;
 
+use crate::workload::Workload;
 use reassembly::exchange::ConnInfo;
 use reassembly::HttpExchange;
 use record::{headers_json, AktoRecord, Direction, Source};
 use std::borrow::Cow;
 use std::net::IpAddr;
-use crate::workload::Workload;
 
 /// Output line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -113,7 +113,11 @@ fn tag_json(configured: &[(String, String)], workload: Option<&Workload>) -> Opt
 
 /// Builds the Akto record of an exchange with its workload (`process_id`, `process_name`,
 /// pod fields in `tag`).
-pub fn to_record_with<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions, workload: Option<&Workload>) -> AktoRecord<'a> {
+pub fn to_record_with<'a>(
+    ex: &'a HttpExchange,
+    opts: &'a RecordOptions,
+    workload: Option<&Workload>,
+) -> AktoRecord<'a> {
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
     let req_truncated = req_cut || ex.request.body.truncated;
     let host = ex.request_header("host");
@@ -131,15 +135,14 @@ pub fn to_record_with<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions, workloa
     if !anomalies.is_empty() {
         extra_req.push((ANOMALIES_HEADER, &anomalies));
     }
-    let req_headers = headers_json(
-        ex.request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra_req),
-        host,
-    );
+    let req_headers =
+        headers_json(ex.request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra_req), host);
     let (status_code, status, resp_headers, resp_payload) = match &ex.response {
         Some(r) => {
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
             let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
-            let headers = headers_json(r.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra), None);
+            let headers =
+                headers_json(r.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra), None);
             let code = itoa::Buffer::new().format(r.status).to_owned();
             let status = if r.reason.is_empty() { code.clone() } else { format!("{code} {}", r.reason) };
             (code, status, headers, p)
@@ -220,7 +223,6 @@ pub fn to_exchange_json(ex: &HttpExchange) -> serde_json::Value {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,10 +234,17 @@ mod tests {
         assert_eq!(tag_json(&[], None), None);
         let bare = Workload { pid: Some(7), process_name: Some("python3".into()), pod: None };
         assert_eq!(tag_json(&[], Some(&bare)), None, "a process alone adds no tag");
-        let pod = PodMeta { namespace: "shop".into(), name: "web-0".into(), uid: "u".into(), labels: [("app".to_string(), "web".to_string())].into(), node: Some("n1".into()) };
+        let pod = PodMeta {
+            namespace: "shop".into(),
+            name: "web-0".into(),
+            uid: "u".into(),
+            labels: [("app".to_string(), "web".to_string())].into(),
+            node: Some("n1".into()),
+        };
         let w = Workload { pod: Some(Arc::new(pod)), ..bare };
         let configured = vec![("env".to_string(), "prod".to_string()), ("node".to_string(), "pinned".to_string())];
-        let tag: serde_json::Value = serde_json::from_str(&tag_json(&configured, Some(&w)).expect("tag")).expect("json");
+        let tag: serde_json::Value =
+            serde_json::from_str(&tag_json(&configured, Some(&w)).expect("tag")).expect("json");
         assert_eq!(
             tag,
             serde_json::json!({"namespace": "shop", "pod": "web-0", "node": "pinned", "label.app": "web", "env": "prod"}),

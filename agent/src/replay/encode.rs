@@ -233,12 +233,17 @@ impl Encoders {
         let plan = Plan::of(&out);
         let (tx, rx) = mpsc::sync_channel::<Job>(2 * workers);
         let rx = Arc::new(Mutex::new(rx));
-        let shared =
-            Arc::new(Shared { turn: Mutex::new(Turn { next: 0, out, error: None }), turned: Condvar::new(), failed: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            turn: Mutex::new(Turn { next: 0, out, error: None }),
+            turned: Condvar::new(),
+            failed: AtomicBool::new(false),
+        });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let (rx, shared, plan) = (Arc::clone(&rx), Arc::clone(&shared), plan.clone());
-            let spawned = std::thread::Builder::new().name(format!("akto-tap-encode-{i}")).spawn(move || encoder(&rx, &shared, &plan));
+            let spawned = std::thread::Builder::new()
+                .name(format!("akto-tap-encode-{i}"))
+                .spawn(move || encoder(&rx, &shared, &plan));
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {

@@ -11,8 +11,8 @@ mod summary;
 use crate::kafka::{self, KafkaArgs, KafkaSink};
 use crate::output::jsonl::JsonlSink;
 use crate::output::{Format, RecordOptions};
-use encode::{Encoders, Output, BATCH_EXCHANGES};
 use anyhow::Context;
+use encode::{Encoders, Output, BATCH_EXCHANGES};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcapfile::CaptureReader;
 use reassembly::{Engine, LinkType, Timestamp};
@@ -75,14 +75,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     };
     let jsonl = match &output {
         Some(path) => Some(
-            JsonlSink::open(path, args.format, opts.clone()).with_context(|| format!("cannot open output {}", path.display()))?,
+            JsonlSink::open(path, args.format, opts.clone())
+                .with_context(|| format!("cannot open output {}", path.display()))?,
         ),
         None => None,
     };
     let kafka_sink: Option<KafkaSink> = kafka_cfg.map(kafka::start).transpose().context("starting the Kafka sink")?;
     let kafka = kafka_sink.as_ref().and_then(KafkaSink::sender);
     let workers = encode::workers(args.workers, kafka.is_some());
-    let output = Output { jsonl, format: args.format, kafka, opts, jsonl_skipped: 0, kafka_records: 0, kafka_skipped: 0 };
+    let output =
+        Output { jsonl, format: args.format, kafka, opts, jsonl_skipped: 0, kafka_records: 0, kafka_skipped: 0 };
     let mut sink = Encoders::start(output, workers).context("starting the encoder threads")?;
     let mut engine = Engine::new(cfg);
     let mut summary = Summary::default();
@@ -114,10 +116,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if !args.quiet {
         eprint!("{}", summary.render(engine.stats(), args.files.len(), failed));
         if let Some(j) = &output.jsonl {
-            eprintln!("records written {} · exchanges without a request line (not sent to Akto) {}", j.written(), output.jsonl_skipped);
+            eprintln!(
+                "records written {} · exchanges without a request line (not sent to Akto) {}",
+                j.written(),
+                output.jsonl_skipped
+            );
         }
         if let Some(k) = &kafka_report {
-            eprintln!("records sent to Kafka {kafka_records} · exchanges without a request line (not sent) {kafka_skipped}");
+            eprintln!(
+                "records sent to Kafka {kafka_records} · exchanges without a request line (not sent) {kafka_skipped}"
+            );
             eprintln!("{}", kafka::summary_line(k));
         }
     }
@@ -139,7 +147,11 @@ fn progress(quiet: bool, total: u64) -> ProgressBar {
 }
 
 /// Counts the exchanges for the summary and hands them to the encoders (`out` is left empty).
-fn write_all(sink: &mut Encoders, out: &mut Vec<reassembly::HttpExchange>, summary: &mut Summary) -> anyhow::Result<()> {
+fn write_all(
+    sink: &mut Encoders,
+    out: &mut Vec<reassembly::HttpExchange>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     for ex in out.iter() {
         summary.count(ex);
     }

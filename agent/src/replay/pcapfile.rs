@@ -73,12 +73,20 @@ impl std::fmt::Debug for CaptureReader {
 
 fn u32_of(b: &[u8], big: bool) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 fn u16_of(b: &[u8], big: bool) -> u16 {
     let a = [b[0], b[1]];
-    if big { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
+    if big {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
 }
 
 impl CaptureReader {
@@ -101,7 +109,10 @@ impl CaptureReader {
             lent: 0,
         };
         match magic {
-            [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d] => {
                 let big = magic[0] == 0xa1;
                 let nanos = matches!(magic, [0x4d, ..] | [.., 0x4d]);
                 let mut rest = [0u8; 20];
@@ -266,7 +277,10 @@ impl CaptureReader {
                 // Simple packet block: interface 0, no timestamp.
                 3 => {
                     let Some(i) = self.interfaces.first().copied() else {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "simple packet without interface" });
+                        return Err(ReadError::Corrupt {
+                            packets: self.packets,
+                            what: "simple packet without interface",
+                        });
                     };
                     if body.len() < 4 {
                         return Err(ReadError::Corrupt { packets: self.packets, what: "simple packet block" });
@@ -291,7 +305,11 @@ impl CaptureReader {
                         return Err(ReadError::Corrupt { packets: self.packets, what: "unknown interface id" });
                     };
                     self.packets += 1;
-                    return Ok(Some(Frame { ts_us: ts_to_micros(ts, i.units_per_sec), linktype: i.linktype, data: &self.buf[20..20 + caplen] }));
+                    return Ok(Some(Frame {
+                        ts_us: ts_to_micros(ts, i.units_per_sec),
+                        linktype: i.linktype,
+                        data: &self.buf[20..20 + caplen],
+                    }));
                 }
                 // Statistics, name resolution, custom blocks: nothing for us.
                 _ => {}

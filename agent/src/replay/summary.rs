@@ -90,11 +90,7 @@ impl Summary {
                 let _ = writeln!(s, "  … and {} more hosts", hosts.len() - TOP_HOSTS);
             }
         }
-        let drops: Vec<_> = stats
-            .fields()
-            .into_iter()
-            .filter(|(name, _, v)| *v > 0 && is_loss(name))
-            .collect();
+        let drops: Vec<_> = stats.fields().into_iter().filter(|(name, _, v)| *v > 0 && is_loss(name)).collect();
         if !drops.is_empty() || !self.unknown_links.is_empty() {
             let _ = writeln!(s, "drops and losses:");
             for (name, help, v) in drops {
@@ -113,8 +109,17 @@ fn is_loss(name: &str) -> bool {
     name.starts_with("drop_")
         || matches!(
             name,
-            "gaps" | "gap_bytes" | "flows_evicted_cap" | "orphan_responses" | "head_too_large" | "malformed_heads"
-                | "body_bytes_over_cap" | "decode_capped" | "decode_errors" | "unknown_role_bytes" | "truncated_packets"
+            "gaps"
+                | "gap_bytes"
+                | "flows_evicted_cap"
+                | "orphan_responses"
+                | "head_too_large"
+                | "malformed_heads"
+                | "body_bytes_over_cap"
+                | "decode_capped"
+                | "decode_errors"
+                | "unknown_role_bytes"
+                | "truncated_packets"
                 | "overlap_conflicts"
         )
 }

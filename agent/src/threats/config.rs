@@ -190,7 +190,8 @@ impl GuardArgs {
         let policy = match &self.guard_policy {
             None => Policy::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| GuardConfigError::PolicyRead { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| GuardConfigError::PolicyRead { path: path.clone(), source })?;
                 let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
                     Policy::from_json(&text)
                 } else {
@@ -214,7 +215,9 @@ impl GuardArgs {
     /// The threat backend's address, so the capture leaves the agent's own reports out.
     pub fn report_endpoints(&self) -> Vec<std::net::SocketAddr> {
         use std::net::ToSocketAddrs;
-        let Some(url) = self.threat_backend_url.as_deref().filter(|_| self.guardrails == GuardMode::Async) else { return Vec::new() };
+        let Some(url) = self.threat_backend_url.as_deref().filter(|_| self.guardrails == GuardMode::Async) else {
+            return Vec::new();
+        };
         let (default_port, rest) = match url.split_once("://") {
             Some(("https", r)) => (443, r),
             Some((_, r)) => (80, r),
@@ -251,7 +254,10 @@ mod tests {
         assert!(args(&[]).resolve(None).expect("ok").is_none());
         let e = args(&["--guardrails", "async"]).resolve(None).expect_err("no reporter");
         assert!(e.to_string().contains("needs a reporter"), "{e}");
-        let c = args(&["--guardrails", "async", "--threat-backend-url", "http://127.0.0.1:9/"]).resolve(None).expect("ok").expect("on");
+        let c = args(&["--guardrails", "async", "--threat-backend-url", "http://127.0.0.1:9/"])
+            .resolve(None)
+            .expect("ok")
+            .expect("on");
         let b = c.backend.expect("backend");
         assert_eq!(b.url, "http://127.0.0.1:9/api/threat_detection/record_malicious_event");
         assert!(c.kafka.is_none());
@@ -259,7 +265,12 @@ mod tests {
 
     #[test]
     fn limits_are_checked() {
-        for (flag, v) in [("--guard-queue", "0"), ("--guard-threads", "0"), ("--guard-payload-bytes", "0"), ("--threat-report-attempts", "0")] {
+        for (flag, v) in [
+            ("--guard-queue", "0"),
+            ("--guard-threads", "0"),
+            ("--guard-payload-bytes", "0"),
+            ("--threat-report-attempts", "0"),
+        ] {
             let a = args(&["--guardrails", "async", "--threat-backend-url", "http://x", flag, v]);
             assert!(a.resolve(None).is_err(), "{flag} {v}");
         }

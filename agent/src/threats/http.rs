@@ -15,8 +15,8 @@
 
 use super::config::BackendConfig;
 use super::stats::{GuardStats, Reporter};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -70,10 +70,19 @@ fn classify(e: ureq::Error) -> PostError {
         ureq::Error::StatusCode(s) => PostError::Status(s),
         ureq::Error::Timeout(_) => PostError::Timeout,
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => PostError::Connect(e.to_string()),
-        ureq::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable) => {
+        ureq::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::HostUnreachable
+            ) =>
+        {
             PostError::Connect(io.to_string())
         }
-        ureq::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => PostError::Timeout,
+        ureq::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+            PostError::Timeout
+        }
         other => PostError::Other(other.to_string()),
     }
 }
@@ -111,8 +120,9 @@ impl BackendReporter {
         let st = Arc::clone(&stats);
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stopping);
-        let worker =
-            std::thread::Builder::new().name("akto-tap-threat-report".into()).spawn(move || run(&cfg, &agent, &rx, &st, &flag))?;
+        let worker = std::thread::Builder::new()
+            .name("akto-tap-threat-report".into())
+            .spawn(move || run(&cfg, &agent, &rx, &st, &flag))?;
         Ok((BackendReporter { worker, stopping }, BackendSender { tx, stats }))
     }
 
@@ -187,4 +197,3 @@ fn run(cfg: &BackendConfig, agent: &ureq::Agent, rx: &Receiver<Vec<u8>>, stats: 
         }
     }
 }
-

@@ -155,7 +155,8 @@ impl GuardStage {
             };
             let (tx, rx) = mpsc::sync_channel::<HttpExchange>(per_thread);
             txs.push(tx);
-            scanners.push(std::thread::Builder::new().name(format!("akto-tap-guard-{i}")).spawn(move || scanner.run(&rx))?);
+            scanners
+                .push(std::thread::Builder::new().name(format!("akto-tap-guard-{i}")).spawn(move || scanner.run(&rx))?);
         }
         Ok(GuardStage { txs: Some(txs.into()), scanners, kafka, backend, reporters: Some(reporters), stats })
     }
@@ -187,7 +188,12 @@ impl GuardStage {
                 Ok(ks) => merge_kafka(&mut snap, &ks),
                 Err(e) => {
                     tracing::error!(error = %e, "guardrail events Kafka sink failed");
-                    *snap.failed.entry(Reporter::Kafka.as_str().into()).or_default().entry("sink_error".into()).or_insert(0) += 1;
+                    *snap
+                        .failed
+                        .entry(Reporter::Kafka.as_str().into())
+                        .or_default()
+                        .entry("sink_error".into())
+                        .or_insert(0) += 1;
                 }
             }
         }
@@ -212,7 +218,8 @@ impl Scanner {
         let stats = Arc::new(GuardStats::default());
         let engine = Arc::new(Engine::new(guardrails::Policy::default()).expect("default policy"));
         let reporters = Reporters { kafka: None, backend: None, log: false };
-        let s = Scanner { engine, pins: Arc::default(), max_servers: 100, record, stats: Arc::clone(&stats), reporters };
+        let s =
+            Scanner { engine, pins: Arc::default(), max_servers: 100, record, stats: Arc::clone(&stats), reporters };
         (s, stats)
     }
 
@@ -238,7 +245,15 @@ impl Scanner {
             self.account(&v, req_body.len());
             method = v.methods.first().cloned();
             if !v.findings.is_empty() {
-                let s = Scanned { ex, direction: Direction::Request, body: &req_body, verdict: &v, method: method.as_deref(), server_key: &server_key, detected_at };
+                let s = Scanned {
+                    ex,
+                    direction: Direction::Request,
+                    body: &req_body,
+                    verdict: &v,
+                    method: method.as_deref(),
+                    server_key: &server_key,
+                    detected_at,
+                };
                 out.push(event::build(&s, &self.record));
             }
         }
@@ -248,7 +263,11 @@ impl Scanner {
             return out;
         }
         let listing = method.as_deref() == Some("tools/list");
-        let pinned = if listing { self.pins.lock().ok().and_then(|p| p.servers.get(&server_key).map(|s| Arc::clone(&s.first))) } else { None };
+        let pinned = if listing {
+            self.pins.lock().ok().and_then(|p| p.servers.get(&server_key).map(|s| Arc::clone(&s.first)))
+        } else {
+            None
+        };
         let cx = McpContext { request_method: method.as_deref(), pinned_tools: pinned.as_deref() };
         let mut v = self.engine.scan_mcp_with(&resp_body, Direction::Response, &cx);
         self.account(&v, resp_body.len());
@@ -256,7 +275,15 @@ impl Scanner {
             self.pin_and_dedupe(&server_key, &mut v);
         }
         if !v.findings.is_empty() {
-            let s = Scanned { ex, direction: Direction::Response, body: &resp_body, verdict: &v, method: method.as_deref(), server_key: &server_key, detected_at };
+            let s = Scanned {
+                ex,
+                direction: Direction::Response,
+                body: &resp_body,
+                verdict: &v,
+                method: method.as_deref(),
+                server_key: &server_key,
+                detected_at,
+            };
             out.push(event::build(&s, &self.record));
         }
         out
@@ -287,11 +314,16 @@ impl Scanner {
         }
         let Some(pinned) = pins.servers.get_mut(server_key) else { return };
         v.findings.retain(|f| {
-            if f.scanner != ScannerId::ToolPoisoning || !matches!(f.kind.as_str(), "rug_pull" | "tool_added" | "tool_removed") {
+            if f.scanner != ScannerId::ToolPoisoning
+                || !matches!(f.kind.as_str(), "rug_pull" | "tool_added" | "tool_removed")
+            {
                 return true;
             }
             let tool = f.location.as_ref().and_then(|l| l.tool.clone()).unwrap_or_default();
-            let (d, s) = snap.tools.get(&tool).map_or((String::new(), String::new()), |p| (p.description.clone(), p.schema.clone()));
+            let (d, s) = snap
+                .tools
+                .get(&tool)
+                .map_or((String::new(), String::new()), |p| (p.description.clone(), p.schema.clone()));
             let fresh = pinned.reported.insert((tool, f.kind.clone(), d, s));
             if fresh && f.kind == "rug_pull" {
                 self.stats.rug_pulls.fetch_add(1, Relaxed);
@@ -349,8 +381,15 @@ impl Scanner {
 }
 
 fn scanner_id(s: &str) -> Option<&'static str> {
-    [ScannerId::PromptInjection, ScannerId::HiddenText, ScannerId::ToolPoisoning, ScannerId::Pii, ScannerId::Secrets, ScannerId::DenyList]
-        .into_iter()
-        .map(ScannerId::as_str)
-        .find(|id| *id == s)
+    [
+        ScannerId::PromptInjection,
+        ScannerId::HiddenText,
+        ScannerId::ToolPoisoning,
+        ScannerId::Pii,
+        ScannerId::Secrets,
+        ScannerId::DenyList,
+    ]
+    .into_iter()
+    .map(ScannerId::as_str)
+    .find(|id| *id == s)
 }

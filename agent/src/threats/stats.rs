@@ -165,13 +165,33 @@ impl GuardSnapshot {
     /// Adds the stage's metrics (`akto_tap_guard_*`).
     pub fn add_metrics(&self, m: &mut MetricSet) {
         m.counter("guard_offered_total", "MCP exchanges handed to the guardrails stage.", &[], self.offered);
-        m.counter("guard_exchanges_scanned_total", "MCP exchanges scanned by the guardrails.", &[], self.exchanges_scanned);
-        m.counter("guard_messages_scanned_total", "MCP bodies scanned (requests and responses).", &[], self.messages_scanned);
+        m.counter(
+            "guard_exchanges_scanned_total",
+            "MCP exchanges scanned by the guardrails.",
+            &[],
+            self.exchanges_scanned,
+        );
+        m.counter(
+            "guard_messages_scanned_total",
+            "MCP bodies scanned (requests and responses).",
+            &[],
+            self.messages_scanned,
+        );
         m.counter("guard_scanned_bytes_total", "MCP body bytes scanned.", &[], self.scan_bytes);
         m.gauge("guard_queue_depth", "MCP exchanges waiting for a guardrails scanner.", &[], self.queue_depth as f64);
-        m.counter("guard_rug_pulls_total", "Tool definitions that changed after their server's first tools/list.", &[], self.rug_pulls);
+        m.counter(
+            "guard_rug_pulls_total",
+            "Tool definitions that changed after their server's first tools/list.",
+            &[],
+            self.rug_pulls,
+        );
         m.gauge("guard_tool_pins", "MCP servers with a pinned tools/list.", &[], self.tool_pins as f64);
-        m.counter("guard_pins_over_cap_total", "tools/list listings not pinned because of --guard-max-servers.", &[], self.pins_over_cap);
+        m.counter(
+            "guard_pins_over_cap_total",
+            "tools/list listings not pinned because of --guard-max-servers.",
+            &[],
+            self.pins_over_cap,
+        );
         let help = "MCP exchanges not scanned, by cause.";
         for cause in [DropCause::QueueFull, DropCause::Stopped] {
             let n = self.dropped.get(cause.as_str()).copied().unwrap_or(0);
@@ -184,11 +204,21 @@ impl GuardSnapshot {
             m.counter("guard_findings_total", "Guardrails findings, by scanner.", &[("scanner", scanner)], *n);
         }
         for (limit, n) in &self.limits {
-            m.counter("guard_scan_limits_total", "Scans that hit a guardrails cap and failed open, by cap.", &[("limit", limit)], *n);
+            m.counter(
+                "guard_scan_limits_total",
+                "Scans that hit a guardrails cap and failed open, by cap.",
+                &[("limit", limit)],
+                *n,
+            );
         }
         for r in [Reporter::Kafka, Reporter::ThreatBackend] {
             let n = self.delivered.get(r.as_str()).copied().unwrap_or(0);
-            m.counter("guard_reports_delivered_total", "Threat reports delivered, by reporter.", &[("reporter", r.as_str())], n);
+            m.counter(
+                "guard_reports_delivered_total",
+                "Threat reports delivered, by reporter.",
+                &[("reporter", r.as_str())],
+                n,
+            );
         }
         let help = "Threat reports given up, by reporter and reason.";
         if self.failed.is_empty() {

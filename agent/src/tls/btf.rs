@@ -103,8 +103,8 @@ impl Btf {
             let kind_flag = info >> 31 == 1;
             let mut members = Vec::new();
             let trailer = match kind {
-                1 | 14 | 17 => 4,                      // INT, VAR, DECL_TAG
-                3 => 12,                               // ARRAY
+                1 | 14 | 17 => 4, // INT, VAR, DECL_TAG
+                3 => 12,          // ARRAY
                 KIND_STRUCT | KIND_UNION => {
                     for i in 0..vlen {
                         let m = o + i * 12;
@@ -116,9 +116,9 @@ impl Btf {
                     }
                     vlen * 12
                 }
-                6 | 13 => vlen * 8,                    // ENUM, FUNC_PROTO
-                15 | 19 => vlen * 12,                  // DATASEC, ENUM64
-                2 | 7 | 8..=12 | 16 | 18 => 0,         // PTR, FWD, TYPEDEF…FUNC, FLOAT, TYPE_TAG
+                6 | 13 => vlen * 8,            // ENUM, FUNC_PROTO
+                15 | 19 => vlen * 12,          // DATASEC, ENUM64
+                2 | 7 | 8..=12 | 16 | 18 => 0, // PTR, FWD, TYPEDEF…FUNC, FLOAT, TYPE_TAG
                 _ => return Err(BtfError::Malformed("unknown type kind")),
             };
             o += trailer;
@@ -146,7 +146,9 @@ impl Btf {
 
     /// The struct named `name` that has members (a definition, not a forward declaration).
     fn find_struct(&self, name: &str) -> Option<&Type> {
-        self.types.iter().find(|t| t.kind == KIND_STRUCT && !t.members.is_empty() && self.name(t.name_off) == name.as_bytes())
+        self.types
+            .iter()
+            .find(|t| t.kind == KIND_STRUCT && !t.members.is_empty() && self.name(t.name_off) == name.as_bytes())
     }
 
     /// Bit offset and type of member `name` in `t`, looking through anonymous structs/unions.
@@ -287,15 +289,19 @@ mod tests {
     fn offsets_through_anonymous_unions_typedefs_and_nesting() {
         let mut b = Builder::new();
         b.int("int"); // 1
-        // 2: anonymous struct { int skc_daddr; int skc_rcv_saddr; }
+                      // 2: anonymous struct { int skc_daddr; int skc_rcv_saddr; }
         b.composite(KIND_STRUCT, "", &[("skc_daddr", 1, 0, 0), ("skc_rcv_saddr", 1, 32, 0)]);
         // 3: anonymous union { long skc_addrpair; struct 2; }
         b.composite(KIND_UNION, "", &[("skc_addrpair", 1, 0, 0), ("", 2, 0, 0)]);
         // 4: struct sock_common { union 3; int skc_family @ 128 bits }
         b.composite(KIND_STRUCT, "sock_common", &[("", 3, 0, 0), ("skc_family", 1, 128, 0)]);
         b.typedef("sock_common_t", 4); // 5
-        // 6: struct sock { sock_common_t __sk_common; int sk_protocol @ 4096 bits; int bits:3 }
-        b.composite(KIND_STRUCT, "sock", &[("__sk_common", 5, 0, 0), ("sk_protocol", 1, 4096, 0), ("flags", 1, 4104, 3)]);
+                                       // 6: struct sock { sock_common_t __sk_common; int sk_protocol @ 4096 bits; int bits:3 }
+        b.composite(
+            KIND_STRUCT,
+            "sock",
+            &[("__sk_common", 5, 0, 0), ("sk_protocol", 1, 4096, 0), ("flags", 1, 4104, 3)],
+        );
         let btf = Btf::parse(&b.build()).unwrap();
         assert_eq!(btf.offset_of("sock", &["__sk_common", "skc_daddr"]), Some(0));
         assert_eq!(btf.offset_of("sock", &["__sk_common", "skc_rcv_saddr"]), Some(4));

@@ -6,9 +6,9 @@
 //! Links belong to this process: when it exits the kernel removes them.
 
 use akto_tap_ebpf_common::tls::{
-    tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_BSS, MAP_NEED_SK, MAP_TLS_COUNTERS, MAP_TLS_EVENTS, PROG_SOCK_IO,
-    PROG_SSL_FREE, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX, PROG_SSL_RET, PROG_SSL_SET_FD, PROG_SSL_WRITE,
-    PROG_SSL_WRITE_EX, SOCK_RECV_TRACEPOINT, SOCK_SEND_TRACEPOINT, TLS_HEADER_LEN,
+    tls_counter, KernelOffsets, SslLayout, GLOBAL_KERNEL_OFFSETS, MAP_BSS, MAP_NEED_SK, MAP_TLS_COUNTERS,
+    MAP_TLS_EVENTS, PROG_SOCK_IO, PROG_SSL_FREE, PROG_SSL_HANDSHAKE, PROG_SSL_READ, PROG_SSL_READ_EX, PROG_SSL_RET,
+    PROG_SSL_SET_FD, PROG_SSL_WRITE, PROG_SSL_WRITE_EX, SOCK_RECV_TRACEPOINT, SOCK_SEND_TRACEPOINT, TLS_HEADER_LEN,
 };
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::{UProbeAttachPoint, UProbeScope};
@@ -108,7 +108,12 @@ impl TlsKernel {
     /// from the socket calls inside SSL calls only, and addresses from procfs).
     /// `socket_calls`: which socket raw tracepoints to attach (`--tls-socket-calls`,
     /// `--tls-socket-recv`).
-    pub fn open(ring_bytes: u32, wakeup_bytes: u64, offsets: KernelOffsets, socket_calls: SocketCalls) -> Result<TlsKernel, TlsError> {
+    pub fn open(
+        ring_bytes: u32,
+        wakeup_bytes: u64,
+        offsets: KernelOffsets,
+        socket_calls: SocketCalls,
+    ) -> Result<TlsKernel, TlsError> {
         if OBJECT.is_empty() {
             return Err(TlsError::NotBuilt(env!("AKTO_TAP_EBPF_BUILD")));
         }
@@ -189,7 +194,8 @@ impl TlsKernel {
     pub fn disarm_if_idle(&mut self, proc_root: &Path) -> Option<u64> {
         let mut stale = 0;
         let waiting = |ebpf: &Ebpf| -> Option<Vec<u64>> {
-            let m: aya::maps::HashMap<&MapData, u64, u64> = aya::maps::HashMap::try_from(ebpf.map(MAP_NEED_SK)?).ok()?;
+            let m: aya::maps::HashMap<&MapData, u64, u64> =
+                aya::maps::HashMap::try_from(ebpf.map(MAP_NEED_SK)?).ok()?;
             Some(m.keys().filter_map(Result::ok).collect())
         };
         let keys = waiting(&self.ebpf)?;
@@ -207,7 +213,8 @@ impl TlsKernel {
             }
         }
         let set = |ebpf: &mut Ebpf, v: u64| -> Option<()> {
-            let mut bss: aya::maps::Array<&mut MapData, u64> = aya::maps::Array::try_from(ebpf.map_mut(MAP_BSS)?).ok()?;
+            let mut bss: aya::maps::Array<&mut MapData, u64> =
+                aya::maps::Array::try_from(ebpf.map_mut(MAP_BSS)?).ok()?;
             if bss.get(&0, 0).ok()? != v {
                 bss.set(0, v, 0).ok()?;
             }
@@ -249,8 +256,10 @@ impl TlsKernel {
 }
 
 fn prog<'e>(ebpf: &'e mut Ebpf, name: &str) -> Result<&'e mut aya::programs::Program, TlsError> {
-    ebpf.program_mut(name)
-        .ok_or_else(|| TlsError::Kernel { what: "finding a TLS program".into(), source: anyhow::anyhow!("{name} missing") })
+    ebpf.program_mut(name).ok_or_else(|| TlsError::Kernel {
+        what: "finding a TLS program".into(),
+        source: anyhow::anyhow!("{name} missing"),
+    })
 }
 
 fn attach_probe(ebpf: &mut Ebpf, program: &str, symbol: &str, path: &Path, cookie: u64) -> Result<(), TlsError> {
@@ -334,7 +343,10 @@ mod tests {
         assert_eq!(item.len(), TLS_HEADER_LEN);
         item.extend_from_slice(b"abc");
         let p = Header::parse(&item).unwrap();
-        assert_eq!((p.ts_ns, p.pid, p.ssl, p.offset, p.fd, p.len, p.kind), (5, 77, 0xdead, 1 << 33, -1, 3, kind::WRITE));
+        assert_eq!(
+            (p.ts_ns, p.pid, p.ssl, p.offset, p.fd, p.len, p.kind),
+            (5, 77, 0xdead, 1 << 33, -1, 3, kind::WRITE)
+        );
         assert!(Header::parse(&item[..TLS_HEADER_LEN + 2]).is_none(), "announced data missing");
         assert!(Header::parse(&item[..30]).is_none());
     }

@@ -115,7 +115,11 @@ impl Scanner {
                 if !meta.is_file() {
                     continue;
                 }
-                let lib = MappedLib { path: real.to_string_lossy().into_owned(), dev: dev_string(meta.dev()), inode: meta.ino() };
+                let lib = MappedLib {
+                    path: real.to_string_lossy().into_owned(),
+                    dev: dev_string(meta.dev()),
+                    inode: meta.ino(),
+                };
                 if self.files.insert((lib.dev.clone(), lib.inode)) {
                     found.push(Found { open_path: real, pid: 0, lib });
                 }
@@ -164,7 +168,8 @@ pub fn openssl_version(bytes: &[u8]) -> Option<(u32, u32, u32)> {
     let mut from = 0;
     while let Some(at) = bytes.get(from..)?.windows(TAG.len()).position(|w| w == TAG) {
         let start = from + at + TAG.len();
-        let text: Vec<u8> = bytes[start..].iter().take(16).take_while(|b| b.is_ascii_digit() || **b == b'.').copied().collect();
+        let text: Vec<u8> =
+            bytes[start..].iter().take(16).take_while(|b| b.is_ascii_digit() || **b == b'.').copied().collect();
         let mut parts = text.split(|b| *b == b'.').map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
         if let (Some(Some(a)), Some(Some(b)), Some(Some(c))) = (parts.next(), parts.next(), parts.next()) {
             return Some((a, b, c));
@@ -202,9 +207,14 @@ pub fn version_nodes(bytes: &[u8]) -> Option<(u32, u32, u32)> {
     while let Some(at) = bytes.get(from..).and_then(|b| b.windows(TAG.len()).position(|w| w == TAG)) {
         let start = from + at + TAG.len();
         from = start;
-        let text: Vec<u8> =
-            bytes[start..].iter().take(12).take_while(|b| b.is_ascii_digit() || **b == b'.' || **b == b'_').copied().collect();
-        let mut parts = text.split(|b| *b == b'.' || *b == b'_').map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
+        let text: Vec<u8> = bytes[start..]
+            .iter()
+            .take(12)
+            .take_while(|b| b.is_ascii_digit() || **b == b'.' || **b == b'_')
+            .copied()
+            .collect();
+        let mut parts =
+            text.split(|b| *b == b'.' || *b == b'_').map(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok());
         if let (Some(Some(a)), Some(Some(b)), Some(Some(c))) = (parts.next(), parts.next(), parts.next()) {
             best = best.max(Some((a, b, c)));
         }
@@ -252,7 +262,8 @@ mod tests {
                 .spawn()
                 .expect("python3");
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("python3 output");
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line)
+                .expect("python3 output");
             Python(child)
         }
     }
@@ -279,7 +290,10 @@ garbage line
     fn finds_each_libssl_file_once() {
         let libs = libssl_in_maps(MAPS);
         assert_eq!(libs.len(), 2, "{libs:?}");
-        assert_eq!(libs[0], MappedLib { path: "/usr/lib/x86_64-linux-gnu/libssl.so.3".into(), dev: "fd:01".into(), inode: 4242 });
+        assert_eq!(
+            libs[0],
+            MappedLib { path: "/usr/lib/x86_64-linux-gnu/libssl.so.3".into(), dev: "fd:01".into(), inode: 4242 }
+        );
         assert_eq!(libs[1].path, "/opt/app dir/lib/libssl.so.1.1", "paths with spaces are kept whole");
     }
 

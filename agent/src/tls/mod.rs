@@ -164,11 +164,31 @@ impl TlsSnapshot {
         m.counter("tls_connections_total", "TLS connections resolved to their socket.", &[], s.conns);
         m.gauge("tls_connections", "TLS connections tracked now.", &[], s.conns_now as f64);
         m.counter("tls_bytes_total", "TLS plaintext bytes fed to reassembly.", &[], s.bytes);
-        m.counter("tls_dropped_events_total", "TLS events not used, by reason.", &[("reason", "unresolved")], s.unresolved_events);
-        m.counter("tls_dropped_bytes_total", "TLS plaintext bytes not used, by reason.", &[("reason", "unresolved")], s.unresolved_bytes);
-        m.counter("tls_dropped_bytes_total", "TLS plaintext bytes not used, by reason.", &[("reason", "peer_duplicate")], s.peer_duplicate_bytes);
+        m.counter(
+            "tls_dropped_events_total",
+            "TLS events not used, by reason.",
+            &[("reason", "unresolved")],
+            s.unresolved_events,
+        );
+        m.counter(
+            "tls_dropped_bytes_total",
+            "TLS plaintext bytes not used, by reason.",
+            &[("reason", "unresolved")],
+            s.unresolved_bytes,
+        );
+        m.counter(
+            "tls_dropped_bytes_total",
+            "TLS plaintext bytes not used, by reason.",
+            &[("reason", "peer_duplicate")],
+            s.peer_duplicate_bytes,
+        );
         m.counter("tls_connections_evicted_total", "TLS connections dropped at --tls-max-conns.", &[], s.evicted);
-        m.counter("tls_dropped_events_total", "TLS events not used, by reason.", &[("reason", "malformed")], self.malformed);
+        m.counter(
+            "tls_dropped_events_total",
+            "TLS events not used, by reason.",
+            &[("reason", "malformed")],
+            self.malformed,
+        );
     }
 }
 
@@ -202,7 +222,8 @@ impl TlsCapture {
         if args.tls == TlsMode::Off {
             return Ok(None);
         }
-        let ring_bytes = args.tls_ring_mib.max(1).checked_next_power_of_two().unwrap_or(1 << 30).saturating_mul(1 << 20);
+        let ring_bytes =
+            args.tls_ring_mib.max(1).checked_next_power_of_two().unwrap_or(1 << 30).saturating_mul(1 << 20);
         let offsets = match btf::kernel_offsets() {
             Ok(o) => o,
             Err(e) => {
@@ -230,13 +251,21 @@ impl TlsCapture {
         let mut worker = Worker {
             kernel,
             dispatcher,
-            streams: Streams::new(StreamLimits { max_conns: args.tls_max_conns.max(1), ports: ports.to_vec(), ..StreamLimits::default() }),
+            streams: Streams::new(StreamLimits {
+                max_conns: args.tls_max_conns.max(1),
+                ports: ports.to_vec(),
+                ..StreamLimits::default()
+            }),
             resolver: sockets::Sockets::new(SOCKET_TABLE, procfs::ProcResolver::new("/proc")),
             scanner: libssl::Scanner::default(),
             clock: Clock::new(),
             rescan: Duration::from_secs_f64(args.tls_rescan_secs.max(0.1)),
             own_pid: std::process::id(),
-            snap: TlsSnapshot { btf_offsets: offsets.valid == 1, socket_calls: kernel_socket_calls, ..TlsSnapshot::default() },
+            snap: TlsSnapshot {
+                btf_offsets: offsets.valid == 1,
+                socket_calls: kernel_socket_calls,
+                ..TlsSnapshot::default()
+            },
             frame: Vec::with_capacity(1 << 15),
             scans: 0,
             poll: timing.poll,
@@ -254,7 +283,11 @@ impl TlsCapture {
             }
             anyhow::bail!("--tls on: {msg}");
         }
-        tracing::info!(libs = worker.snap.libs, "TLS plaintext capture on ({} libssl file(s) probed)", worker.snap.libs);
+        tracing::info!(
+            libs = worker.snap.libs,
+            "TLS plaintext capture on ({} libssl file(s) probed)",
+            worker.snap.libs
+        );
         let (stop2, snap2) = (Arc::clone(&stop), Arc::clone(&snapshot));
         let thread = std::thread::Builder::new()
             .name("akto-tap-tls".into())
@@ -428,7 +461,11 @@ impl Worker {
                 }
             }
         }
-        if attached == 0 && self.snap.libs == 0 { denied } else { None }
+        if attached == 0 && self.snap.libs == 0 {
+            denied
+        } else {
+            None
+        }
     }
 
     fn publish(&mut self, shared: &Mutex<TlsSnapshot>) {

@@ -73,7 +73,8 @@ pub fn find_socket(rows: &[TcpRow], inode: u64) -> Option<Socket> {
     let row = rows.iter().find(|r| r.inode == inode && r.state != TCP_LISTEN)?;
     let listening: HashSet<SocketAddr> = rows.iter().filter(|r| r.state == TCP_LISTEN).map(|r| r.local).collect();
     let port = row.local.port();
-    let local_is_server = listening.iter().any(|l| l.port() == port && (l.ip().is_unspecified() || l.ip() == row.local.ip()));
+    let local_is_server =
+        listening.iter().any(|l| l.port() == port && (l.ip().is_unspecified() || l.ip() == row.local.ip()));
     Some(Socket { local: row.local, remote: row.remote, local_is_server })
 }
 
@@ -97,7 +98,9 @@ impl ProcResolver {
         let proc_dir = self.root.join(pid.to_string());
         ["net/tcp", "net/tcp6"].iter().filter_map(|t| std::fs::read_to_string(proc_dir.join(t)).ok()).any(|text| {
             parse_tcp_table(&text).iter().any(|r| {
-                r.state == TCP_LISTEN && r.local.port() == local.port() && (r.local.ip().is_unspecified() || r.local.ip() == local.ip())
+                r.state == TCP_LISTEN
+                    && r.local.port() == local.port()
+                    && (r.local.ip().is_unspecified() || r.local.ip() == local.ip())
             })
         })
     }
@@ -206,7 +209,10 @@ mod tests {
         let mut r = ProcResolver::new("/proc");
         let pid = std::process::id();
         let client = r.resolve_fd(pid, c.as_raw_fd()).expect("client socket");
-        assert_eq!((client.local, client.remote, client.local_is_server), (c.local_addr().unwrap(), l.local_addr().unwrap(), false));
+        assert_eq!(
+            (client.local, client.remote, client.local_is_server),
+            (c.local_addr().unwrap(), l.local_addr().unwrap(), false)
+        );
         let server = r.resolve_fd(pid, s.as_raw_fd()).expect("server socket");
         assert!(server.local_is_server);
         assert!(r.resolve_fd(pid, 987_654).is_none());

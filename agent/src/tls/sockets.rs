@@ -51,7 +51,16 @@ pub struct Sockets {
 impl Sockets {
     /// A table of at most `cap` sockets.
     pub fn new(cap: usize, procfs: ProcResolver) -> Sockets {
-        Sockets { known: HashMap::new(), order: VecDeque::new(), next_gen: 0, cap: cap.max(1), procfs, from_events: 0, from_procfs: 0, role_from_procfs: 0 }
+        Sockets {
+            known: HashMap::new(),
+            order: VecDeque::new(),
+            next_gen: 0,
+            cap: cap.max(1),
+            procfs,
+            from_events: 0,
+            from_procfs: 0,
+            role_from_procfs: 0,
+        }
     }
 
     /// The kernel's addresses of `(pid, ssl)`, the role asked from procfs when the kernel did
@@ -107,7 +116,11 @@ mod tests {
     use super::*;
 
     fn sock(port: u16) -> Socket {
-        Socket { local: SocketAddr::from(([10, 0, 0, 1], port)), remote: SocketAddr::from(([10, 0, 0, 2], 443)), local_is_server: false }
+        Socket {
+            local: SocketAddr::from(([10, 0, 0, 1], port)),
+            remote: SocketAddr::from(([10, 0, 0, 2], 443)),
+            local_is_server: false,
+        }
     }
 
     #[test]
@@ -116,13 +129,19 @@ mod tests {
         a.local[..4].copy_from_slice(&[127, 0, 0, 1]);
         a.remote[..4].copy_from_slice(&[127, 0, 0, 2]);
         let s = socket_of(&a).unwrap();
-        assert_eq!((s.local, s.remote, s.local_is_server), ("127.0.0.1:40000".parse().unwrap(), "127.0.0.2:443".parse().unwrap(), false));
+        assert_eq!(
+            (s.local, s.remote, s.local_is_server),
+            ("127.0.0.1:40000".parse().unwrap(), "127.0.0.2:443".parse().unwrap(), false)
+        );
         a.family = 10;
         a.local = Ipv6Addr::LOCALHOST.octets();
         a.remote = Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped().octets();
         a.accepted = 1;
         let s = socket_of(&a).unwrap();
-        assert_eq!((s.local, s.remote, s.local_is_server), ("[::1]:40000".parse().unwrap(), "10.1.2.3:443".parse().unwrap(), true));
+        assert_eq!(
+            (s.local, s.remote, s.local_is_server),
+            ("[::1]:40000".parse().unwrap(), "10.1.2.3:443".parse().unwrap(), true)
+        );
         a.family = 1;
         assert!(socket_of(&a).is_none());
     }

@@ -142,7 +142,11 @@ struct Conn {
 type TupleKey = (SocketAddr, SocketAddr);
 
 fn tuple_key(s: &Socket) -> TupleKey {
-    if s.local <= s.remote { (s.local, s.remote) } else { (s.remote, s.local) }
+    if s.local <= s.remote {
+        (s.local, s.remote)
+    } else {
+        (s.remote, s.local)
+    }
 }
 
 /// The connection table.
@@ -161,7 +165,14 @@ pub struct Streams {
 impl Streams {
     /// An empty table.
     pub fn new(limits: StreamLimits) -> Streams {
-        Streams { limits, conns: HashMap::new(), owners: HashMap::new(), unresolved: HashMap::new(), opened: Vec::new(), stats: StreamStats::default() }
+        Streams {
+            limits,
+            conns: HashMap::new(),
+            owners: HashMap::new(),
+            unresolved: HashMap::new(),
+            opened: Vec::new(),
+            stats: StreamStats::default(),
+        }
     }
 
     /// Counters.
@@ -191,8 +202,30 @@ impl Streams {
                     if conn.owner && !conn.filtered {
                         let (client, server) = ends(&conn.sock);
                         let pid = conn.pid;
-                        out(Segment { src: client, dst: server, seq: 0, ack: 0, syn: true, ack_flag: false, fin: false, payload: &[], ts_us, pid });
-                        out(Segment { src: server, dst: client, seq: 0, ack: 1, syn: true, ack_flag: true, fin: false, payload: &[], ts_us, pid });
+                        out(Segment {
+                            src: client,
+                            dst: server,
+                            seq: 0,
+                            ack: 0,
+                            syn: true,
+                            ack_flag: false,
+                            fin: false,
+                            payload: &[],
+                            ts_us,
+                            pid,
+                        });
+                        out(Segment {
+                            src: server,
+                            dst: client,
+                            seq: 0,
+                            ack: 1,
+                            syn: true,
+                            ack_flag: true,
+                            fin: false,
+                            payload: &[],
+                            ts_us,
+                            pid,
+                        });
                     }
                 }
             }
@@ -222,10 +255,25 @@ impl Streams {
                 }
                 let i = usize::from(dir == Dir::Write);
                 conn.next[i] = conn.next[i].max(offset + data.len() as u64);
-                let (src, dst) = if dir == Dir::Write { (conn.sock.local, conn.sock.remote) } else { (conn.sock.remote, conn.sock.local) };
+                let (src, dst) = if dir == Dir::Write {
+                    (conn.sock.local, conn.sock.remote)
+                } else {
+                    (conn.sock.remote, conn.sock.local)
+                };
                 let ack = seq_of(conn.next[1 - i]);
                 self.stats.bytes += data.len() as u64;
-                out(Segment { src, dst, seq: seq_of(offset), ack, syn: false, ack_flag: true, fin: false, payload: data, ts_us, pid });
+                out(Segment {
+                    src,
+                    dst,
+                    seq: seq_of(offset),
+                    ack,
+                    syn: false,
+                    ack_flag: true,
+                    fin: false,
+                    payload: data,
+                    ts_us,
+                    pid,
+                });
             }
             Event::Close { pid, ssl, ts_us, .. } => {
                 if self.conns.contains_key(&(pid, ssl)) {
@@ -275,10 +323,11 @@ impl Streams {
             self.stats.port_filtered += 1;
         }
         let tuple = tuple_key(&sock);
-        let owner = !filtered && match self.owners.get(&tuple) {
-            Some(other) => !self.conns.contains_key(other),
-            None => true,
-        };
+        let owner = !filtered
+            && match self.owners.get(&tuple) {
+                Some(other) => !self.conns.contains_key(other),
+                None => true,
+            };
         if owner {
             self.owners.insert(tuple, (pid, ssl));
             let (client, server) = ends(&sock);
@@ -298,8 +347,30 @@ impl Streams {
         }
         let (l, r) = (conn.sock.local, conn.sock.remote);
         let (rd, wr) = (seq_of(conn.next[0]), seq_of(conn.next[1]));
-        out(Segment { src: l, dst: r, seq: wr, ack: rd, syn: false, ack_flag: true, fin: true, payload: &[], ts_us, pid: conn.pid });
-        out(Segment { src: r, dst: l, seq: rd, ack: wr.wrapping_add(1), syn: false, ack_flag: true, fin: true, payload: &[], ts_us, pid: conn.pid });
+        out(Segment {
+            src: l,
+            dst: r,
+            seq: wr,
+            ack: rd,
+            syn: false,
+            ack_flag: true,
+            fin: true,
+            payload: &[],
+            ts_us,
+            pid: conn.pid,
+        });
+        out(Segment {
+            src: r,
+            dst: l,
+            seq: rd,
+            ack: wr.wrapping_add(1),
+            syn: false,
+            ack_flag: true,
+            fin: true,
+            payload: &[],
+            ts_us,
+            pid: conn.pid,
+        });
     }
 
     fn forget(&mut self, key: (u32, u64)) -> Option<Conn> {
@@ -314,7 +385,11 @@ impl Streams {
 
 /// Client and server ends of a socket.
 fn ends(s: &Socket) -> (SocketAddr, SocketAddr) {
-    if s.local_is_server { (s.remote, s.local) } else { (s.local, s.remote) }
+    if s.local_is_server {
+        (s.remote, s.local)
+    } else {
+        (s.local, s.remote)
+    }
 }
 
 /// Sequence number of a stream offset (the SYN takes sequence number 0).
@@ -458,7 +533,10 @@ mod tests {
     #[test]
     fn reused_ssl_pointer_on_a_new_socket_starts_a_new_connection() {
         let mut r = resolver();
-        r.0.insert((10, 4), Socket { local: sa("127.0.0.1:40001"), remote: sa("127.0.0.1:8443"), local_is_server: false });
+        r.0.insert(
+            (10, 4),
+            Socket { local: sa("127.0.0.1:40001"), remote: sa("127.0.0.1:8443"), local_is_server: false },
+        );
         let mut streams = Streams::new(StreamLimits::default());
         let mut segs = Vec::new();
         let evs = [

@@ -92,7 +92,12 @@ impl Client {
     /// value is `true` when the list was cut.
     pub fn list_pods(&self) -> Result<(Vec<PodEntry>, bool), ApiError> {
         let token = match &self.cfg.token_file {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| ApiError::Token(format!("{}: {e}", p.display())))?.trim().to_string()),
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| ApiError::Token(format!("{}: {e}", p.display())))?
+                    .trim()
+                    .to_string(),
+            ),
             None => None,
         };
         let url = format!("{}/api/v1/pods", self.cfg.api);
@@ -113,7 +118,12 @@ impl Client {
                 s @ (401 | 403) => return Err(ApiError::Denied(s)),
                 s => return Err(ApiError::Status(s)),
             }
-            let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| ApiError::Decode(e.to_string()))?;
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_vec()
+                .map_err(|e| ApiError::Decode(e.to_string()))?;
             let page = parse_pod_list(&body).map_err(|e| ApiError::Decode(e.to_string()))?;
             pods.extend(page.pods);
             if pods.len() > self.cfg.max_pods {

@@ -167,7 +167,10 @@ impl WorkloadArgs {
             Some(api) => {
                 let api = api.trim_end_matches('/').to_string();
                 if !(api.starts_with("https://") || api.starts_with("http://")) {
-                    return Err(WorkloadError::Invalid { flag: "--k8s-api", reason: format!("expected an http:// or https:// URL, got {api:?}") });
+                    return Err(WorkloadError::Invalid {
+                        flag: "--k8s-api",
+                        reason: format!("expected an http:// or https:// URL, got {api:?}"),
+                    });
                 }
                 let exists = |p: &str| std::path::Path::new(p).exists().then(|| PathBuf::from(p));
                 let node = self
@@ -177,10 +180,19 @@ impl WorkloadArgs {
                     .filter(|n| !n.is_empty())
                     .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
                     .filter(|n| !n.is_empty())
-                    .ok_or(WorkloadError::Invalid { flag: "--node-name", reason: "this node's name is unknown (set --node-name or NODE_NAME)".into() })?;
+                    .ok_or(WorkloadError::Invalid {
+                        flag: "--node-name",
+                        reason: "this node's name is unknown (set --node-name or NODE_NAME)".into(),
+                    })?;
                 Some(K8sConfig {
                     token_file: self.k8s_token_file.clone().or_else(|| exists(SA_TOKEN)),
-                    ca_file: self.k8s_ca_file.clone().or_else(|| if api.starts_with("https://") { exists(SA_CA) } else { None }),
+                    ca_file: self.k8s_ca_file.clone().or_else(|| {
+                        if api.starts_with("https://") {
+                            exists(SA_CA)
+                        } else {
+                            None
+                        }
+                    }),
                     api,
                     node,
                     refresh: secs("--k8s-refresh-secs", self.k8s_refresh_secs)?,
@@ -227,7 +239,12 @@ mod tests {
         };
         let k = args(&[]).resolve(&env).expect("ok").expect("on").k8s.expect("k8s");
         assert_eq!((k.api.as_str(), k.node.as_str()), ("https://[fd00::1]:6443", "n7"));
-        let k = args(&["--k8s-api", "http://127.0.0.1:1/", "--node-name", "n1", "--k8s-token-file", "/t"]).resolve(&none).expect("ok").expect("on").k8s.expect("k8s");
+        let k = args(&["--k8s-api", "http://127.0.0.1:1/", "--node-name", "n1", "--k8s-token-file", "/t"])
+            .resolve(&none)
+            .expect("ok")
+            .expect("on")
+            .k8s
+            .expect("k8s");
         assert_eq!((k.api.as_str(), k.node.as_str(), k.ca_file), ("http://127.0.0.1:1", "n1", None));
         assert_eq!(k.token_file, Some(PathBuf::from("/t")));
         assert!(args(&["--k8s-api", "127.0.0.1:1"]).resolve(&none).is_err());

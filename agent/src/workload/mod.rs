@@ -157,17 +157,52 @@ impl WorkloadStats {
         m.counter("workload_lookups_total", help, &[("result", "pod_only")], self.lookups_pod_only);
         m.counter("workload_lookups_total", help, &[("result", "none")], self.lookups_none);
         m.counter("workload_lookups_pod_total", "Workload lookups that found a Kubernetes pod.", &[], self.lookups_pod);
-        m.counter("workload_registered_hits_total", "Workload lookups answered by a registered connection (TLS uprobes).", &[], self.registered_hits);
-        m.counter("workload_rescan_requests_total", "procfs rescans asked for by lookups that missed a local process.", &[], self.rescan_requests);
+        m.counter(
+            "workload_registered_hits_total",
+            "Workload lookups answered by a registered connection (TLS uprobes).",
+            &[],
+            self.registered_hits,
+        );
+        m.counter(
+            "workload_rescan_requests_total",
+            "procfs rescans asked for by lookups that missed a local process.",
+            &[],
+            self.rescan_requests,
+        );
         m.counter("workload_rescans_total", "procfs scans of sockets and processes.", &[], self.rescans);
         m.counter("workload_rescan_errors_total", "procfs scans that failed.", &[], self.rescan_errors);
         m.gauge("workload_sockets", "Sockets in the socket-to-process table.", &[], self.sockets as f64);
-        m.counter("workload_sockets_over_cap_total", "Sockets left out of a scan by --workload-max-sockets.", &[], self.sockets_over_cap);
-        m.counter("workload_procfs_bad_lines_total", "Lines of /proc/*/net/tcp* that did not parse.", &[], self.bad_lines);
-        m.gauge("workload_fd_denied", "Processes whose fd directory the last scan could not list (another uid without CAP_DAC_READ_SEARCH).", &[], self.fd_denied as f64);
-        m.gauge("workload_sockets_inferred", "Sockets the last scan attributed to the only candidate process of their network namespace.", &[], self.inferred as f64);
+        m.counter(
+            "workload_sockets_over_cap_total",
+            "Sockets left out of a scan by --workload-max-sockets.",
+            &[],
+            self.sockets_over_cap,
+        );
+        m.counter(
+            "workload_procfs_bad_lines_total",
+            "Lines of /proc/*/net/tcp* that did not parse.",
+            &[],
+            self.bad_lines,
+        );
+        m.gauge(
+            "workload_fd_denied",
+            "Processes whose fd directory the last scan could not list (another uid without CAP_DAC_READ_SEARCH).",
+            &[],
+            self.fd_denied as f64,
+        );
+        m.gauge(
+            "workload_sockets_inferred",
+            "Sockets the last scan attributed to the only candidate process of their network namespace.",
+            &[],
+            self.inferred as f64,
+        );
         m.gauge("workload_scan_seconds", "Duration of the last procfs scan.", &[], self.scan_micros as f64 / 1e6);
-        m.counter("workload_k8s_refreshes_total", "Pod lists fetched from the Kubernetes API.", &[], self.k8s_refreshes);
+        m.counter(
+            "workload_k8s_refreshes_total",
+            "Pod lists fetched from the Kubernetes API.",
+            &[],
+            self.k8s_refreshes,
+        );
         for (reason, n) in &self.k8s_errors {
             m.counter("workload_k8s_errors_total", "Failed pod lists, by reason.", &[("reason", reason)], *n);
         }
@@ -175,7 +210,12 @@ impl WorkloadStats {
         m.gauge("workload_pods", "Pods of this node indexed.", &[], self.pods as f64);
         m.counter("workload_pods_over_cap_total", "Pods left out by --k8s-max-pods.", &[], self.pods_over_cap);
         m.gauge("workload_registered", "Connections registered with their process.", &[], self.registered as f64);
-        m.counter("workload_registered_evicted_total", "Registrations evicted by --workload-max-registered.", &[], self.registered_evicted);
+        m.counter(
+            "workload_registered_evicted_total",
+            "Registrations evicted by --workload-max-registered.",
+            &[],
+            self.registered_evicted,
+        );
         m.counter("workload_registered_expired_total", "Registrations expired.", &[], self.registered_expired);
     }
 }
@@ -259,12 +299,16 @@ impl Attributor {
             let mut last_error = None;
             rescan(&shared, &p, &mut last_error);
             let s = Arc::clone(&shared);
-            std::thread::Builder::new().name("akto-tap-workload-proc".into()).spawn(move || proc_thread(&s, &p, &rescan_rx, last_error))?;
+            std::thread::Builder::new()
+                .name("akto-tap-workload-proc".into())
+                .spawn(move || proc_thread(&s, &p, &rescan_rx, last_error))?;
         }
         if let (Some(client), Some(k)) = (client, cfg.k8s) {
             let s = Arc::clone(&shared);
             tracing::info!(api = %k.api, node = %k.node, "workload attribution: listing this node's pods every {:?}", k.refresh);
-            std::thread::Builder::new().name("akto-tap-workload-k8s".into()).spawn(move || k8s_thread(&s, &client, &k, &stop_rx))?;
+            std::thread::Builder::new()
+                .name("akto-tap-workload-k8s".into())
+                .spawn(move || k8s_thread(&s, &client, &k, &stop_rx))?;
         }
         Ok(Attributor { inner: Some(Arc::new(Inner { shared, _stop: stop_tx })) })
     }
@@ -296,7 +340,9 @@ impl Attributor {
         // Registrations are rare (TLS connections): no lock when there are none.
         let registered = if c.registered.load(Relaxed) > 0 { self.registered_pid(cl, sv) } else { None };
         let mut registered_name = None;
-        let server_proc = || table.conns.get(&(sv, cl)).or_else(|| table.listen.get(&sv)).or_else(|| table.listen_any.get(&sv.port()));
+        let server_proc = || {
+            table.conns.get(&(sv, cl)).or_else(|| table.listen.get(&sv)).or_else(|| table.listen_any.get(&sv.port()))
+        };
         // (pid, what the scan knows of it, whether it is the server's).
         let proc: Option<(u32, Option<Arc<ProcInfo>>, bool)> = match registered {
             Some((pid, name)) => {
@@ -311,7 +357,8 @@ impl Attributor {
         let pods = read(&s.pods)?;
         // The process's pod; else the server's pod by IP; the client's only when the process is
         // not the server (a server process outside any pod is a host service, not a pod's).
-        let by_uid = proc.as_ref().and_then(|(_, p, _)| p.as_ref()?.cgroup.pod_uid.as_ref()).and_then(|u| pods.by_uid.get(u));
+        let by_uid =
+            proc.as_ref().and_then(|(_, p, _)| p.as_ref()?.cgroup.pod_uid.as_ref()).and_then(|u| pods.by_uid.get(u));
         let server_is_proc = proc.as_ref().is_some_and(|(_, _, server)| *server);
         let pod = by_uid
             .or_else(|| pods.by_ip.get(&sv.ip()))
@@ -335,7 +382,11 @@ impl Attributor {
             }
             (Some((pid, info, _)), pod) => {
                 c.lookups_process.fetch_add(1, Relaxed);
-                Some(Workload { pid: Some(pid), process_name: info.and_then(|i| i.name.clone()).or(registered_name), pod })
+                Some(Workload {
+                    pid: Some(pid),
+                    process_name: info.and_then(|i| i.name.clone()).or(registered_name),
+                    pod,
+                })
             }
         }
     }
@@ -550,12 +601,22 @@ mod tests {
     }
 
     fn proc(pid: u32, name: &str, pod: Option<&str>) -> Arc<ProcInfo> {
-        Arc::new(ProcInfo { pid, name: Some(name.into()), cgroup: procfs::CgroupInfo { pod_uid: pod.map(str::to_string), container_id: None } })
+        Arc::new(ProcInfo {
+            pid,
+            name: Some(name.into()),
+            cgroup: procfs::CgroupInfo { pod_uid: pod.map(str::to_string), container_id: None },
+        })
     }
 
     fn pod(name: &str, uid: &str, ip: &str) -> k8s::PodEntry {
         k8s::PodEntry {
-            meta: PodMeta { namespace: "ns".into(), name: name.into(), uid: uid.into(), labels: [("app".to_string(), name.to_string())].into(), node: Some("n1".into()) },
+            meta: PodMeta {
+                namespace: "ns".into(),
+                name: name.into(),
+                uid: uid.into(),
+                labels: [("app".to_string(), name.to_string())].into(),
+                node: Some("n1".into()),
+            },
             ips: vec![ip.parse().expect("ip")],
         }
     }
@@ -569,7 +630,10 @@ mod tests {
         let a = attributor_with(t, vec![pod("web", "uid-web", "10.0.0.5"), pod("api", "uid-api", "10.0.0.7")], 10);
         // Both ends local: the server wins, its pod from its cgroup.
         let w = a.lookup(sa("10.0.0.9:40000"), sa("10.0.0.5:80")).expect("found");
-        assert_eq!((w.pid, w.process_name.as_deref(), w.pod.as_ref().map(|p| p.name.as_str())), (Some(10), Some("nginx"), Some("web")));
+        assert_eq!(
+            (w.pid, w.process_name.as_deref(), w.pod.as_ref().map(|p| p.name.as_str())),
+            (Some(10), Some("nginx"), Some("web"))
+        );
         // Server not local: the client process; the pod from the server IP.
         let w = a.lookup(sa("10.0.0.9:40001"), sa("10.0.0.7:8080")).expect("found");
         assert_eq!((w.pid, w.pod.as_ref().map(|p| p.name.as_str())), (Some(21), Some("api")));
@@ -589,7 +653,10 @@ mod tests {
         let caller = b.lookup(sa("10.0.0.5:5000"), sa("10.0.0.1:9")).expect("client pod");
         assert_eq!(caller.pod.map(|p| p.name.clone()).as_deref(), Some("web"));
         let tags = w.tags();
-        assert!(tags.contains(&("label.app".into(), "api".into())) && tags.contains(&("node".into(), "n1".into())), "{tags:?}");
+        assert!(
+            tags.contains(&("label.app".into(), "api".into())) && tags.contains(&("node".into(), "n1".into())),
+            "{tags:?}"
+        );
     }
 
     #[test]

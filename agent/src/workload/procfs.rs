@@ -237,7 +237,10 @@ mod tests {
         let p = parse_proc_net_tcp(TCP);
         assert_eq!(p.skipped, 0);
         assert_eq!(p.items.len(), 3);
-        assert_eq!(p.items[0], SockEntry { local: sa("127.0.0.1:8080"), remote: sa("0.0.0.0:0"), state: TCP_LISTEN, inode: 31337 });
+        assert_eq!(
+            p.items[0],
+            SockEntry { local: sa("127.0.0.1:8080"), remote: sa("0.0.0.0:0"), state: TCP_LISTEN, inode: 31337 }
+        );
         assert_eq!(p.items[1].remote, sa("127.0.0.1:54690"));
         assert_eq!(p.items[1].state, 1);
         assert_eq!(p.items[2].local, sa("10.244.1.5:80"));
@@ -384,7 +387,10 @@ Local:
                     fe80000000000000a8c1abfffe123456 02 40 20 80     eth0\n\
                     zz80000000000000a8c1abfffe123456 02 40 20 80     eth0\n\
                     fe80 02\n\u{e9}\n";
-        assert_eq!(parse_if_inet6(text), vec![Ipv6Addr::LOCALHOST, "fe80::a8c1:abff:fe12:3456".parse::<Ipv6Addr>().expect("v6")]);
+        assert_eq!(
+            parse_if_inet6(text),
+            vec![Ipv6Addr::LOCALHOST, "fe80::a8c1:abff:fe12:3456".parse::<Ipv6Addr>().expect("v6")]
+        );
     }
 
     #[test]

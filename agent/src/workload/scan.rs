@@ -73,9 +73,8 @@ fn read(path: &Path) -> Option<String> {
 }
 
 fn pids(root: &Path) -> std::io::Result<Vec<u32>> {
-    let mut out: Vec<u32> = std::fs::read_dir(root)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let mut out: Vec<u32> =
+        std::fs::read_dir(root)?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     out.sort_unstable();
     Ok(out)
 }
@@ -108,8 +107,10 @@ pub fn scan(root: &Path, max_sockets: usize) -> std::io::Result<(SockTable, Scan
     }
     reps.sort_by_key(|(pid, own, _)| (!own, *pid));
     // pid → index of its namespace in `namespaces`.
-    let ns_index: HashMap<&std::path::PathBuf, usize> = reps.iter().enumerate().map(|(i, (_, _, ns))| (ns, i)).collect();
-    let ns_of_pid: HashMap<u32, usize> = pid_ns.iter().filter_map(|(pid, ns)| Some((*pid, *ns_index.get(ns)?))).collect();
+    let ns_index: HashMap<&std::path::PathBuf, usize> =
+        reps.iter().enumerate().map(|(i, (_, _, ns))| (ns, i)).collect();
+    let ns_of_pid: HashMap<u32, usize> =
+        pid_ns.iter().filter_map(|(pid, ns)| Some((*pid, *ns_index.get(ns)?))).collect();
     let mut namespaces: Vec<Netns> = Vec::new();
     let read_ns = |dir: &Path, own: bool| -> Netns {
         let mut entries = Vec::new();
@@ -121,8 +122,19 @@ pub fn scan(root: &Path, max_sockets: usize) -> std::io::Result<(SockTable, Scan
                 entries.extend(p.items);
             }
         }
-        let mut addrs: Vec<IpAddr> = read(&dir.join("fib_trie")).map(|t| procfs::parse_fib_trie_locals(&t)).unwrap_or_default().into_iter().map(IpAddr::V4).collect();
-        addrs.extend(read(&dir.join("if_inet6")).map(|t| procfs::parse_if_inet6(&t)).unwrap_or_default().into_iter().map(IpAddr::V6));
+        let mut addrs: Vec<IpAddr> = read(&dir.join("fib_trie"))
+            .map(|t| procfs::parse_fib_trie_locals(&t))
+            .unwrap_or_default()
+            .into_iter()
+            .map(IpAddr::V4)
+            .collect();
+        addrs.extend(
+            read(&dir.join("if_inet6"))
+                .map(|t| procfs::parse_if_inet6(&t))
+                .unwrap_or_default()
+                .into_iter()
+                .map(IpAddr::V6),
+        );
         Netns { entries, addrs, own, bad }
     };
     if reps.is_empty() {
@@ -213,7 +225,8 @@ pub fn scan(root: &Path, max_sockets: usize) -> std::io::Result<(SockTable, Scan
         table.procs.insert(*pid, Arc::new(info));
     }
     // Entries in namespace order, so the first namespace to claim an address keeps it.
-    let mut held: Vec<(usize, SockEntry, u32)> = by_inode.iter().filter_map(|(inode, (ns, e))| Some((*ns, *e, *holder.get(inode)?))).collect();
+    let mut held: Vec<(usize, SockEntry, u32)> =
+        by_inode.iter().filter_map(|(inode, (ns, e))| Some((*ns, *e, *holder.get(inode)?))).collect();
     held.sort_by_key(|(ns, e, _)| (*ns, e.inode));
     for (ns, e, pid) in held {
         let Some(p) = table.procs.get(&pid).cloned() else { continue };
@@ -247,7 +260,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    const HEADER: &str =
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 
     /// A process in a fake procfs: namespace link, `net/*` (for namespace representatives),
     /// `fd` links, `comm` and `cgroup`.
@@ -286,7 +300,8 @@ mod tests {
         process(root, 10, "1", host_tcp, &fib("10.0.0.1"), &[100], "hostd", "0::/system.slice/hostd.service\n");
         process(root, 11, "1", "", "", &[101], "curl", "0::/user.slice\n");
         // A pod's namespace: wildcard listener on :80, same port number as nothing on the host.
-        let pod_tcp = "   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 200 1\n\
+        let pod_tcp =
+            "   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 200 1\n\
                        1: 0501F40A:0050 0100000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 201 1\n\
                        2: 0501F40A:0051 0100000A:C351 06 00000000:00000000 00:00000000 00000000     0        0 0 1\n\
                        bogus line\n";
@@ -297,7 +312,10 @@ mod tests {
         std::fs::create_dir_all(root.join("not-a-pid")).expect("dir");
 
         let (t, report) = scan(root, 100).expect("scan");
-        assert_eq!((report.processes, report.namespaces, report.sockets, report.bad_lines, report.sockets_over_cap), (4, 2, 4, 1, 0));
+        assert_eq!(
+            (report.processes, report.namespaces, report.sockets, report.bad_lines, report.sockets_over_cap),
+            (4, 2, 4, 1, 0)
+        );
         let nginx = t.listen.get(&sa("10.244.1.5:80")).expect("pod listener");
         assert_eq!((nginx.pid, nginx.name.as_deref()), (21, Some("nginx")));
         assert_eq!(nginx.cgroup.pod_uid.as_deref(), Some("7e1b2f4c-9a3d-4e2b-8c1f-0d5e6a7b8c9d"));

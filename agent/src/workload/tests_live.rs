@@ -41,7 +41,12 @@ impl Drop for PyServer {
 
 fn procfs_cfg() -> WorkloadConfig {
     WorkloadConfig {
-        procfs: Some(ProcConfig { root: PathBuf::from("/proc"), interval: Duration::from_secs(30), min_interval: Duration::from_millis(50), max_sockets: 1 << 20 }),
+        procfs: Some(ProcConfig {
+            root: PathBuf::from("/proc"),
+            interval: Duration::from_secs(30),
+            min_interval: Duration::from_millis(50),
+            max_sockets: 1 << 20,
+        }),
         k8s: None,
         max_registered: 16,
         register_ttl: Duration::from_secs(60),
@@ -86,7 +91,8 @@ fn procfs_dual_stack_listener_answers_ipv4() {
     let conn = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let a = Attributor::start(procfs_cfg()).expect("start");
     let (client, srv) = (conn.local_addr().expect("local"), conn.peer_addr().expect("peer"));
-    let w = eventually(Duration::from_secs(5), || a.lookup(client, srv).filter(|w| w.pid == Some(server.child.id()))).expect("python via tcp6");
+    let w = eventually(Duration::from_secs(5), || a.lookup(client, srv).filter(|w| w.pid == Some(server.child.id())))
+        .expect("python via tcp6");
     assert!(w.process_name.as_deref().is_some_and(|n| n.starts_with("python")), "{w:?}");
     // The same connection as IPv4-mapped IPv6 addresses.
     let mapped = |s: SocketAddr| -> SocketAddr { format!("[::ffff:{}]:{}", s.ip(), s.port()).parse().expect("mapped") };
@@ -141,7 +147,11 @@ fn serve(mut s: TcpStream) -> std::io::Result<()> {
     } else {
         ("200 OK", PODS)
     };
-    write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 fn k8s_cfg(api: &str, token: &str, procfs: bool) -> WorkloadConfig {
@@ -167,7 +177,8 @@ fn k8s_cfg(api: &str, token: &str, procfs: bool) -> WorkloadConfig {
 fn pods_from_a_fake_api_server_by_ip() {
     let api = FakeApi::start();
     let a = Attributor::start(k8s_cfg(&format!("http://{}", api.addr), "good", false)).expect("start");
-    let (client, server): (SocketAddr, SocketAddr) = ("192.0.2.7:40000".parse().expect("a"), "10.99.0.5:8080".parse().expect("a"));
+    let (client, server): (SocketAddr, SocketAddr) =
+        ("192.0.2.7:40000".parse().expect("a"), "10.99.0.5:8080".parse().expect("a"));
     let w = eventually(Duration::from_secs(5), || a.lookup(client, server)).expect("pod by IP");
     let pod = w.pod.expect("pod");
     assert_eq!((pod.namespace.as_str(), pod.name.as_str(), pod.node.as_deref()), ("shop", "web-1", Some("n1")));
@@ -200,6 +211,9 @@ fn bad_token_and_dead_api_server_are_counted_not_fatal() {
     let (client, srv) = (conn.local_addr().expect("l"), conn.peer_addr().expect("p"));
     let w = eventually(Duration::from_secs(5), || a.lookup(client, srv).filter(|w| w.pid.is_some())).expect("process");
     assert_eq!((w.pid, w.pod), (Some(server.child.id()), None));
-    let st = eventually(Duration::from_secs(5), || Some(a.stats()).filter(|s| s.k8s_errors.iter().any(|(r, n)| *r == "unreachable" && *n >= 1))).expect("unreachable counted");
+    let st = eventually(Duration::from_secs(5), || {
+        Some(a.stats()).filter(|s| s.k8s_errors.iter().any(|(r, n)| *r == "unreachable" && *n >= 1))
+    })
+    .expect("unreachable counted");
     assert_eq!(st.k8s_up, 0);
 }

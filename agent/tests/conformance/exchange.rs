@@ -60,11 +60,7 @@ pub struct Response {
 
 /// Values of every header called `name` (ASCII case-insensitive), in wire order.
 pub fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect()
+    headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
 }
 
 /// Repeated headers joined with ", " (how libhtp and most loggers present them).
@@ -89,9 +85,7 @@ impl Exchange {
 
     /// True when the exchange carries no parsed request line (a response without a request).
     pub fn has_no_request(&self) -> bool {
-        self.request
-            .as_ref()
-            .is_none_or(|r| r.method.is_empty() && r.target.is_empty())
+        self.request.as_ref().is_none_or(|r| r.method.is_empty() && r.target.is_empty())
     }
 
     pub fn status(&self) -> Option<u64> {
@@ -115,11 +109,7 @@ impl Exchange {
             None => "(no request)".to_string(),
         };
         let resp = match &self.response {
-            Some(r) => format!(
-                "{} resp_body={}",
-                r.status,
-                r.body_len.map_or("-".to_string(), |n| n.to_string())
-            ),
+            Some(r) => format!("{} resp_body={}", r.status, r.body_len.map_or("-".to_string(), |n| n.to_string())),
             None => "(no response)".to_string(),
         };
         let mut flags = Vec::new();
@@ -136,15 +126,8 @@ impl Exchange {
             flags.push(format!("anomalies={}", self.anomalies.join(",")));
         }
         let depth = self.depth.map_or("-".to_string(), |d| d.to_string());
-        let flags = if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", flags.join(" "))
-        };
-        format!(
-            "#{} {conn} depth={depth}: {req} -> {resp}{flags}",
-            self.index
-        )
+        let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(" ")) };
+        format!("#{} {conn} depth={depth}: {req} -> {resp}{flags}", self.index)
     }
 }
 
@@ -236,9 +219,7 @@ fn headers(v: Option<&Value>) -> Vec<(String, String)> {
 /// Parses one output line. Returns an error string for lines that are not a JSON object.
 pub fn parse_exchange(line: &str, index: usize) -> Result<Exchange, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e})"))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| "not a JSON object".to_string())?;
+    let obj = v.as_object().ok_or_else(|| "not a JSON object".to_string())?;
     let conn = obj.get("conn");
     let client = parse_sockaddr(&as_str(conn.and_then(|c| c.get("client"))));
     let server = parse_sockaddr(&as_str(conn.and_then(|c| c.get("server"))));
@@ -319,35 +300,21 @@ impl ReplayOutput {
         if p.is_empty() {
             None
         } else {
-            let err = self
-                .stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            Some(format!(
-                "{} (stderr: {})",
-                p.join("; "),
-                truncate(err.trim(), 160)
-            ))
+            let err = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            Some(format!("{} (stderr: {})", p.join("; "), truncate(err.trim(), 160)))
         }
     }
 }
 
 pub fn parse_output(file: &Path, stdout: &str) -> ReplayOutput {
-    let mut out = ReplayOutput {
-        file: file.to_path_buf(),
-        ..Default::default()
-    };
+    let mut out = ReplayOutput { file: file.to_path_buf(), ..Default::default() };
     for (i, line) in stdout.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match parse_exchange(line, out.exchanges.len()) {
             Ok(ex) => out.exchanges.push(ex),
-            Err(e) => out
-                .bad_lines
-                .push((i + 1, format!("{e}: {}", truncate(line, 80)))),
+            Err(e) => out.bad_lines.push((i + 1, format!("{e}: {}", truncate(line, 80)))),
         }
     }
     out
@@ -417,17 +384,10 @@ pub fn replay_one(bin: &Path, file: &Path, timeout: Duration) -> ReplayOutput {
 
 /// Runs the binary over every file with a small pool of worker threads. Results come back in the
 /// order of `files`.
-pub fn replay_all(
-    bin: &Path,
-    files: &[PathBuf],
-    threads: usize,
-    timeout: Duration,
-) -> Vec<ReplayOutput> {
-    let queue: Arc<Mutex<Vec<(usize, PathBuf)>>> = Arc::new(Mutex::new(
-        files.iter().cloned().enumerate().rev().collect(),
-    ));
-    let results: Arc<Mutex<Vec<Option<ReplayOutput>>>> =
-        Arc::new(Mutex::new(vec![None; files.len()]));
+pub fn replay_all(bin: &Path, files: &[PathBuf], threads: usize, timeout: Duration) -> Vec<ReplayOutput> {
+    let queue: Arc<Mutex<Vec<(usize, PathBuf)>>> =
+        Arc::new(Mutex::new(files.iter().cloned().enumerate().rev().collect()));
+    let results: Arc<Mutex<Vec<Option<ReplayOutput>>>> = Arc::new(Mutex::new(vec![None; files.len()]));
     let mut handles = Vec::new();
     for _ in 0..threads.max(1) {
         let queue = Arc::clone(&queue);
@@ -445,9 +405,7 @@ pub fn replay_all(
     for h in handles {
         let _ = h.join();
     }
-    let results = Arc::try_unwrap(results)
-        .map(|m| m.into_inner().unwrap_or_default())
-        .unwrap_or_default();
+    let results = Arc::try_unwrap(results).map(|m| m.into_inner().unwrap_or_default()).unwrap_or_default();
     results
         .into_iter()
         .zip(files)
@@ -477,10 +435,7 @@ mod tests {
         assert_eq!(ex.method(), "GET");
         assert_eq!(ex.target(), "/x?y=1");
         let req = ex.request.as_ref().expect("request");
-        assert_eq!(
-            req.headers[1],
-            ("User-Agent".to_string(), "curl".to_string())
-        );
+        assert_eq!(req.headers[1], ("User-Agent".to_string(), "curl".to_string()));
         assert_eq!(req.body_len, Some(0));
         let resp = ex.response.as_ref().expect("response");
         assert_eq!(resp.status, 200);

@@ -77,9 +77,7 @@ pub fn hostname(ex: &Exchange) -> Option<String> {
     };
     let raw = match authority.filter(|a| !a.is_empty()) {
         Some(a) => a,
-        None => super::exchange::header_values(&req.headers, "host")
-            .first()?
-            .to_string(),
+        None => super::exchange::header_values(&req.headers, "host").first()?.to_string(),
     };
     let raw = raw.trim();
     let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
@@ -127,11 +125,7 @@ fn wire_length(ex: &Exchange) -> FieldVal {
     }
 }
 
-fn indexed_header(
-    key: &str,
-    prefix: &str,
-    headers: Option<&[(String, String)]>,
-) -> Option<FieldVal> {
+fn indexed_header(key: &str, prefix: &str, headers: Option<&[(String, String)]>) -> Option<FieldVal> {
     let rest = key.strip_prefix(prefix)?;
     if rest == ".__len" {
         return Some(headers.map_or(FieldVal::Missing, |h| FieldVal::Num(h.len() as u64)));
@@ -140,9 +134,7 @@ fn indexed_header(
     let (idx, what) = rest.split_once(']')?;
     let idx: usize = idx.parse().ok()?;
     let pick = |f: fn(&(String, String)) -> &String| {
-        headers
-            .and_then(|h| h.get(idx))
-            .map_or(FieldVal::Missing, |p| FieldVal::Str(f(p).clone()))
+        headers.and_then(|h| h.get(idx)).map_or(FieldVal::Missing, |p| FieldVal::Str(f(p).clone()))
     };
     match what {
         ".name" => Some(pick(|p| &p.0)),
@@ -160,16 +152,11 @@ pub fn field_value(key: &str, ex: &Exchange) -> Option<FieldVal> {
         "http.url" => str_or_missing(req.map(|r| r.target.clone())),
         "http.http_method" => str_or_missing(req.map(|r| r.method.clone())),
         "http.protocol" => str_or_missing(
-            req.filter(|r| !r.version.is_empty() && r.version != "0.9")
-                .map(|r| format!("HTTP/{}", r.version)),
+            req.filter(|r| !r.version.is_empty() && r.version != "0.9").map(|r| format!("HTTP/{}", r.version)),
         ),
-        "http.status" => resp
-            .filter(|r| r.status != 0)
-            .map_or(FieldVal::Missing, |r| FieldVal::Num(r.status)),
+        "http.status" => resp.filter(|r| r.status != 0).map_or(FieldVal::Missing, |r| FieldVal::Num(r.status)),
         "http.hostname" => str_or_missing(hostname(ex)),
-        "http.http_user_agent" => {
-            str_or_missing(req.and_then(|r| header_joined(&r.headers, "user-agent")))
-        }
+        "http.http_user_agent" => str_or_missing(req.and_then(|r| header_joined(&r.headers, "user-agent"))),
         "http.http_refer" => str_or_missing(req.and_then(|r| header_joined(&r.headers, "referer"))),
         "http.http_content_type" => str_or_missing(
             resp.and_then(|r| header_joined(&r.headers, "content-type"))
@@ -177,32 +164,16 @@ pub fn field_value(key: &str, ex: &Exchange) -> Option<FieldVal> {
         ),
         "http.redirect" => str_or_missing(resp.and_then(|r| header_joined(&r.headers, "location"))),
         "http.length" => wire_length(ex),
-        "src_ip" => ex
-            .client
-            .map_or(FieldVal::Missing, |a| FieldVal::Ip(a.ip())),
-        "dest_ip" => ex
-            .server
-            .map_or(FieldVal::Missing, |a| FieldVal::Ip(a.ip())),
-        "src_port" => ex
-            .client
-            .map_or(FieldVal::Missing, |a| FieldVal::Num(u64::from(a.port()))),
-        "dest_port" => ex
-            .server
-            .map_or(FieldVal::Missing, |a| FieldVal::Num(u64::from(a.port()))),
+        "src_ip" => ex.client.map_or(FieldVal::Missing, |a| FieldVal::Ip(a.ip())),
+        "dest_ip" => ex.server.map_or(FieldVal::Missing, |a| FieldVal::Ip(a.ip())),
+        "src_port" => ex.client.map_or(FieldVal::Missing, |a| FieldVal::Num(u64::from(a.port()))),
+        "dest_port" => ex.server.map_or(FieldVal::Missing, |a| FieldVal::Num(u64::from(a.port()))),
         "proto" => FieldVal::Str("TCP".to_string()),
         _ => {
-            if let Some(v) = indexed_header(
-                key,
-                "http.request_headers",
-                req.map(|r| r.headers.as_slice()),
-            ) {
+            if let Some(v) = indexed_header(key, "http.request_headers", req.map(|r| r.headers.as_slice())) {
                 v
             } else {
-                indexed_header(
-                    key,
-                    "http.response_headers",
-                    resp.map(|r| r.headers.as_slice()),
-                )?
+                indexed_header(key, "http.response_headers", resp.map(|r| r.headers.as_slice()))?
             }
         }
     };
@@ -250,11 +221,7 @@ pub struct Check {
 
 impl Check {
     pub fn describe(&self) -> String {
-        let fields: Vec<String> = self
-            .fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", short_value(v)))
-            .collect();
+        let fields: Vec<String> = self.fields.iter().map(|(k, v)| format!("{k}={}", short_value(v))).collect();
         let count = self.count.map_or("≥1".to_string(), |c| format!("×{c}"));
         format!("{count} {{{}}}", fields.join(", "))
     }
@@ -284,11 +251,7 @@ pub fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten(&key, v, out);
             }
         }
@@ -297,8 +260,7 @@ pub fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
 }
 
 fn requires_old_version(req: Option<&Value>) -> bool {
-    req.and_then(|r| r.as_object())
-        .is_some_and(|o| o.contains_key("lt-version"))
+    req.and_then(|r| r.as_object()).is_some_and(|o| o.contains_key("lt-version"))
 }
 
 /// Classifies one http check: HTTP/2-only, version-specific, or carrying a field the exchange
@@ -327,12 +289,7 @@ pub fn classify_check(filter: &Value, index: usize) -> Check {
         }
         fields.push((k.clone(), v.clone()));
     }
-    Check {
-        index,
-        count,
-        fields,
-        class,
-    }
+    Check { index, count, fields, class }
 }
 
 /// Tests whose traffic is HTTP/2 but which also hold HTTP/1.1 checks (the h2c `Upgrade`
@@ -347,10 +304,7 @@ pub const CONFIG_DEPENDENT: [(&str, &str); 1] = [(
 
 fn args_of(doc: &Value) -> Vec<String> {
     match doc.get("args") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -360,21 +314,13 @@ fn args_of(doc: &Value) -> Vec<String> {
 /// relative to the suricata-verify root. Returns None when the test has no http check.
 pub fn parse_test(name: &str, dir: &Path, yaml: &str) -> Result<Option<TestSpec>, String> {
     let doc: Value = serde_yaml::from_str(yaml).map_err(|e| format!("{name}/test.yaml: {e}"))?;
-    let checks_v = doc
-        .get("checks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let checks_v = doc.get("checks").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut checks = Vec::new();
     for (i, c) in checks_v.iter().enumerate() {
         let Some(filter) = c.get("filter") else {
             continue;
         };
-        let is_http = filter
-            .get("match")
-            .and_then(|m| m.get("event_type"))
-            .and_then(Value::as_str)
-            == Some("http");
+        let is_http = filter.get("match").and_then(|m| m.get("event_type")).and_then(Value::as_str) == Some("http");
         if is_http {
             checks.push(classify_check(filter, i));
         }
@@ -391,15 +337,10 @@ pub fn parse_test(name: &str, dir: &Path, yaml: &str) -> Result<Option<TestSpec>
     let joined_args = args.join(" ");
     let class = if let Some((_, why)) = CONFIG_DEPENDENT.iter().find(|(n, _)| *n == name) {
         Class::Skipped(why.to_string())
-    } else if (name.contains("http2") || name.contains("doh2"))
-        && !H2C_UPGRADE_TESTS.contains(&name)
-    {
+    } else if (name.contains("http2") || name.contains("doh2")) && !H2C_UPGRADE_TESTS.contains(&name) {
         Class::Skipped("HTTP/2 traffic (the exchange record covers HTTP/1.x)".to_string())
     } else if joined_args.contains("--simulate-ips") {
-        Class::Skipped(
-            "IPS mode (--simulate-ips): expectations include drops of a blocking engine"
-                .to_string(),
-        )
+        Class::Skipped("IPS mode (--simulate-ips): expectations include drops of a blocking engine".to_string())
     } else if requires_old_version(doc.get("requires")) {
         Class::Skipped("applies to older Suricata only (lt-version)".to_string())
     } else {
@@ -409,13 +350,7 @@ pub fn parse_test(name: &str, dir: &Path, yaml: &str) -> Result<Option<TestSpec>
             Some(_) => Class::Mappable,
         }
     };
-    Ok(Some(TestSpec {
-        name: name.to_string(),
-        pcap,
-        args,
-        checks,
-        class,
-    }))
+    Ok(Some(TestSpec { name: name.to_string(), pcap, args, checks, class }))
 }
 
 fn find_pcap(dir: &Path) -> Option<PathBuf> {
@@ -467,11 +402,7 @@ pub fn evaluate(check: &Check, exchanges: &[Exchange]) -> CheckResult {
         Some(n) => matching as u64 == n,
         None => matching >= 1,
     };
-    CheckResult {
-        matching,
-        passed,
-        lenient,
-    }
+    CheckResult { matching, passed, lenient }
 }
 
 /// For a failed check: the exchanges closest to satisfying it, with the fields they get wrong
@@ -576,9 +507,7 @@ checks:
     #[test]
     fn parses_and_classifies_checks() {
         let dir = Path::new("/nonexistent");
-        let spec = parse_test("tests/x", dir, YAML)
-            .expect("yaml")
-            .expect("has http checks");
+        let spec = parse_test("tests/x", dir, YAML).expect("yaml").expect("has http checks");
         assert_eq!(spec.args, vec!["-k none".to_string()]);
         assert_eq!(spec.checks.len(), 6);
         let c = &spec.checks;
@@ -586,21 +515,10 @@ checks:
         assert_eq!(c[0].count, Some(2));
         assert!(c[0].fields.is_empty());
         assert_eq!(c[0].class, Class::Mappable);
-        assert_eq!(
-            c[1].fields.len(),
-            6,
-            "tx_id/pcap_cnt/event_type dropped: {:?}",
-            c[1].fields
-        );
+        assert_eq!(c[1].fields.len(), 6, "tx_id/pcap_cnt/event_type dropped: {:?}", c[1].fields);
         assert_eq!(c[1].class, Class::Mappable);
         assert_eq!(c[2].count, None);
-        assert_eq!(
-            c[2].fields,
-            vec![(
-                "http.hostname".to_string(),
-                Value::String("example.com".into())
-            )]
-        );
+        assert_eq!(c[2].fields, vec![("http.hostname".to_string(), Value::String("example.com".into()))]);
         assert!(matches!(&c[3].class, Class::Skipped(w) if w.contains("HTTP/2")));
         assert!(matches!(&c[4].class, Class::Skipped(w) if w.contains("http.status_string")));
         assert!(matches!(&c[5].class, Class::Skipped(w) if w.contains("lt-version")));
@@ -612,32 +530,17 @@ checks:
     fn test_level_skips() {
         let dir = Path::new("/nonexistent");
         let y = "checks:\n  - filter:\n      count: 1\n      match:\n        event_type: http\n";
-        let h2 = parse_test("tests/http2-range", dir, y)
-            .expect("yaml")
-            .expect("spec");
+        let h2 = parse_test("tests/http2-range", dir, y).expect("yaml").expect("spec");
         assert!(matches!(h2.class, Class::Skipped(w) if w.contains("HTTP/2")));
-        let ips = parse_test("tests/x", dir, &format!("args:\n  - --simulate-ips\n{y}"))
-            .expect("yaml")
-            .expect("spec");
+        let ips = parse_test("tests/x", dir, &format!("args:\n  - --simulate-ips\n{y}")).expect("yaml").expect("spec");
         assert!(matches!(ips.class, Class::Skipped(w) if w.contains("IPS")));
-        let cfg = parse_test("tests/cond-log-http-testmyids", dir, y)
-            .expect("yaml")
-            .expect("spec");
+        let cfg = parse_test("tests/cond-log-http-testmyids", dir, y).expect("yaml").expect("spec");
         assert!(matches!(cfg.class, Class::Skipped(w) if w.contains("suricata.yaml")));
-        let pc = parse_test("tests/x", dir, &format!("pcap: ../other/input.pcap\n{y}"))
+        let pc = parse_test("tests/x", dir, &format!("pcap: ../other/input.pcap\n{y}")).expect("yaml").expect("spec");
+        assert_eq!(pc.pcap, Some(PathBuf::from("/nonexistent/../other/input.pcap")));
+        assert!(parse_test("tests/x", dir, "checks:\n  - filter:\n      match:\n        event_type: dns\n")
             .expect("yaml")
-            .expect("spec");
-        assert_eq!(
-            pc.pcap,
-            Some(PathBuf::from("/nonexistent/../other/input.pcap"))
-        );
-        assert!(parse_test(
-            "tests/x",
-            dir,
-            "checks:\n  - filter:\n      match:\n        event_type: dns\n"
-        )
-        .expect("yaml")
-        .is_none());
+            .is_none());
     }
 
     #[test]
@@ -651,47 +554,17 @@ checks:
             0,
             "[]",
         );
-        assert_eq!(
-            field_value("http.url", &e),
-            Some(FieldVal::Str("/index.php".into()))
-        );
-        assert_eq!(
-            field_value("http.hostname", &e),
-            Some(FieldVal::Str("example.com".into()))
-        );
-        assert_eq!(
-            field_value("http.http_content_type", &e),
-            Some(FieldVal::Str("text/html".into()))
-        );
-        assert_eq!(
-            field_value("http.redirect", &e),
-            Some(FieldVal::Str("/index.php?page=main.php".into()))
-        );
-        assert_eq!(
-            field_value("http.http_refer", &e),
-            Some(FieldVal::Str("http://r/".into()))
-        );
-        assert_eq!(
-            field_value("http.protocol", &e),
-            Some(FieldVal::Str("HTTP/1.1".into()))
-        );
+        assert_eq!(field_value("http.url", &e), Some(FieldVal::Str("/index.php".into())));
+        assert_eq!(field_value("http.hostname", &e), Some(FieldVal::Str("example.com".into())));
+        assert_eq!(field_value("http.http_content_type", &e), Some(FieldVal::Str("text/html".into())));
+        assert_eq!(field_value("http.redirect", &e), Some(FieldVal::Str("/index.php?page=main.php".into())));
+        assert_eq!(field_value("http.http_refer", &e), Some(FieldVal::Str("http://r/".into())));
+        assert_eq!(field_value("http.protocol", &e), Some(FieldVal::Str("HTTP/1.1".into())));
         assert_eq!(field_value("http.length", &e), Some(FieldVal::Num(0)));
-        assert_eq!(
-            field_value("http.request_headers[0].name", &e),
-            Some(FieldVal::Str("Host".into()))
-        );
-        assert_eq!(
-            field_value("http.response_headers[2].value", &e),
-            Some(FieldVal::Str("0".into()))
-        );
-        assert_eq!(
-            field_value("http.response_headers[9].value", &e),
-            Some(FieldVal::Missing)
-        );
-        assert_eq!(
-            field_value("http.request_headers.__len", &e),
-            Some(FieldVal::Num(3))
-        );
+        assert_eq!(field_value("http.request_headers[0].name", &e), Some(FieldVal::Str("Host".into())));
+        assert_eq!(field_value("http.response_headers[2].value", &e), Some(FieldVal::Str("0".into())));
+        assert_eq!(field_value("http.response_headers[9].value", &e), Some(FieldVal::Missing));
+        assert_eq!(field_value("http.request_headers.__len", &e), Some(FieldVal::Num(3)));
         assert_eq!(field_value("http.status_string", &e), None);
         assert_eq!(field_value("http.http2.stream_id", &e), None);
         let (ok, _) = value_matches(
@@ -707,74 +580,33 @@ checks:
     #[test]
     fn hostname_forms() {
         let h = |method: &str, target: &str, host: &str| {
-            let hdrs = if host.is_empty() {
-                "[]".to_string()
-            } else {
-                format!(r#"[["Host","{host}"]]"#)
-            };
+            let hdrs = if host.is_empty() { "[]".to_string() } else { format!(r#"[["Host","{host}"]]"#) };
             hostname(&ex(method, target, &hdrs, 200, "[]", 0, "[]"))
         };
         assert_eq!(h("GET", "/", "[::1]:8000").as_deref(), Some("[::1]"));
-        assert_eq!(
-            h("GET", "http://Bro.org:80/x", "other").as_deref(),
-            Some("bro.org")
-        );
-        assert_eq!(
-            h("CONNECT", "qag.example.com:443", "").as_deref(),
-            Some("qag.example.com")
-        );
+        assert_eq!(h("GET", "http://Bro.org:80/x", "other").as_deref(), Some("bro.org"));
+        assert_eq!(h("CONNECT", "qag.example.com:443", "").as_deref(), Some("qag.example.com"));
         assert_eq!(h("GET", "/", "").as_deref(), None);
         assert_eq!(h("GET", "/", "user@host:1").as_deref(), Some("host"));
     }
 
     #[test]
     fn wire_length_rules() {
-        let chunked = ex(
-            "GET",
-            "/",
-            "[]",
-            200,
-            r#"[["Transfer-Encoding","chunked"]]"#,
-            50,
-            "[]",
-        );
-        assert_eq!(
-            field_value("http.length", &chunked),
-            Some(FieldVal::Unknown)
-        );
-        let gz = ex(
-            "GET",
-            "/",
-            "[]",
-            200,
-            r#"[["Content-Encoding","gzip"],["Content-Length","30"]]"#,
-            50,
-            r#"["gzip"]"#,
-        );
+        let chunked = ex("GET", "/", "[]", 200, r#"[["Transfer-Encoding","chunked"]]"#, 50, "[]");
+        assert_eq!(field_value("http.length", &chunked), Some(FieldVal::Unknown));
+        let gz =
+            ex("GET", "/", "[]", 200, r#"[["Content-Encoding","gzip"],["Content-Length","30"]]"#, 50, r#"["gzip"]"#);
         assert_eq!(field_value("http.length", &gz), Some(FieldVal::Num(30)));
         let mut pending = ex("GET", "/", "[]", 200, "[]", 0, "[]");
         pending.response = None;
         assert_eq!(field_value("http.length", &pending), Some(FieldVal::Num(0)));
-        let gz_no_cl = ex(
-            "GET",
-            "/",
-            "[]",
-            200,
-            r#"[["Content-Encoding","gzip"]]"#,
-            50,
-            r#"["gzip"]"#,
-        );
-        assert_eq!(
-            field_value("http.length", &gz_no_cl),
-            Some(FieldVal::Unknown)
-        );
+        let gz_no_cl = ex("GET", "/", "[]", 200, r#"[["Content-Encoding","gzip"]]"#, 50, r#"["gzip"]"#);
+        assert_eq!(field_value("http.length", &gz_no_cl), Some(FieldVal::Unknown));
     }
 
     #[test]
     fn evaluation_counts() {
-        let spec = parse_test("tests/x", Path::new("/nonexistent"), YAML)
-            .expect("yaml")
-            .expect("spec");
+        let spec = parse_test("tests/x", Path::new("/nonexistent"), YAML).expect("yaml").expect("spec");
         let good = ex(
             "GET",
             "/index.php",

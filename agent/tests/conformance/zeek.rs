@@ -81,16 +81,10 @@ impl ZeekRow {
     /// an HTTP/0.9 reply that ends with the connection); there is no exchange to match them.
     pub fn is_empty_row(&self) -> bool {
         let cols = ["method", "uri", "status_code", "version"];
-        let present: Vec<Field> = cols
-            .iter()
-            .map(|c| self.get(c))
-            .filter(|f| *f != Field::Absent)
-            .collect();
+        let present: Vec<Field> = cols.iter().map(|c| self.get(c)).filter(|f| *f != Field::Absent).collect();
         !present.is_empty()
             && present.iter().all(|f| *f == Field::Unset)
-            && ["request_body_len", "response_body_len"]
-                .iter()
-                .all(|c| self.get(c).as_u64().unwrap_or(0) == 0)
+            && ["request_body_len", "response_body_len"].iter().all(|c| self.get(c).as_u64().unwrap_or(0) == 0)
     }
 
     /// True when the row has at least one column the suite compares.
@@ -100,13 +94,7 @@ impl ZeekRow {
 }
 
 /// Columns that take part in matching or body comparison.
-pub const COMPARED: [&str; 5] = [
-    "method",
-    "uri",
-    "status_code",
-    "request_body_len",
-    "response_body_len",
-];
+pub const COMPARED: [&str; 5] = ["method", "uri", "status_code", "request_body_len", "response_body_len"];
 
 #[derive(Debug, Clone)]
 pub struct ZeekLog {
@@ -123,9 +111,7 @@ pub fn zeek_unescape(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
-            let hex = std::str::from_utf8(&b[i + 2..i + 4])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(byte) = hex {
                 out.push(byte);
                 i += 4;
@@ -222,31 +208,19 @@ pub fn parse_log(text: &str) -> Result<ZeekLog, String> {
         if format == Some("json") {
             // btest masks timestamps as a bare XXXXXXXXXX.XXXXXX, which is not JSON.
             let line = line.replace("XXXXXXXXXX.XXXXXX", "0");
-            let v: Value = serde_json::from_str(&line)
-                .map_err(|e| format!("line {lineno}: bad JSON row: {e}"))?;
-            let obj = v
-                .as_object()
-                .ok_or_else(|| format!("line {lineno}: JSON row is not an object"))?;
+            let v: Value = serde_json::from_str(&line).map_err(|e| format!("line {lineno}: bad JSON row: {e}"))?;
+            let obj = v.as_object().ok_or_else(|| format!("line {lineno}: JSON row is not an object"))?;
             let values = obj.iter().map(|(k, v)| (k.clone(), json_cell(v))).collect();
-            rows.push(ZeekRow {
-                line: lineno,
-                values,
-                missing_is_unset: true,
-            });
+            rows.push(ZeekRow { line: lineno, values, missing_is_unset: true });
             continue;
         }
         let Some(cols) = &columns else {
             // zeek-cut -m: the first data-looking line names the columns.
             let names: Vec<String> = line.split('\t').map(str::to_string).collect();
-            let plausible = names.iter().all(|n| {
-                !n.is_empty()
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
-            });
+            let plausible =
+                names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.".contains(c)));
             if !plausible {
-                return Err(format!(
-                    "line {lineno}: no #fields header and first line is not a column list"
-                ));
+                return Err(format!("line {lineno}: no #fields header and first line is not a column list"));
             }
             columns = Some(names);
             format = Some("cut");
@@ -258,23 +232,11 @@ pub fn parse_log(text: &str) -> Result<ZeekLog, String> {
                 "line {lineno}: {} cells for {} columns{}",
                 cells.len(),
                 cols.len(),
-                if header_from_fields {
-                    ""
-                } else {
-                    " (cut format)"
-                }
+                if header_from_fields { "" } else { " (cut format)" }
             ));
         }
-        let values = cols
-            .iter()
-            .cloned()
-            .zip(cells.iter().map(|c| cell(c, &unset, &empty)))
-            .collect();
-        rows.push(ZeekRow {
-            line: lineno,
-            values,
-            missing_is_unset: false,
-        });
+        let values = cols.iter().cloned().zip(cells.iter().map(|c| cell(c, &unset, &empty))).collect();
+        rows.push(ZeekRow { line: lineno, values, missing_is_unset: false });
     }
     let format = format.ok_or_else(|| "empty log (no header, no rows)".to_string())?;
     let columns = match format {
@@ -291,11 +253,7 @@ pub fn parse_log(text: &str) -> Result<ZeekLog, String> {
         }
         _ => columns.unwrap_or_default(),
     };
-    Ok(ZeekLog {
-        format,
-        columns,
-        rows,
-    })
+    Ok(ZeekLog { format, columns, rows })
 }
 
 /// Zeek's `unescape_URI` (src/analyzer/protocol/http/HTTP.cc): the `uri` column of http.log is the
@@ -355,9 +313,7 @@ pub fn uri_eq(zeek: &[u8], target: &str) -> bool {
     let candidates = [target.as_bytes().to_vec(), zeek_unescape(target)];
     candidates.iter().any(|t| {
         let decoded = zeek_unescape_uri(t);
-        decoded == zeek
-            || *t == zeek
-            || String::from_utf8_lossy(zeek) == String::from_utf8_lossy(&decoded)
+        decoded == zeek || *t == zeek || String::from_utf8_lossy(zeek) == String::from_utf8_lossy(&decoded)
     })
 }
 
@@ -425,29 +381,22 @@ pub fn body_lengths(row: &ZeekRow, ex: Option<&Exchange>) -> Vec<(&'static str, 
 }
 
 fn bodies_equal(row: &ZeekRow, ex: &Exchange) -> usize {
-    body_lengths(row, Some(ex))
-        .iter()
-        .filter(|(_, e, g)| Some(*e) == *g)
-        .count()
+    body_lengths(row, Some(ex)).iter().filter(|(_, e, g)| Some(*e) == *g).count()
 }
 
 /// How well the exchange's connection and depth agree with the row (used only to choose among
 /// several exchanges that match on method/URI/status).
 fn affinity(row: &ZeekRow, ex: &Exchange) -> usize {
     let mut score = 0;
-    let ip = |col: &str| {
-        row.get(col)
-            .as_text()
-            .and_then(|t| t.parse::<IpAddr>().ok())
-    };
+    let ip = |col: &str| row.get(col).as_text().and_then(|t| t.parse::<IpAddr>().ok());
     let port = |col: &str| row.get(col).as_u64();
     if let Some(c) = ex.client {
-        score += usize::from(ip("id.orig_h") == Some(c.ip()))
-            + usize::from(port("id.orig_p") == Some(u64::from(c.port())));
+        score +=
+            usize::from(ip("id.orig_h") == Some(c.ip())) + usize::from(port("id.orig_p") == Some(u64::from(c.port())));
     }
     if let Some(s) = ex.server {
-        score += usize::from(ip("id.resp_h") == Some(s.ip()))
-            + usize::from(port("id.resp_p") == Some(u64::from(s.port())));
+        score +=
+            usize::from(ip("id.resp_h") == Some(s.ip())) + usize::from(port("id.resp_p") == Some(u64::from(s.port())));
     }
     if let (Some(d), Some(e)) = (row.get("trans_depth").as_u64(), ex.depth) {
         score += usize::from(d == e);
@@ -524,10 +473,7 @@ pub fn match_rows(rows: &[ZeekRow], exchanges: &[Exchange]) -> MatchResult {
         })
         .collect();
     let extras = (0..exchanges.len()).filter(|i| !claimed[*i]).collect();
-    MatchResult {
-        rows: rows_out,
-        extras,
-    }
+    MatchResult { rows: rows_out, extras }
 }
 
 /// For an unmatched row: the exchange that agrees on most of method/URI/status, with the fields
@@ -599,18 +545,9 @@ XXXXXXXXXX.XXXXXX\tC1\t10.0.0.1\t5555\t10.0.0.2\t80\t2\t-\t-\t-\t1.1\t0\t19\t200
         parse_exchange(line, 0).expect("exchange")
     }
 
-    fn exchange(
-        method: &str,
-        target: &str,
-        status: Option<u64>,
-        req: u64,
-        resp: u64,
-        depth: u64,
-    ) -> Exchange {
+    fn exchange(method: &str, target: &str, status: Option<u64>, req: u64, resp: u64, depth: u64) -> Exchange {
         let response = match status {
-            Some(s) => format!(
-                r#"{{"version":"1.1","status":{s},"reason":"","headers":[],"body_len":{resp}}}"#
-            ),
+            Some(s) => format!(r#"{{"version":"1.1","status":{s},"reason":"","headers":[],"body_len":{resp}}}"#),
             None => "null".to_string(),
         };
         let request = if method.is_empty() {
@@ -653,7 +590,8 @@ XXXXXXXXXX.XXXXXX\tC1\t10.0.0.1\t5555\t10.0.0.2\t80\t2\t-\t-\t-\t1.1\t0\t19\t200
 
     #[test]
     fn parses_cut_format() {
-        let text = "### BTest baseline data\nuid\tstatus_code\tmethod\turi\nC1\t200\tHEAD\t/_ping\nC1\t101\tPOST\t/v1/x\n";
+        let text =
+            "### BTest baseline data\nuid\tstatus_code\tmethod\turi\nC1\t200\tHEAD\t/_ping\nC1\t101\tPOST\t/v1/x\n";
         let log = parse_log(text).expect("parse");
         assert_eq!(log.format, "cut");
         assert_eq!(log.columns, vec!["uid", "status_code", "method", "uri"]);
@@ -725,10 +663,7 @@ XXXXXXXXXX.XXXXXX\tC1\t10.0.0.1\t5555\t10.0.0.2\t80\t2\t-\t-\t-\t1.1\t0\t19\t200
         assert!(key_matches(&log.rows[1], &garbage_line));
         assert_eq!(
             body_lengths(&log.rows[1], Some(&resp_only)),
-            vec![
-                ("request_body_len", 0, Some(0)),
-                ("response_body_len", 19, Some(19))
-            ]
+            vec![("request_body_len", 0, Some(0)), ("response_body_len", 19, Some(19))]
         );
     }
 
@@ -746,10 +681,7 @@ C1\tGET\t/r\t206\t20\n";
         let m = match_rows(&log.rows, &exs);
         assert_eq!(m.rows[0].matched, Some(1));
         assert_eq!(m.rows[1].matched, Some(0));
-        assert!(m
-            .rows
-            .iter()
-            .all(|r| r.bodies.iter().all(|(_, e, g)| Some(*e) == *g)));
+        assert!(m.rows.iter().all(|r| r.bodies.iter().all(|(_, e, g)| Some(*e) == *g)));
         assert_eq!(m.extras, vec![2]);
 
         // A key-only match still counts as matched, with the body length reported unequal.
@@ -779,22 +711,15 @@ GET\t/x\t0.9\t0\t0\t51\n\
         let cut = parse_log("uid\tstatus_code\nC1\t206\n").expect("parse");
         assert!(!cut.rows[0].is_empty_row());
         let only_bodies = parse_log("uid\tresponse_body_len\nC1\t0\n").expect("parse");
-        assert!(
-            !only_bodies.rows[0].is_empty_row(),
-            "no key column at all: not judged empty"
-        );
+        assert!(!only_bodies.rows[0].is_empty_row(), "no key column at all: not judged empty");
     }
 
     #[test]
     fn baseline_dedup() {
         let full = parse_log(TSV).expect("parse").rows;
-        let cut = parse_log("method\turi\tstatus_code\nGET\t/a\\xfcb c\t200\n-\t-\t200\n")
-            .expect("cut")
-            .rows;
+        let cut = parse_log("method\turi\tstatus_code\nGET\t/a\\xfcb c\t200\n-\t-\t200\n").expect("cut").rows;
         assert!(same_rows(&full, &cut));
-        let other = parse_log("method\turi\nGET\t/zzz\n-\t-\n")
-            .expect("cut")
-            .rows;
+        let other = parse_log("method\turi\nGET\t/zzz\n-\t-\n").expect("cut").rows;
         assert!(!same_rows(&full, &other));
         assert!(!same_rows(&full, &cut[..1]));
     }

@@ -65,7 +65,15 @@ impl Broker {
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -93,7 +101,15 @@ impl Broker {
 
     pub fn create_topic(&self, topic: &str, partitions: u32) {
         let out = Command::new(&self.bin)
-            .args(["topic", "create", topic, "--partitions", &partitions.to_string(), "--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+                &format!("tcp://127.0.0.1:{}", self.port),
+            ])
             .output()
             .expect("tansu topic create");
         assert!(out.status.success(), "topic create: {}", String::from_utf8_lossy(&out.stderr));
@@ -116,7 +132,14 @@ pub struct Consumed {
 
 /// Reads `topic` (all `partitions`) from the beginning until `want` messages arrived, then
 /// keeps reading for `linger` to catch extras; gives up at `timeout`.
-pub fn consume(brokers: &str, topic: &str, partitions: i32, want: usize, timeout: Duration, linger: Duration) -> Vec<Consumed> {
+pub fn consume(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    timeout: Duration,
+    linger: Duration,
+) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("akto-tap-test-{}", std::process::id()))
@@ -139,7 +162,11 @@ pub fn consume(brokers: &str, topic: &str, partitions: i32, want: usize, timeout
             }
         }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(Consumed { partition: m.partition(), key: m.key().map(<[u8]>::to_vec), value: m.payload().unwrap_or_default().to_vec() });
+            out.push(Consumed {
+                partition: m.partition(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().unwrap_or_default().to_vec(),
+            });
             if out.len() >= want && reached.is_none() {
                 reached = Some(Instant::now());
             }
@@ -158,7 +185,12 @@ pub struct Agent {
 
 impl Agent {
     pub fn spawn(args: &[&str]) -> Agent {
-        let mut child = Command::new(bin()).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn akto-tap");
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn akto-tap");
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
@@ -190,7 +222,9 @@ impl Agent {
 
     /// The ingest server's address, from its "listening on" line.
     pub fn listening(&mut self) -> String {
-        let line = self.wait_line("listening on http://", Duration::from_secs(30)).unwrap_or_else(|| panic!("no listening line: {:?}", self.stderr));
+        let line = self
+            .wait_line("listening on http://", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("no listening line: {:?}", self.stderr));
         line.rsplit("http://").next().unwrap_or_default().trim().to_string()
     }
 
@@ -220,7 +254,8 @@ impl Drop for Agent {
 pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -251,7 +286,11 @@ impl KeepAlive {
     }
 
     pub fn post(&mut self, path: &str, body: &[u8]) -> u16 {
-        let head = format!("POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", self.host, body.len());
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
         self.w.write_all(head.as_bytes()).expect("write");
         self.w.write_all(body).expect("write");
         let mut line = String::new();

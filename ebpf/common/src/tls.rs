@@ -112,7 +112,11 @@ impl SslLayout {
 
     /// The layout packed into a uprobe cookie.
     pub const fn cookie(self) -> u64 {
-        Self::KNOWN | self.rbio as u64 | (self.bio_method as u64) << 16 | (self.bio_num as u64) << 24 | (self.server as u64) << 32
+        Self::KNOWN
+            | self.rbio as u64
+            | (self.bio_method as u64) << 16
+            | (self.bio_num as u64) << 24
+            | (self.server as u64) << 32
     }
 
     /// The layout in a cookie; `None` for an unknown version.
@@ -120,7 +124,12 @@ impl SslLayout {
         if c & Self::KNOWN == 0 {
             return None;
         }
-        Some(SslLayout { rbio: c as u16, bio_method: (c >> 16) as u8, bio_num: (c >> 24) as u8, server: (c >> 32) as u16 })
+        Some(SslLayout {
+            rbio: c as u16,
+            bio_method: (c >> 16) as u8,
+            bio_num: (c >> 24) as u8,
+            server: (c >> 32) as u16,
+        })
     }
 }
 

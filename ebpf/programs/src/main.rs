@@ -24,8 +24,7 @@
 
 use akto_tap_ebpf_common::{
     counter, flags, header_words, port_flag, CaptureConfig, Endpoint, PacketHeader, Scratch, HEADER_LEN,
-    MAX_DENY_ENDPOINTS,
-    MAX_PACKET,
+    MAX_DENY_ENDPOINTS, MAX_PACKET,
 };
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC};
 use aya_ebpf::cty::c_void;
@@ -406,9 +405,10 @@ fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u3
             })*
         };
     }
-    classes!(128, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
-        4608, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960,
-        49152, 57344, 65536, MAX_CLASS);
+    classes!(
+        128, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 4608, 5120, 6144,
+        7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, MAX_CLASS
+    );
     let copied = if n > MAX_PACKET { MAX_PACKET } else { n };
     let wake = backlog.flags(HEADER_LEN + copied);
     done(copy_out_scratch(ctx, wire, header, wake), wire, copied, wake);
@@ -521,9 +521,7 @@ fn copy_out_scratch(ctx: &TcContext, wire: u32, mut header: Header, wake: u64) -
     unsafe { header.with_cap_len(n as u32).write(core::ptr::addr_of_mut!(scratch.header)) };
     let total = HEADER_LEN + n;
     // SAFETY: `Scratch` is `repr(C)` plain bytes; the view covers exactly the slot.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(slot as *const u8, core::mem::size_of::<Scratch>())
-    };
+    let bytes = unsafe { core::slice::from_raw_parts(slot as *const u8, core::mem::size_of::<Scratch>()) };
     let total = if total > bytes.len() { bytes.len() } else { total };
     EVENTS.output::<[u8]>(&bytes[..total], wake).map_err(|_| Lost::RingFull)
 }

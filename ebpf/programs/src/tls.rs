@@ -35,7 +35,9 @@ use aya_ebpf::cty::c_void;
 use aya_ebpf::helpers::generated::{
     bpf_get_attach_cookie, bpf_get_current_task, bpf_loop, bpf_probe_read_user as probe_read_user_raw,
 };
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user};
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+};
 use aya_ebpf::macros::{map, raw_tracepoint, uprobe, uretprobe};
 use aya_ebpf::maps::{LruHashMap, PerCpuArray, RingBuf};
 use aya_ebpf::programs::{ProbeContext, RawTracePointContext, RetProbeContext};
@@ -304,13 +306,25 @@ pub fn ssl_write_entry(ctx: ProbeContext) -> u32 {
 
 #[uprobe]
 pub fn ssl_read_ex_entry(ctx: ProbeContext) -> u32 {
-    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::READ);
+    enter(
+        &ctx,
+        ctx.arg::<u64>(0).unwrap_or(0),
+        ctx.arg::<u64>(1).unwrap_or(0),
+        ctx.arg::<u64>(3).unwrap_or(0),
+        kind::READ,
+    );
     0
 }
 
 #[uprobe]
 pub fn ssl_write_ex_entry(ctx: ProbeContext) -> u32 {
-    enter(&ctx, ctx.arg::<u64>(0).unwrap_or(0), ctx.arg::<u64>(1).unwrap_or(0), ctx.arg::<u64>(3).unwrap_or(0), kind::WRITE);
+    enter(
+        &ctx,
+        ctx.arg::<u64>(0).unwrap_or(0),
+        ctx.arg::<u64>(1).unwrap_or(0),
+        ctx.arg::<u64>(3).unwrap_or(0),
+        kind::WRITE,
+    );
     0
 }
 
@@ -381,7 +395,10 @@ fn emit_addrs(ssl: u64, fd: i32, sk: u64, accepted: u8) {
         return;
     };
     if let Some(mut e) = TLS_EVENTS.reserve::<ConnEvent>(0) {
-        e.write(ConnEvent { header: header(kind::CONNECT, ssl, fd, 0, core::mem::size_of::<ConnAddrs>() as u32), addrs });
+        e.write(ConnEvent {
+            header: header(kind::CONNECT, ssl, fd, 0, core::mem::size_of::<ConnAddrs>() as u32),
+            addrs,
+        });
         e.submit(wake_flags());
     } else {
         count(tls_counter::RING_FULL_EVENTS, 1);

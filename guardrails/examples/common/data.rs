@@ -60,12 +60,24 @@ fn record(source: &'static str, direction: Direction, v: &Value) -> Record {
         .map(|a| {
             a.iter()
                 .filter_map(|sp| {
-                    Some((sp.get("start")?.as_u64()? as usize, sp.get("end")?.as_u64()? as usize, sp.get("type")?.as_str()?.to_string()))
+                    Some((
+                        sp.get("start")?.as_u64()? as usize,
+                        sp.get("end")?.as_u64()? as usize,
+                        sp.get("type")?.as_str()?.to_string(),
+                    ))
                 })
                 .collect()
         })
         .unwrap_or_default();
-    Record { source, id: s("id"), text: s("text"), label: s("label"), direction, meta: v.get("meta").cloned().unwrap_or(Value::Null), spans }
+    Record {
+        source,
+        id: s("id"),
+        text: s("text"),
+        label: s("label"),
+        direction,
+        meta: v.get("meta").cloned().unwrap_or(Value::Null),
+        spans,
+    }
 }
 
 /// Classification records of every source.
@@ -81,12 +93,18 @@ pub fn classification(root: &Path) -> Result<Vec<Record>, String> {
 
 /// Presidio PII records.
 pub fn pii(root: &Path) -> Result<Vec<Record>, String> {
-    Ok(read_jsonl(&root.join("normalized/presidio-research.jsonl"))?.iter().map(|v| record("presidio", Direction::Request, v)).collect())
+    Ok(read_jsonl(&root.join("normalized/presidio-research.jsonl"))?
+        .iter()
+        .map(|v| record("presidio", Direction::Request, v))
+        .collect())
 }
 
 /// detect-secrets line records.
 pub fn secrets(root: &Path) -> Result<Vec<Record>, String> {
-    Ok(read_jsonl(&root.join("normalized/detect-secrets.jsonl"))?.iter().map(|v| record("detect-secrets", Direction::Request, v)).collect())
+    Ok(read_jsonl(&root.join("normalized/detect-secrets.jsonl"))?
+        .iter()
+        .map(|v| record("detect-secrets", Direction::Request, v))
+        .collect())
 }
 
 /// FNV-1a of the id: the deterministic fold assignment for cross-validation.

@@ -32,7 +32,11 @@ pub struct Count {
 
 impl Count {
     pub fn rate(&self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.flagged as f64 / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.flagged as f64 / self.n as f64
+        }
     }
 }
 
@@ -46,10 +50,18 @@ pub struct SpanCount {
 
 impl SpanCount {
     pub fn precision(&self) -> f64 {
-        if self.predicted == 0 { 1.0 } else { self.tp_pred as f64 / self.predicted as f64 }
+        if self.predicted == 0 {
+            1.0
+        } else {
+            self.tp_pred as f64 / self.predicted as f64
+        }
     }
     pub fn recall(&self) -> f64 {
-        if self.gold == 0 { 1.0 } else { self.tp_gold as f64 / self.gold as f64 }
+        if self.gold == 0 {
+            1.0
+        } else {
+            self.tp_gold as f64 / self.gold as f64
+        }
     }
 }
 
@@ -102,7 +114,12 @@ fn pii(engine: &Engine, records: &[Record], r: &mut Report) {
     let types = ["CREDIT_CARD", "IBAN_CODE", "US_SSN", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS"];
     for rec in records {
         let v = engine.scan_text(&rec.text, Direction::Request);
-        let preds: Vec<(usize, usize, &str)> = v.findings.iter().filter(|f| f.scanner == ScannerId::Pii).map(|f| (f.start, f.end, f.kind.as_str())).collect();
+        let preds: Vec<(usize, usize, &str)> = v
+            .findings
+            .iter()
+            .filter(|f| f.scanner == ScannerId::Pii)
+            .map(|f| (f.start, f.end, f.kind.as_str()))
+            .collect();
         let gold: Vec<(usize, usize, &str)> = rec
             .spans
             .iter()
@@ -155,13 +172,18 @@ fn secrets(engine: &Engine, records: &[Record], r: &mut Report) {
             text.push('\n');
         }
         let v = engine.scan_text(&text, Direction::Request);
-        let hits: Vec<(usize, usize)> = v.findings.iter().filter(|f| f.scanner == ScannerId::Secrets).map(|f| (f.start, f.end)).collect();
+        let hits: Vec<(usize, usize)> =
+            v.findings.iter().filter(|f| f.scanner == ScannerId::Secrets).map(|f| (f.start, f.end)).collect();
         for (n, rec) in lines {
             let (s, e) = starts.get(n).copied().unwrap_or((0, 0));
             let hit = hits.iter().any(|&(a, b)| a < e.max(s + 1) && s < b);
             if rec.label == "secret" {
                 r.secret_lines += 1;
-                if hit { r.secrets_tp += 1 } else { r.secrets_fn.push(rec.id.clone()) }
+                if hit {
+                    r.secrets_tp += 1
+                } else {
+                    r.secrets_fn.push(rec.id.clone())
+                }
             } else {
                 r.benign_lines += 1;
                 if hit {
@@ -177,11 +199,18 @@ impl Report {
         println!("== prompt injection / jailbreak (scanner prompt_injection, default policy) ==");
         println!("{:<9} {:<10} {:<9} {:>5} {:>8} {:>8}", "source", "label", "direction", "n", "flagged", "rate");
         for ((src, label), c) in &self.injection {
-            let dir = match self.direction.get(src) { Some(Direction::Response) => "response", _ => "request" };
+            let dir = match self.direction.get(src) {
+                Some(Direction::Response) => "response",
+                _ => "request",
+            };
             let what = if label == "benign" { "FPR" } else { "TPR" };
             println!("{src:<9} {label:<10} {dir:<9} {:>5} {:>8} {:>7.2}% {what}", c.n, c.flagged, 100.0 * c.rate());
         }
-        let benign: Count = self.injection.iter().filter(|(k, _)| k.1 == "benign").fold(Count::default(), |a, (_, c)| Count { n: a.n + c.n, flagged: a.flagged + c.flagged });
+        let benign: Count = self
+            .injection
+            .iter()
+            .filter(|(k, _)| k.1 == "benign")
+            .fold(Count::default(), |a, (_, c)| Count { n: a.n + c.n, flagged: a.flagged + c.flagged });
         let tp = self.positives_all.flagged as f64;
         let precision = if tp + benign.flagged as f64 > 0.0 { tp / (tp + benign.flagged as f64) } else { 1.0 };
         println!(
@@ -193,13 +222,25 @@ impl Report {
         println!("\n== PII spans (presidio-research; match = same type, overlap ≥ half the shorter span) ==");
         println!("{:<14} {:>5} {:>9} {:>10} {:>8}", "type", "gold", "predicted", "precision", "recall");
         for (t, c) in &self.pii {
-            println!("{t:<14} {:>5} {:>9} {:>9.2}% {:>7.2}%", c.gold, c.predicted, 100.0 * c.precision(), 100.0 * c.recall());
+            println!(
+                "{t:<14} {:>5} {:>9} {:>9.2}% {:>7.2}%",
+                c.gold,
+                c.predicted,
+                100.0 * c.precision(),
+                100.0 * c.recall()
+            );
         }
         for (id, t, text) in &self.pii_false {
             println!("  unmatched prediction {t} {text:?} in {id}");
         }
         println!("\n== secrets (detect-secrets lines, files rebuilt) ==");
-        println!("secret lines found {}/{}; benign lines hit {}/{}", self.secrets_tp, self.secret_lines, self.secrets_fp.len(), self.benign_lines);
+        println!(
+            "secret lines found {}/{}; benign lines hit {}/{}",
+            self.secrets_tp,
+            self.secret_lines,
+            self.secrets_fp.len(),
+            self.benign_lines
+        );
         if !self.secrets_fn.is_empty() {
             println!("missed: {:?}", self.secrets_fn);
         }
@@ -215,7 +256,11 @@ impl Report {
             f.push(format!("injection TPR {:.4} < {}", self.positives_all.rate(), bars::INJ_TPR_ALL));
         }
         if self.positives_excl.rate() < bars::INJ_TPR_EXCL_CONTEXT_ONLY {
-            f.push(format!("injection TPR excl. context-only {:.4} < {}", self.positives_excl.rate(), bars::INJ_TPR_EXCL_CONTEXT_ONLY));
+            f.push(format!(
+                "injection TPR excl. context-only {:.4} < {}",
+                self.positives_excl.rate(),
+                bars::INJ_TPR_EXCL_CONTEXT_ONLY
+            ));
         }
         for ((src, label), c) in &self.injection {
             if label == "benign" && c.rate() > bars::INJ_FPR_PER_SOURCE {

@@ -45,7 +45,9 @@ fn alternation(items: &[String], whole_words: bool) -> Option<String> {
 impl DenyScanner {
     /// Compiles the configured lists.
     pub fn new(p: &DenyPolicy) -> Result<DenyScanner, PolicyError> {
-        let builtin = |name: &'static str, pat: &str| Regex::new(pat).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) });
+        let builtin = |name: &'static str, pat: &str| {
+            Regex::new(pat).map_err(|e| PolicyError::Builtin { name, source: Box::new(e) })
+        };
         let substrings = match alternation(&p.substrings, p.whole_words) {
             Some(pat) => Some(builtin("deny substrings", &pat)?),
             None => None,
@@ -108,7 +110,13 @@ impl DenyScanner {
         for t in &self.topics {
             if let Some(m) = t.phrases.as_ref().and_then(|re| re.find(&norm.text)) {
                 let (s, e) = norm.original_span(m.start(), m.end(), text);
-                hits.push(Hit::new(format!("topic:{}", t.name), 1.0, s, e, format!("phrase of denied topic {:?}", t.name)));
+                hits.push(Hit::new(
+                    format!("topic:{}", t.name),
+                    1.0,
+                    s,
+                    e,
+                    format!("phrase of denied topic {:?}", t.name),
+                ));
                 continue;
             }
             if t.keywords.is_empty() {
@@ -120,7 +128,13 @@ impl DenyScanner {
                 let ne = found.iter().map(|m| m.end()).max().unwrap_or(0);
                 let (s, e) = norm.original_span(ns, ne, text);
                 let score = (found.len() as f32 / t.keywords.len() as f32).clamp(0.5, 1.0);
-                hits.push(Hit::new(format!("topic:{}", t.name), score, s, e, format!("{} keywords of denied topic {:?}", found.len(), t.name)));
+                hits.push(Hit::new(
+                    format!("topic:{}", t.name),
+                    score,
+                    s,
+                    e,
+                    format!("{} keywords of denied topic {:?}", found.len(), t.name),
+                ));
             }
         }
         hits
@@ -137,7 +151,12 @@ mod tests {
         let p = DenyPolicy {
             substrings: vec!["password".into(), "project falcon".into()],
             regexes: vec![DenyRegex { pattern: r"acct-\d{6}".into(), action: Some(Action::Redact) }],
-            topics: vec![DenyTopic { name: "crypto".into(), phrases: vec!["buy bitcoin".into()], keywords: vec!["wallet".into(), "seed phrase".into(), "ledger".into()], min_keywords: 2 }],
+            topics: vec![DenyTopic {
+                name: "crypto".into(),
+                phrases: vec!["buy bitcoin".into()],
+                keywords: vec!["wallet".into(), "seed phrase".into(), "ledger".into()],
+                min_keywords: 2,
+            }],
             ..DenyPolicy::default()
         };
         let s = DenyScanner::new(&p).expect("compile");
@@ -153,7 +172,10 @@ mod tests {
         assert_eq!(run("write the seed phrase into the wallet")[0].0, "topic:crypto");
         assert!(run("my wallet is brown").is_empty());
         assert!(matches!(
-            DenyScanner::new(&DenyPolicy { regexes: vec![DenyRegex { pattern: "(".into(), action: None }], ..DenyPolicy::default() }),
+            DenyScanner::new(&DenyPolicy {
+                regexes: vec![DenyRegex { pattern: "(".into(), action: None }],
+                ..DenyPolicy::default()
+            }),
             Err(PolicyError::Regex { index: 0, .. })
         ));
     }

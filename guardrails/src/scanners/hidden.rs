@@ -47,7 +47,13 @@ pub fn scan(text: &str, ansi: bool) -> Vec<Hit> {
             if decoded.chars().count() > 80 {
                 shown.push('…');
             }
-            hits.push(Hit::new("unicode_tags", 1.0, pos, end, format!("{} Unicode tag characters hiding {:?}", j - i, shown)));
+            hits.push(Hit::new(
+                "unicode_tags",
+                1.0,
+                pos,
+                end,
+                format!("{} Unicode tag characters hiding {:?}", j - i, shown),
+            ));
             i = j;
             continue;
         }
@@ -62,7 +68,13 @@ pub fn scan(text: &str, ansi: bool) -> Vec<Hit> {
             let supplement = chars[i..j].iter().any(|(_, x)| (0xE0100..=0xE01EF).contains(&(*x as u32)));
             if supplement || j - i >= 2 {
                 let end = end_of(&chars, j, text);
-                hits.push(Hit::new("variation_selectors", 0.9, pos, end, format!("{} variation selectors (data smuggled in emoji)", j - i)));
+                hits.push(Hit::new(
+                    "variation_selectors",
+                    0.9,
+                    pos,
+                    end,
+                    format!("{} variation selectors (data smuggled in emoji)", j - i),
+                ));
             }
             i = j;
             continue;
@@ -72,7 +84,13 @@ pub fn scan(text: &str, ansi: bool) -> Vec<Hit> {
             while j < chars.len() && matches!(chars[j].1 as u32, 0x202A..=0x202E | 0x2066..=0x2069) {
                 j += 1;
             }
-            hits.push(Hit::new("bidi_control", 0.9, pos, end_of(&chars, j, text), "bidirectional override/isolate characters"));
+            hits.push(Hit::new(
+                "bidi_control",
+                0.9,
+                pos,
+                end_of(&chars, j, text),
+                "bidirectional override/isolate characters",
+            ));
             i = j;
             continue;
         }
@@ -89,7 +107,13 @@ pub fn scan(text: &str, ansi: bool) -> Vec<Hit> {
             if !legit {
                 zero_width_total += j - i;
                 let score = if j - i >= 2 { 0.9 } else { 0.4 };
-                zw_hits.push(Hit::new("zero_width", score, pos, end_of(&chars, j, text), format!("{} zero-width character(s)", j - i)));
+                zw_hits.push(Hit::new(
+                    "zero_width",
+                    score,
+                    pos,
+                    end_of(&chars, j, text),
+                    format!("{} zero-width character(s)", j - i),
+                ));
             }
             i = j;
             continue;
@@ -126,18 +150,28 @@ fn end_of(chars: &[(usize, char)], j: usize, text: &str) -> usize {
 }
 
 fn is_zero_width(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}' | '\u{034F}' | '\u{00AD}')
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}'
+            ..='\u{2064}' | '\u{FEFF}' | '\u{180E}' | '\u{034F}' | '\u{00AD}'
+    )
 }
 
 fn is_emoji_like(c: char) -> bool {
     let cp = c as u32;
-    (0x1F000..=0x1FAFF).contains(&cp) || (0x2600..=0x27BF).contains(&cp) || cp == 0xFE0F || (0x1F3FB..=0x1F3FF).contains(&cp)
+    (0x1F000..=0x1FAFF).contains(&cp)
+        || (0x2600..=0x27BF).contains(&cp)
+        || cp == 0xFE0F
+        || (0x1F3FB..=0x1F3FF).contains(&cp)
 }
 
 fn joins_script(c: char) -> bool {
     let cp = c as u32;
     // Arabic, Syriac, Thaana, N'Ko, Devanagari … Malayalam, Sinhala.
-    (0x0600..=0x07FF).contains(&cp) || (0x0900..=0x0DFF).contains(&cp) || (0xFB50..=0xFDFF).contains(&cp) || (0xFE70..=0xFEFF).contains(&cp)
+    (0x0600..=0x07FF).contains(&cp)
+        || (0x0900..=0x0DFF).contains(&cp)
+        || (0xFB50..=0xFDFF).contains(&cp)
+        || (0xFE70..=0xFEFF).contains(&cp)
 }
 
 /// End of an escape sequence starting at `pos` (ESC): CSI `ESC [ … final`, OSC `ESC ] … BEL|ST`,

@@ -101,10 +101,14 @@ pub(crate) fn entropy(s: &str) -> f32 {
         return 0.0;
     }
     let n = n as f32;
-    counts.iter().filter(|&&c| c > 0).map(|&c| {
-        let p = c as f32 / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// Rounds a char boundary down (spans computed on bytes must not split characters).

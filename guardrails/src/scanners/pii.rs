@@ -45,7 +45,10 @@ impl PiiScanner {
     /// Compiles the patterns.
     pub fn new() -> Result<PiiScanner, PolicyError> {
         Ok(PiiScanner {
-            email: compile("email", r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b")?,
+            email: compile(
+                "email",
+                r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b",
+            )?,
             card: compile("card", r"\b\d(?:[ -]?\d){11,18}\b")?,
             iban: compile("iban", r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}\b")?,
             ssn: compile("ssn", r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b")?,
@@ -54,10 +57,16 @@ impl PiiScanner {
             ipv4: compile("ipv4", r"\b(?:\d{1,3}\.){3}\d{1,3}\b")?,
             ipv6: compile("ipv6", r"(?i)(?:\b[0-9a-f]{1,4}|::)(?::[0-9a-f]{0,4}){2,8}(?:\.[0-9]{1,3}){0,3}")?,
             phone: compile("phone", r"(?:\+|\b00|\(|\b)\d[\d ().\-/]{4,22}\d(?: ?(?:x|ext\.?|#) ?\d{1,5})?\b")?,
-            phone_context: compile("phone context", r"(?i)\b(?:phone|mobile|cell|tel|telephone|fax|desk|office|call(?:ing)?|sms|whatsapp|text me|messages?|contact|reach (?:me|us)|answering|dial|ring|landline|hotline|mob)\b")?,
+            phone_context: compile(
+                "phone context",
+                r"(?i)\b(?:phone|mobile|cell|tel|telephone|fax|desk|office|call(?:ing)?|sms|whatsapp|text me|messages?|contact|reach (?:me|us)|answering|dial|ring|landline|hotline|mob)\b",
+            )?,
             nanp: compile("nanp", r"^(?:\+?1[ .-]?|001[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}$")?,
             date: compile("date", r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})")?,
-            street: compile("street", r"(?i)^\W{0,3}(?:\p{L}[\p{L}'.-]*\s+){0,3}(?:st|street|str|strasse|straße|rd|road|ave|avenue|blvd|boulevard|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|apt|suite|unit|gatan|gata|katu|vej|rua|calle|via|rue|weg|laan)\b")?,
+            street: compile(
+                "street",
+                r"(?i)^\W{0,3}(?:\p{L}[\p{L}'.-]*\s+){0,3}(?:st|street|str|strasse|straße|rd|road|ave|avenue|blvd|boulevard|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|apt|suite|unit|gatan|gata|katu|vej|rua|calle|via|rue|weg|laan)\b",
+            )?,
         })
     }
 
@@ -117,7 +126,11 @@ impl PiiScanner {
                     }
                     next = e + 2;
                     let i = d - 2;
-                    if b.get(d + 1).is_some_and(u8::is_ascii_digit) && b[i].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+                    if b.get(d + 1).is_some_and(u8::is_ascii_digit)
+                        && b[i].is_ascii_alphabetic()
+                        && b[i + 1].is_ascii_alphabetic()
+                        && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+                    {
                         return Some(i);
                     }
                 }
@@ -139,8 +152,15 @@ impl PiiScanner {
         }
         if on(PiiType::UsSsn) {
             for c in captures_in_runs(&self.ssn, text, &runs, |r| r.digits >= 9) {
-                let (Some(all), Some(a), Some(s1), Some(g), Some(s2), Some(s)) = (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4), c.get(5)) else { continue };
-                if s1.as_str() == s2.as_str() && valid_ssn(a.as_str(), g.as_str(), s.as_str()) && !digit_neighbour(text, all.start(), all.end()) {
+                let (Some(all), Some(a), Some(s1), Some(g), Some(s2), Some(s)) =
+                    (c.get(0), c.get(1), c.get(2), c.get(3), c.get(4), c.get(5))
+                else {
+                    continue;
+                };
+                if s1.as_str() == s2.as_str()
+                    && valid_ssn(a.as_str(), g.as_str(), s.as_str())
+                    && !digit_neighbour(text, all.start(), all.end())
+                {
                     hits.push(pii(PiiType::UsSsn, 1.0, all.start(), all.end(), "US SSN (area/group/serial valid)"));
                 }
             }
@@ -167,7 +187,12 @@ impl PiiScanner {
                 let hex_runs = ipv6_runs(text);
                 for m in find_in_runs(&self.ipv6, text, &hex_runs, |_| true) {
                     let s = m.as_str().trim_end_matches([':', '.']);
-                    if s.len() >= 6 && s.bytes().filter(|&b| b == b':').count() >= 2 && s.bytes().any(|b| b.is_ascii_hexdigit()) && Ipv6Addr::from_str(s).is_ok() && !hex_neighbour(text, m.start(), m.start() + s.len()) {
+                    if s.len() >= 6
+                        && s.bytes().filter(|&b| b == b':').count() >= 2
+                        && s.bytes().any(|b| b.is_ascii_hexdigit())
+                        && Ipv6Addr::from_str(s).is_ok()
+                        && !hex_neighbour(text, m.start(), m.start() + s.len())
+                    {
                         hits.push(pii(PiiType::IpAddress, 1.0, m.start(), m.start() + s.len(), "IPv6 address"));
                     }
                 }
@@ -177,7 +202,11 @@ impl PiiScanner {
             let taken: Vec<(usize, usize)> = hits.iter().map(|h| (h.start, h.end)).collect();
             // A run that is exactly a date (`2025-11-02`, ISO timestamps in API JSON) cannot hold a
             // phone number: the whole date is rejected as a date, any shorter part has < 7 digits.
-            let phone_runs: Vec<ByteRun> = runs.iter().filter(|r| r.digits >= 7 && !is_date(text[r.start..r.end].trim_matches(' '))).copied().collect();
+            let phone_runs: Vec<ByteRun> = runs
+                .iter()
+                .filter(|r| r.digits >= 7 && !is_date(text[r.start..r.end].trim_matches(' ')))
+                .copied()
+                .collect();
             for m in find_in_runs(&self.phone, text, &phone_runs, |_| true) {
                 let (start, mut end) = (m.start(), m.end());
                 if taken.iter().any(|&(s, e)| s <= start && start < e) {
@@ -279,7 +308,8 @@ const PHONE_BYTES: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = b.is_ascii_digit() || matches!(b, b' ' | b'(' | b')' | b'.' | b'-' | b'/' | b'+' | b'#' | b'x' | b'e' | b't');
+        t[i] = b.is_ascii_digit()
+            || matches!(b, b' ' | b'(' | b')' | b'.' | b'-' | b'/' | b'+' | b'#' | b'x' | b'e' | b't');
         i += 1;
     }
     t
@@ -360,11 +390,18 @@ fn has_digit_run(b: &[u8], n: usize) -> bool {
 
 /// Maximal runs of `class` bytes holding at least `min_seed` `seed` bytes (seeds are in the class;
 /// `DIGIT_SEED` says that the seeds are the ASCII digits, found eight bytes at a time).
-fn class_runs<const DIGIT_SEED: bool>(text: &str, class: impl Fn(u8) -> bool, seed: impl Fn(u8) -> bool, min_seed: usize) -> Vec<ByteRun> {
+fn class_runs<const DIGIT_SEED: bool>(
+    text: &str,
+    class: impl Fn(u8) -> bool,
+    seed: impl Fn(u8) -> bool,
+    min_seed: usize,
+) -> Vec<ByteRun> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while let Some(j) = if DIGIT_SEED { next_digit(b, i) } else { b[i..].iter().position(|&c| seed(c)).map(|off| i + off) } {
+    while let Some(j) =
+        if DIGIT_SEED { next_digit(b, i) } else { b[i..].iter().position(|&c| seed(c)).map(|off| i + off) }
+    {
         let mut s = j;
         while s > i && class(b[s - 1]) {
             s -= 1;
@@ -393,7 +430,10 @@ fn ipv6_runs(text: &str) -> Vec<ByteRun> {
     let mut i = 0;
     while let Some(c) = b.get(i..).and_then(|t| memchr::memchr(b':', t)).map(|off| i + off) {
         i = c + 1;
-        let pair = (1..=5).map(|k| b.get(c + k)).take_while(|x| x.is_some_and(|&y| y == b':' || y.is_ascii_hexdigit())).any(|x| x == Some(&b':'));
+        let pair = (1..=5)
+            .map(|k| b.get(c + k))
+            .take_while(|x| x.is_some_and(|&y| y == b':' || y.is_ascii_hexdigit()))
+            .any(|x| x == Some(&b':'));
         if !pair || out.last().is_some_and(|r| c < r.end) {
             continue;
         }
@@ -435,7 +475,12 @@ fn find_in_runs<'t>(re: &Regex, text: &'t str, runs: &[ByteRun], keep: fn(&ByteR
 }
 
 /// [`find_in_runs`] with capture groups.
-fn captures_in_runs<'t>(re: &Regex, text: &'t str, runs: &[ByteRun], keep: fn(&ByteRun) -> bool) -> Vec<regex::Captures<'t>> {
+fn captures_in_runs<'t>(
+    re: &Regex,
+    text: &'t str,
+    runs: &[ByteRun],
+    keep: fn(&ByteRun) -> bool,
+) -> Vec<regex::Captures<'t>> {
     let mut out = Vec::new();
     for r in runs.iter().filter(|r| keep(r)) {
         let hay = run_haystack(text, r);
@@ -458,7 +503,9 @@ fn pii(t: PiiType, score: f32, start: usize, end: usize, why: &str) -> Hit {
 
 fn digit_neighbour(text: &str, start: usize, end: usize) -> bool {
     let b = text.as_bytes();
-    (start > 0 && (b[start - 1].is_ascii_digit() || b[start - 1] == b'-')) || (end < b.len() && (b[end].is_ascii_digit() || (b[end] == b'-' && b.get(end + 1).is_some_and(u8::is_ascii_digit))))
+    (start > 0 && (b[start - 1].is_ascii_digit() || b[start - 1] == b'-'))
+        || (end < b.len()
+            && (b[end].is_ascii_digit() || (b[end] == b'-' && b.get(end + 1).is_some_and(u8::is_ascii_digit))))
 }
 
 fn hex_neighbour(text: &str, start: usize, end: usize) -> bool {
@@ -485,7 +532,11 @@ pub fn luhn(s: &str) -> bool {
     for (i, d) in s.bytes().rev().filter(u8::is_ascii_digit).map(|b| (b - b'0') as u32).enumerate() {
         let v = if i % 2 == 1 {
             let x = d * 2;
-            if x > 9 { x - 9 } else { x }
+            if x > 9 {
+                x - 9
+            } else {
+                x
+            }
         } else {
             d
         };
@@ -552,22 +603,35 @@ fn card_within(s: &str) -> Option<(usize, usize, &'static str)> {
     }
     let starts: Vec<usize> = std::iter::once(0).chain(seps.iter().map(|k| k + 1)).collect();
     let ends: Vec<usize> = seps.iter().copied().chain(std::iter::once(s.len())).collect();
-    let mut spans: Vec<(usize, usize)> = starts.iter().flat_map(|&a| ends.iter().filter(move |&&b| b > a).map(move |&b| (a, b))).collect();
+    let mut spans: Vec<(usize, usize)> =
+        starts.iter().flat_map(|&a| ends.iter().filter(move |&&b| b > a).map(move |&b| (a, b))).collect();
     spans.sort_by_key(|&(a, b)| (std::cmp::Reverse(b - a), a));
-    spans.into_iter().find_map(|(a, b)| (!(a == 0 && b == s.len())).then(|| valid_card(&s[a..b])).flatten().map(|why| (a, b, why)))
+    spans
+        .into_iter()
+        .find_map(|(a, b)| (!(a == 0 && b == s.len())).then(|| valid_card(&s[a..b])).flatten().map(|why| (a, b, why)))
 }
 
 /// IBAN lengths per country (ISO 13616 registry).
 fn iban_length(cc: &str) -> Option<usize> {
     Some(match cc {
-        "NO" => 15, "BE" => 16, "DK" | "FI" | "FO" | "GL" | "NL" | "SD" => 18,
-        "MK" | "SI" => 19, "AT" | "BA" | "EE" | "KZ" | "LT" | "LU" | "XK" => 20,
-        "CH" | "CR" | "HR" | "LI" | "LV" => 21, "BG" | "BH" | "DE" | "GB" | "GE" | "IE" | "ME" | "RS" | "VA" => 22,
-        "AE" | "GI" | "IL" | "IQ" | "TL" => 23, "AD" | "CZ" | "ES" | "MD" | "PK" | "RO" | "SA" | "SE" | "SK" | "TN" | "VG" => 24,
-        "LY" | "PT" | "ST" => 25, "IS" | "TR" => 26, "FR" | "GR" | "IT" | "MC" | "MR" | "SM" | "BI" | "DJ" => 27,
+        "NO" => 15,
+        "BE" => 16,
+        "DK" | "FI" | "FO" | "GL" | "NL" | "SD" => 18,
+        "MK" | "SI" => 19,
+        "AT" | "BA" | "EE" | "KZ" | "LT" | "LU" | "XK" => 20,
+        "CH" | "CR" | "HR" | "LI" | "LV" => 21,
+        "BG" | "BH" | "DE" | "GB" | "GE" | "IE" | "ME" | "RS" | "VA" => 22,
+        "AE" | "GI" | "IL" | "IQ" | "TL" => 23,
+        "AD" | "CZ" | "ES" | "MD" | "PK" | "RO" | "SA" | "SE" | "SK" | "TN" | "VG" => 24,
+        "LY" | "PT" | "ST" => 25,
+        "IS" | "TR" => 26,
+        "FR" | "GR" | "IT" | "MC" | "MR" | "SM" | "BI" | "DJ" => 27,
         "AL" | "AZ" | "BY" | "CY" | "DO" | "GT" | "HU" | "LB" | "PL" | "SV" => 28,
-        "BR" | "EG" | "PS" | "QA" | "UA" => 29, "JO" | "KW" | "MU" => 30,
-        "SC" => 31, "LC" => 32, "RU" => 33,
+        "BR" | "EG" | "PS" | "QA" | "UA" => 29,
+        "JO" | "KW" | "MU" => 30,
+        "SC" => 31,
+        "LC" => 32,
+        "RU" => 33,
         _ => return None,
     })
 }
@@ -596,7 +660,9 @@ pub fn valid_iban(s: &str) -> bool {
 
 /// SSA rules: area not 000, 666 or 900–999; group not 00; serial not 0000; no famous samples.
 pub fn valid_ssn(area: &str, group: &str, serial: &str) -> bool {
-    let (Ok(a), Ok(g), Ok(s)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>()) else { return false };
+    let (Ok(a), Ok(g), Ok(s)) = (area.parse::<u32>(), group.parse::<u32>(), serial.parse::<u32>()) else {
+        return false;
+    };
     if a == 0 || a == 666 || a >= 900 || g == 0 || s == 0 {
         return false;
     }
@@ -614,7 +680,9 @@ fn valid_ipv4(text: &str, start: usize, end: usize) -> bool {
     if start > 0 && (b[start - 1] == b'.' || b[start - 1].is_ascii_alphanumeric()) {
         return false;
     }
-    if end < b.len() && (b[end].is_ascii_alphanumeric() || (b[end] == b'.' && b.get(end + 1).is_some_and(u8::is_ascii_digit))) {
+    if end < b.len()
+        && (b[end].is_ascii_alphanumeric() || (b[end] == b'.' && b.get(end + 1).is_some_and(u8::is_ascii_digit)))
+    {
         return false;
     }
     let s = &text[start..end];
@@ -624,7 +692,12 @@ fn valid_ipv4(text: &str, start: usize, end: usize) -> bool {
     if before.ends_with("version ") || before.ends_with("v") || before.ends_with("ver ") {
         return false;
     }
-    s.split('.').all(|o| !o.is_empty() && o.len() <= 3 && !(o.len() > 1 && o.starts_with('0')) && o.parse::<u16>().is_ok_and(|v| v <= 255))
+    s.split('.').all(|o| {
+        !o.is_empty()
+            && o.len() <= 3
+            && !(o.len() > 1 && o.starts_with('0'))
+            && o.parse::<u16>().is_ok_and(|v| v <= 255)
+    })
 }
 
 #[cfg(test)]
@@ -682,9 +755,9 @@ mod tests {
     #[test]
     fn hard_negatives() {
         let table: &[&str] = &[
-            "order 4111 1111 1111 1112 failed",  // Luhn fails
-            "id 1234567890123456",                // Luhn fails
-            "GB82 WEST 1234 5698 7654 33",        // mod-97 fails
+            "order 4111 1111 1111 1112 failed", // Luhn fails
+            "id 1234567890123456",              // Luhn fails
+            "GB82 WEST 1234 5698 7654 33",      // mod-97 fails
             "ssn 000-12-3456 and 666-12-3456 and 912-34-5678 and 123-00-4567",
             "released 2024-01-15, build 20240115",
             "version 1.2.3.4 and 10.0.0.256",
@@ -715,7 +788,14 @@ mod tests {
         let t = "4111 1111 1111 1111 4111 1111 1111 1111 10.0.0.1";
         let hits = s.scan(t, &[PiiType::CreditCard, PiiType::IpAddress]);
         let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
-        assert_eq!(got, vec![("CREDIT_CARD", "4111 1111 1111 1111"), ("CREDIT_CARD", "4111 1111 1111 1111"), ("IP_ADDRESS", "10.0.0.1")]);
+        assert_eq!(
+            got,
+            vec![
+                ("CREDIT_CARD", "4111 1111 1111 1111"),
+                ("CREDIT_CARD", "4111 1111 1111 1111"),
+                ("IP_ADDRESS", "10.0.0.1")
+            ]
+        );
     }
 
     #[test]
@@ -724,7 +804,14 @@ mod tests {
         let t = "10.0.0.1 4111 1111 1111 1111 4111 1111 1111 1111";
         let hits = s.scan(t, &[PiiType::CreditCard, PiiType::IpAddress]);
         let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
-        assert_eq!(got, vec![("IP_ADDRESS", "10.0.0.1"), ("CREDIT_CARD", "4111 1111 1111 1111"), ("CREDIT_CARD", "4111 1111 1111 1111")]);
+        assert_eq!(
+            got,
+            vec![
+                ("IP_ADDRESS", "10.0.0.1"),
+                ("CREDIT_CARD", "4111 1111 1111 1111"),
+                ("CREDIT_CARD", "4111 1111 1111 1111")
+            ]
+        );
     }
 
     #[test]
@@ -743,7 +830,12 @@ mod tests {
         for t in ["updated 2025-11-02T10:15:00Z", "on 02/11/2025 at noon", "call 2025-11-02 555 0134"] {
             let new: Vec<(usize, usize)> = s.scan(t, &[PiiType::Phone]).iter().map(|h| (h.start, h.end)).collect();
             // Reference: the pattern over the whole text, every candidate scored.
-            let old: Vec<(usize, usize)> = s.phone.find_iter(t).filter(|m| s.phone_score(t, m.start(), m.end()).is_some()).map(|m| (m.start(), m.end())).collect();
+            let old: Vec<(usize, usize)> = s
+                .phone
+                .find_iter(t)
+                .filter(|m| s.phone_score(t, m.start(), m.end()).is_some())
+                .map(|m| (m.start(), m.end()))
+                .collect();
             assert_eq!(new, old, "{t:?}");
         }
     }
@@ -754,6 +846,9 @@ mod tests {
         let t = "+44 20 7946 0958 +44 20 7946 0958 536-22-8726";
         let hits = s.scan(t, &[PiiType::Phone, PiiType::UsSsn]);
         let got: Vec<(&str, &str)> = hits.iter().map(|h| (h.kind.as_str(), &t[h.start..h.end])).collect();
-        assert_eq!(got, vec![("PHONE_NUMBER", "+44 20 7946 0958"), ("PHONE_NUMBER", "+44 20 7946 0958"), ("US_SSN", "536-22-8726")]);
+        assert_eq!(
+            got,
+            vec![("PHONE_NUMBER", "+44 20 7946 0958"), ("PHONE_NUMBER", "+44 20 7946 0958"), ("US_SSN", "536-22-8726")]
+        );
     }
 }

@@ -63,32 +63,130 @@ pub struct SecretsScanner {
 
 const PROVIDERS: &[(&str, &str, usize, f32, &str, &str)] = &[
     ("aws_access_key_id", r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b", 1, 1.0, "AWS access key id", ""),
-    ("aws_secret_access_key", r#"(?i)\baws_?(?:secret)?_?(?:access)?_?key\b["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#, 1, 1.0, "AWS secret access key", ""),
+    (
+        "aws_secret_access_key",
+        r#"(?i)\baws_?(?:secret)?_?(?:access)?_?key\b["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#,
+        1,
+        1.0,
+        "AWS secret access key",
+        "",
+    ),
     ("gcp_api_key", r"\b(AIza[0-9A-Za-z_-]{35})\b", 1, 1.0, "Google Cloud API key", "AIza"),
-    ("gcp_service_account", r#""type"\s*:\s*"service_account""#, 0, 0.8, "Google Cloud service-account key file", "service_account"),
+    (
+        "gcp_service_account",
+        r#""type"\s*:\s*"service_account""#,
+        0,
+        0.8,
+        "Google Cloud service-account key file",
+        "service_account",
+    ),
     ("google_oauth_token", r"\b(ya29\.[0-9A-Za-z_-]{20,})", 1, 0.95, "Google OAuth access token", "ya29."),
     ("azure_storage_key", r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)", 1, 1.0, "Azure storage account key", ""),
-    ("azure_client_secret", r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[^A-Za-z0-9_~.-])", 1, 0.95, "Azure AD client secret", "Q~"),
-    ("azure_sas_token", r"\bsv=\d{4}-\d{2}-\d{2}&[^\s\x22']{0,300}?\bsig=([A-Za-z0-9%/+=]{30,})", 1, 0.95, "Azure shared access signature", "sig="),
+    (
+        "azure_client_secret",
+        r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:$|[^A-Za-z0-9_~.-])",
+        1,
+        0.95,
+        "Azure AD client secret",
+        "Q~",
+    ),
+    (
+        "azure_sas_token",
+        r"\bsv=\d{4}-\d{2}-\d{2}&[^\s\x22']{0,300}?\bsig=([A-Za-z0-9%/+=]{30,})",
+        1,
+        0.95,
+        "Azure shared access signature",
+        "sig=",
+    ),
     ("github_token", r"\b(gh[pousr]_[A-Za-z0-9]{36,})\b", 1, 1.0, "GitHub token", "gh"),
-    ("github_fine_grained_pat", r"\b(github_pat_[A-Za-z0-9_]{82})\b", 1, 1.0, "GitHub fine-grained personal access token", "github_pat_"),
-    ("gitlab_token", r"\b(gl(?:pat|ptt|dt|rt|cbt|oas|ft|imt|soat|agent)-[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab token", "gl"),
-    ("gitlab_runner_token", r"\b(GR1348941[A-Za-z0-9_-]{20,})\b", 1, 1.0, "GitLab runner registration token", "GR1348941"),
+    (
+        "github_fine_grained_pat",
+        r"\b(github_pat_[A-Za-z0-9_]{82})\b",
+        1,
+        1.0,
+        "GitHub fine-grained personal access token",
+        "github_pat_",
+    ),
+    (
+        "gitlab_token",
+        r"\b(gl(?:pat|ptt|dt|rt|cbt|oas|ft|imt|soat|agent)-[A-Za-z0-9_-]{20,})\b",
+        1,
+        1.0,
+        "GitLab token",
+        "gl",
+    ),
+    (
+        "gitlab_runner_token",
+        r"\b(GR1348941[A-Za-z0-9_-]{20,})\b",
+        1,
+        1.0,
+        "GitLab runner registration token",
+        "GR1348941",
+    ),
     ("slack_token", r"\b(xox[abposer]-(?:\d+-)?[A-Za-z0-9-]{10,})\b", 1, 1.0, "Slack token", "xox"),
     ("slack_app_token", r"\b(xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)\b", 1, 1.0, "Slack app-level token", "xapp-"),
-    ("slack_webhook", r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})", 1, 1.0, "Slack webhook URL", "hooks.slack.com"),
-    ("stripe_secret_key", r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99})\b", 1, 1.0, "Stripe secret or restricted key", "_"),
-    ("openai_api_key", r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}T3BlbkFJ[A-Za-z0-9_-]{16,})", 1, 1.0, "OpenAI API key", "T3BlbkFJ"),
-    ("openai_api_key", r"\b(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})", 1, 0.95, "OpenAI project or service key", "sk-"),
+    (
+        "slack_webhook",
+        r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,})",
+        1,
+        1.0,
+        "Slack webhook URL",
+        "hooks.slack.com",
+    ),
+    (
+        "stripe_secret_key",
+        r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99})\b",
+        1,
+        1.0,
+        "Stripe secret or restricted key",
+        "_",
+    ),
+    (
+        "openai_api_key",
+        r"\b(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}T3BlbkFJ[A-Za-z0-9_-]{16,})",
+        1,
+        1.0,
+        "OpenAI API key",
+        "T3BlbkFJ",
+    ),
+    (
+        "openai_api_key",
+        r"\b(sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,})",
+        1,
+        0.95,
+        "OpenAI project or service key",
+        "sk-",
+    ),
     ("openai_api_key", r"\b(sk-[A-Za-z0-9]{48})\b", 1, 0.9, "OpenAI API key (legacy format)", "sk-"),
-    ("anthropic_api_key", r"\b(sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_-]{32,})", 1, 1.0, "Anthropic API key", "sk-ant-"),
+    (
+        "anthropic_api_key",
+        r"\b(sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_-]{32,})",
+        1,
+        1.0,
+        "Anthropic API key",
+        "sk-ant-",
+    ),
     ("huggingface_token", r"\b(hf_[A-Za-z0-9]{34,40})\b", 1, 0.95, "Hugging Face access token", "hf_"),
     ("npm_token", r"\b(npm_[A-Za-z0-9]{36})\b", 1, 1.0, "npm access token", "npm_"),
     ("sendgrid_api_key", r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b", 1, 1.0, "SendGrid API key", "SG."),
     ("pypi_token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", 1, 1.0, "PyPI upload token", "pypi-"),
     ("jwt", r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", 1, 0.9, "JSON Web Token", "eyJ"),
-    ("url_password", r"\b[a-zA-Z][a-zA-Z0-9+.-]+://[^\s:/@\x22']{1,64}:([^\s:/@\x22']{3,128})@[A-Za-z0-9.-]+", 1, 0.85, "password in a URL", "://"),
-    ("authorization_header", r"(?i)\bauthorization\b[\x22']?\s*[:=]\s*[\x22']?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})", 1, 0.85, "credential in an Authorization header", ""),
+    (
+        "url_password",
+        r"\b[a-zA-Z][a-zA-Z0-9+.-]+://[^\s:/@\x22']{1,64}:([^\s:/@\x22']{3,128})@[A-Za-z0-9.-]+",
+        1,
+        0.85,
+        "password in a URL",
+        "://",
+    ),
+    (
+        "authorization_header",
+        r"(?i)\bauthorization\b[\x22']?\s*[:=]\s*[\x22']?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{16,})",
+        1,
+        0.85,
+        "credential in an Authorization header",
+        "",
+    ),
 ];
 
 /// Literals implied by the provider patterns, one of which each pattern requires (see
@@ -118,7 +216,10 @@ impl SecretsScanner {
             needles_ci: compile("secret needles", PROVIDER_NEEDLES_CI)?,
             rules,
             private_key: compile("private key", r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")?,
-            line_assignment: compile("line assignment", r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?\s*(?:=>|:=|=|:)(.*)$"#)?,
+            line_assignment: compile(
+                "line assignment",
+                r#"^\s*(?:export\s+)?["']?([A-Za-z_][A-Za-z0-9_.\-]{0,80})["']?\s*(?:=>|:=|=|:)(.*)$"#,
+            )?,
             strong: compile("strong keyword", STRONG_KW)?,
             weak: compile("weak keyword", WEAK_KW)?,
             id_key: compile(
@@ -132,7 +233,8 @@ impl SecretsScanner {
     /// Scans `text`. `key_hint` is the JSON key the text was the value of (MCP arguments).
     pub fn scan(&self, text: &str, key_hint: Option<&str>, p: &SecretsPolicy) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
-        let matched = (self.needles_ci.is_match(text) || self.needles.is_match(text)).then(|| self.rule_set.matches(text));
+        let matched =
+            (self.needles_ci.is_match(text) || self.needles.is_match(text)).then(|| self.rule_set.matches(text));
         for (idx, r) in self.rules.iter().enumerate() {
             if !matched.as_ref().is_some_and(|m| m.matched(idx)) || (!r.needle.is_empty() && !text.contains(r.needle)) {
                 continue;
@@ -175,8 +277,14 @@ impl SecretsScanner {
             }
             self.generic(text, p, &mut hits);
         }
-        if p.honor_allowlist_pragma && (memchr::memmem::find(text.as_bytes(), b"allowlist secret").is_some() || memchr::memmem::find(text.as_bytes(), b"gitleaks:allow").is_some()) {
-            hits.retain(|h| !line_of(text, h.start).contains("pragma: allowlist secret") && !line_of(text, h.start).contains("gitleaks:allow"));
+        if p.honor_allowlist_pragma
+            && (memchr::memmem::find(text.as_bytes(), b"allowlist secret").is_some()
+                || memchr::memmem::find(text.as_bytes(), b"gitleaks:allow").is_some())
+        {
+            hits.retain(|h| {
+                !line_of(text, h.start).contains("pragma: allowlist secret")
+                    && !line_of(text, h.start).contains("gitleaks:allow")
+            });
         }
         dedup_overlaps(&mut hits);
         hits
@@ -200,7 +308,13 @@ impl SecretsScanner {
     }
 
     /// Decides whether `value` assigned to `key` is a secret.
-    fn judge(&self, key: &str, value: &str, inherited_strong: bool, p: &SecretsPolicy) -> Option<(&'static str, f32, &'static str)> {
+    fn judge(
+        &self,
+        key: &str,
+        value: &str,
+        inherited_strong: bool,
+        p: &SecretsPolicy,
+    ) -> Option<(&'static str, f32, &'static str)> {
         let _ = inherited_strong;
         if value.len() < 4 {
             return None;
@@ -210,7 +324,8 @@ impl SecretsScanner {
         if !self.is_strong(key) {
             let n = value.len();
             let hexy = n >= 10 && value.bytes().all(|b| b.is_ascii_hexdigit());
-            let b64y = n >= 20 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
+            let b64y = n >= 20
+                && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
             if !(hexy || b64y || (n >= 16 && self.is_weak(key))) {
                 return None;
             }
@@ -243,7 +358,8 @@ impl SecretsScanner {
             }
             return None;
         }
-        let b64 = value.len() >= 20 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
+        let b64 = value.len() >= 20
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'));
         if b64 && entropy(value) >= p.base64_entropy {
             return Some(("high_entropy_base64", 0.6, "high-entropy base64 value in an assignment"));
         }
@@ -305,7 +421,11 @@ impl SecretsScanner {
                 }
                 let effective = if strong_parent && !self.id_key.is_match(key) && self.weak.find(key).is_none() {
                     // `password:` → `  secure: …` — the enclosing key names a secret.
-                    if self.is_strong(key) { key } else { "secret" }
+                    if self.is_strong(key) {
+                        key
+                    } else {
+                        "secret"
+                    }
                 } else {
                     key
                 };
@@ -427,8 +547,13 @@ fn assignments(line: &str) -> impl Iterator<Item = (usize, (usize, usize), (usiz
             } else {
                 continue;
             };
-            let found = if start == 0 { parse_assignment(b, 0, Some((k, key_end))) } else { None }
-                .or_else(|| if is_prefix_byte(b[start]) { parse_assignment(b, start + 1, Some((k, key_end))) } else { None });
+            let found = if start == 0 { parse_assignment(b, 0, Some((k, key_end))) } else { None }.or_else(|| {
+                if is_prefix_byte(b[start]) {
+                    parse_assignment(b, start + 1, Some((k, key_end)))
+                } else {
+                    None
+                }
+            });
             if let Some((key, value)) = found {
                 last_end = value.1;
                 from = from.max(value.1);
@@ -478,7 +603,28 @@ const BYTE_CLASS: [u8; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        if !matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'}' | b'{' | b'[' | b']' | b'(' | b')' | b'<' | b'>') {
+        if !matches!(
+            b,
+            b'\t'
+                | b'\n'
+                | b'\x0B'
+                | b'\x0C'
+                | b'\r'
+                | b' '
+                | b'"'
+                | b'\''
+                | b','
+                | b';'
+                | b'&'
+                | b'}'
+                | b'{'
+                | b'['
+                | b']'
+                | b'('
+                | b')'
+                | b'<'
+                | b'>'
+        ) {
             t[i] |= VALUE;
         }
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') {
@@ -497,15 +643,18 @@ fn has_stem(hay: &str, weak: bool) -> bool {
     let at = |i: usize, n: &[u8]| b.get(i..i + n.len()).is_some_and(|w| w.eq_ignore_ascii_case(n));
     // Most bytes start no stem: one table test each.
     let starts = if weak { STEM_WEAK } else { STEM_STRONG };
-    (0..b.len()).any(|i| STEM_START[usize::from(b[i])] & starts != 0 && match (b[i] | 0x20, weak) {
-        (b'k', _) => at(i, b"key"),
-        (b's', false) => at(i, b"secret"),
-        (b'p', false) => at(i, b"pass") || at(i, b"pwd"),
-        (b'c', false) => at(i, b"contrase"),
-        (b't', true) => at(i, b"token"),
-        (b'c', true) => at(i, b"cred"),
-        (b'a', true) => at(i, b"auth"),
-        _ => false,
+    (0..b.len()).any(|i| {
+        STEM_START[usize::from(b[i])] & starts != 0
+            && match (b[i] | 0x20, weak) {
+                (b'k', _) => at(i, b"key"),
+                (b's', false) => at(i, b"secret"),
+                (b'p', false) => at(i, b"pass") || at(i, b"pwd"),
+                (b'c', false) => at(i, b"contrase"),
+                (b't', true) => at(i, b"token"),
+                (b'c', true) => at(i, b"cred"),
+                (b'a', true) => at(i, b"auth"),
+                _ => false,
+            }
     })
 }
 
@@ -545,23 +694,77 @@ fn mixed_classes(v: &str) -> bool {
 fn is_placeholder(v: &str) -> bool {
     let l = v.trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
     const EXACT: &[&str] = &[
-        "none", "null", "nil", "true", "false", "undefined", "changeme", "change_me", "password", "secret", "example",
-        "test", "dummy", "sample", "redacted", "string", "str", "required", "optional", "empty", "hidden", "masked",
-        "placeholder", "your_password", "yourpassword", "mypassword", "token", "apikey", "api_key",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "changeme",
+        "change_me",
+        "password",
+        "secret",
+        "example",
+        "test",
+        "dummy",
+        "sample",
+        "redacted",
+        "string",
+        "str",
+        "required",
+        "optional",
+        "empty",
+        "hidden",
+        "masked",
+        "placeholder",
+        "your_password",
+        "yourpassword",
+        "mypassword",
+        "token",
+        "apikey",
+        "api_key",
     ];
     if EXACT.contains(&l.as_str()) {
         return true;
     }
-    const PREFIX: &[&str] = &["${", "$", "<", "{{", "%(", "%", "***", "xxx", "...", "env(", "env.", "process.env", "os.environ", "getenv", "[redacted", "[masked", "vault:", "secret:", "ref+", "arn:"];
+    const PREFIX: &[&str] = &[
+        "${",
+        "$",
+        "<",
+        "{{",
+        "%(",
+        "%",
+        "***",
+        "xxx",
+        "...",
+        "env(",
+        "env.",
+        "process.env",
+        "os.environ",
+        "getenv",
+        "[redacted",
+        "[masked",
+        "vault:",
+        "secret:",
+        "ref+",
+        "arn:",
+    ];
     if PREFIX.iter().any(|p| l.starts_with(p)) {
         return true;
     }
-    l.contains("your_") || l.contains("your-") || l.contains("example") || l.contains("placeholder") || l.contains("redacted") || l.chars().all(|c| c == '*' || c == 'x' || c == '.')
+    l.contains("your_")
+        || l.contains("your-")
+        || l.contains("example")
+        || l.contains("placeholder")
+        || l.contains("redacted")
+        || l.chars().all(|c| c == '*' || c == 'x' || c == '.')
 }
 
 fn jwt_header_ok(tok: &str) -> bool {
     let head = tok.split('.').next().unwrap_or("");
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')) else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')) else {
+        return false;
+    };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
     v.get("alg").is_some() || v.get("typ").is_some()
 }
@@ -601,7 +804,32 @@ mod tests {
     fn one_pass_keyword_test_equals_substring_tests() {
         let strong: &[&[u8]] = &[b"key", b"secret", b"pass", b"pwd", b"contrase"];
         let weak: &[&[u8]] = &[b"key", b"token", b"cred", b"auth"];
-        for key in ["", "k", "ke", "key", "KEY", "api_Key", "SeCrEt_x", "passwd", "xpwd", "Contrasena", "token", "pw", "kkey", "sec", "ss_pass_", "db.PWD", "ACCESS_TOKEN", "credS", "oauth", "Authorization", "tok", "cre", "KKKey", "@key"] {
+        for key in [
+            "",
+            "k",
+            "ke",
+            "key",
+            "KEY",
+            "api_Key",
+            "SeCrEt_x",
+            "passwd",
+            "xpwd",
+            "Contrasena",
+            "token",
+            "pw",
+            "kkey",
+            "sec",
+            "ss_pass_",
+            "db.PWD",
+            "ACCESS_TOKEN",
+            "credS",
+            "oauth",
+            "Authorization",
+            "tok",
+            "cre",
+            "KKKey",
+            "@key",
+        ] {
             assert_eq!(has_stem(key, false), strong.iter().any(|n| contains_ci(key, n)), "{key}");
             assert_eq!(has_stem(key, true), weak.iter().any(|n| contains_ci(key, n)), "{key}");
         }
@@ -612,7 +840,10 @@ mod tests {
 
     fn scan(text: &str) -> Vec<(String, String)> {
         let s = SecretsScanner::new().expect("compile");
-        s.scan(text, None, &SecretsPolicy::default()).into_iter().map(|h| (h.kind, text[h.start..h.end].to_string())).collect()
+        s.scan(text, None, &SecretsPolicy::default())
+            .into_iter()
+            .map(|h| (h.kind, text[h.start..h.end].to_string()))
+            .collect()
     }
 
     #[test]
@@ -642,18 +873,33 @@ mod tests {
     fn needles_cover_providers() {
         let s = SecretsScanner::new().expect("compile");
         let samples = [
-            "key: AKIAZ3MPLE5ABCDEFGHQ", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz",
-            "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", r#""type": "service_account""#, "ya29.a0AfH6SMBxxxxxxxxxxxxxxxxxxxx",
-            "AccountKey=abc", "abc1Q~abcdefghijabcdefghijabcdefghij12", "sv=2020-01-01&sig=abcdefghijabcdefghijabcdefghij12",
-            "glpat-abcdefghij0123456789", "GR1348941abcdefghij0123456789", "xapp-1-A1-1-abc", "https://hooks.slack.com/services/abcdefghijabcdefghijab",
-            "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk-abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh", "hf_abcdefghijabcdefghijabcdefghijabcd",
-            "npm_abcdefghijabcdefghijabcdefghijabcdef", "SG.abcdefghijabcdefghijab.abcdefghijabcdefghijabcdefghijabcdefghijabc",
-            "pypi-AgEIcHlwaS5vcmcabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij", "Authorization: Bearer abcdefghijabcdefgh",
+            "key: AKIAZ3MPLE5ABCDEFGHQ",
+            "aws_secret_access_key = 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",
+            "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+            r#""type": "service_account""#,
+            "ya29.a0AfH6SMBxxxxxxxxxxxxxxxxxxxx",
+            "AccountKey=abc",
+            "abc1Q~abcdefghijabcdefghijabcdefghij12",
+            "sv=2020-01-01&sig=abcdefghijabcdefghijabcdefghij12",
+            "glpat-abcdefghij0123456789",
+            "GR1348941abcdefghij0123456789",
+            "xapp-1-A1-1-abc",
+            "https://hooks.slack.com/services/abcdefghijabcdefghijab",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "sk-abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh",
+            "hf_abcdefghijabcdefghijabcdefghijabcd",
+            "npm_abcdefghijabcdefghijabcdefghijabcdef",
+            "SG.abcdefghijabcdefghijab.abcdefghijabcdefghijabcdefghijabcdefghijabc",
+            "pypi-AgEIcHlwaS5vcmcabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij",
+            "Authorization: Bearer abcdefghijabcdefgh",
             "postgres://admin:s3cr3tP4ss@db.internal:5432/app",
         ];
         for t in samples {
             if s.rule_set.is_match(t) {
-                assert!(s.needles.is_match(t) || s.needles_ci.is_match(t), "{t:?} matches a provider rule but no needle");
+                assert!(
+                    s.needles.is_match(t) || s.needles_ci.is_match(t),
+                    "{t:?} matches a provider rule but no needle"
+                );
             }
         }
         // Every provider rule begins with (or requires) a needle: check each rule's own literal.

@@ -76,7 +76,11 @@ pub(crate) fn network(link: LinkType, frame: &[u8]) -> Network<'_> {
             let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
             let be = u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]]);
             let is_ip = |f: u32| matches!(f, 2 | 10 | 24 | 28 | 30);
-            if is_ip(le) || is_ip(be) { Network::Ip(&frame[4..]) } else { Network::Other }
+            if is_ip(le) || is_ip(be) {
+                Network::Ip(&frame[4..])
+            } else {
+                Network::Other
+            }
         }
         LinkType::LinuxSll => match be16(frame, 14) {
             Some(proto) => ether_type(proto, frame.get(16..).unwrap_or_default(), 0),

@@ -53,12 +53,27 @@ fn link_layers() {
     let mut tags = Vec::new();
     tags.extend(q);
     assert_tcp(decode_one(LinkType::Ethernet, &[&[0u8; 12][..], &[0x81, 0x00], &q, &[0x08, 0x00], &ip].concat()), 0);
-    assert_tcp(decode_one(LinkType::Ethernet, &[&[0u8; 12][..], &[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 7, 0x08, 0x00], &ip].concat()), 0);
+    assert_tcp(
+        decode_one(
+            LinkType::Ethernet,
+            &[&[0u8; 12][..], &[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 7, 0x08, 0x00], &ip].concat(),
+        ),
+        0,
+    );
     // MPLS two labels then IPv4.
-    assert_tcp(decode_one(LinkType::Ethernet, &[&[0u8; 12][..], &[0x88, 0x47, 0, 1, 0, 64, 0, 2, 1, 64], &ip].concat()), 0);
+    assert_tcp(
+        decode_one(LinkType::Ethernet, &[&[0u8; 12][..], &[0x88, 0x47, 0, 1, 0, 64, 0, 2, 1, 64], &ip].concat()),
+        0,
+    );
     // 802.3 LLC/SNAP.
     let len = (8 + ip.len()) as u16;
-    assert_tcp(decode_one(LinkType::Ethernet, &[&[0u8; 12][..], &len.to_be_bytes(), &[0xaa, 0xaa, 3, 0, 0, 0, 8, 0], &ip].concat()), 0);
+    assert_tcp(
+        decode_one(
+            LinkType::Ethernet,
+            &[&[0u8; 12][..], &len.to_be_bytes(), &[0xaa, 0xaa, 3, 0, 0, 0, 8, 0], &ip].concat(),
+        ),
+        0,
+    );
     // Linux cooked v1 and v2, BSD null in both byte orders, OpenBSD loop.
     let mut sll = vec![0u8; 14];
     sll.extend([0x08, 0x00]);
@@ -97,7 +112,8 @@ fn vxlan_gre_and_ip_in_ip() {
 
     // IPv6 in IPv4 (protocol 41): build the outer header by hand.
     let v6 = ipv6_tcp();
-    let mut h = etherparse::Ipv4Header::new(v6.len() as u16, 64, IpNumber::IPV6, [1, 1, 1, 1], [2, 2, 2, 2]).expect("header");
+    let mut h =
+        etherparse::Ipv4Header::new(v6.len() as u16, 64, IpNumber::IPV6, [1, 1, 1, 1], [2, 2, 2, 2]).expect("header");
     h.header_checksum = h.calc_header_checksum();
     let mut outer = Vec::new();
     h.write(&mut outer).ok();
@@ -112,7 +128,8 @@ fn ipv4_fragments_reassemble() {
     let payload = &whole[ihl..];
     let (a, b) = payload.split_at(16);
     let frag = |off: u16, more: bool, data: &[u8]| {
-        let mut h = etherparse::Ipv4Header::new(data.len() as u16, 64, IpNumber::TCP, [10, 0, 0, 1], [10, 0, 0, 2]).expect("header");
+        let mut h = etherparse::Ipv4Header::new(data.len() as u16, 64, IpNumber::TCP, [10, 0, 0, 1], [10, 0, 0, 2])
+            .expect("header");
         h.identification = 99;
         h.more_fragments = more;
         h.fragment_offset = etherparse::IpFragOffset::try_new(off / 8).expect("offset");

@@ -70,10 +70,12 @@ fn keep_alive_sequence_split_in_one_byte_segments() {
 
 #[test]
 fn pipelined_requests_pair_in_order() {
-    let reqs = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nHEAD /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    let reqs =
+        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nHEAD /c HTTP/1.1\r\nHost: h\r\n\r\n";
     let resps = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nAHTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nBBHTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n";
     let (ex, _) = run(&conversation(&[(reqs, resps)], 1460));
-    let got: Vec<_> = ex.iter().map(|e| (e.request.target.as_str(), e.response.as_ref().map(|r| r.status), body(e).len())).collect();
+    let got: Vec<_> =
+        ex.iter().map(|e| (e.request.target.as_str(), e.response.as_ref().map(|r| r.status), body(e).len())).collect();
     assert_eq!(got, vec![("/a", Some(200), 1), ("/b", Some(404), 2), ("/c", Some(200), 0)]);
 }
 
@@ -81,7 +83,8 @@ fn pipelined_requests_pair_in_order() {
 fn chunked_gzip_trailers_and_extensions() {
     let gz = gzip(b"{\"hello\":\"world\"}");
     let (a, b) = gz.split_at(5);
-    let mut resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nTrailer: X-Sum\r\n\r\n".to_vec();
+    let mut resp =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nTrailer: X-Sum\r\n\r\n".to_vec();
     resp.extend(format!("{:x};ext=1\r\n", a.len()).as_bytes());
     resp.extend(a);
     resp.extend(format!("\r\n{:X}\r\n", b.len()).as_bytes());
@@ -104,7 +107,10 @@ fn interim_and_bodyless_statuses() {
     let reqs: &[u8] = b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
     let resps: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n";
     let (ex, _) = run(&conversation(
-        &[(reqs, resps), (b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n")],
+        &[
+            (reqs, resps),
+            (b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"),
+        ],
         1460,
     ));
     assert_eq!(ex.len(), 2);
@@ -118,7 +124,10 @@ fn interim_and_bodyless_statuses() {
 fn connect_tunnel_and_websocket_upgrade_stop_parsing() {
     let (ex, stats) = run(&conversation(
         &[
-            (b"CONNECT db.test:443 HTTP/1.1\r\nHost: db.test:443\r\n\r\n", b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+            (
+                b"CONNECT db.test:443 HTTP/1.1\r\nHost: db.test:443\r\n\r\n",
+                b"HTTP/1.1 200 Connection Established\r\n\r\n",
+            ),
             (b"\x16\x03\x01 GET /not-http HTTP/1.1\r\n\r\n", b"\x16\x03\x03 HTTP/1.1 200 OK\r\n\r\n"),
         ],
         1460,
@@ -130,7 +139,10 @@ fn connect_tunnel_and_websocket_upgrade_stop_parsing() {
 
     let (ex, _) = run(&conversation(
         &[
-            (b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+            (
+                b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+            ),
             (b"\x81\x85abcdGET / HTTP/1.1\r\n\r\n", b"\x81\x02hi"),
         ],
         1460,
@@ -231,7 +243,10 @@ fn smuggling_ambiguities_are_flagged_and_hidden_requests_seen() {
     assert!(ex[0].flags.anomalies.contains(&Anomaly::ContentLengthAndChunked));
     // Conflicting Content-Length: unrecoverable, request reported, next one found.
     let (ex, _) = run(&conversation(
-        &[(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello\r\nGET /hidden HTTP/1.1\r\n\r\n", b"")],
+        &[(
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello\r\nGET /hidden HTTP/1.1\r\n\r\n",
+            b"",
+        )],
         1460,
     ));
     assert!(ex[0].flags.anomalies.contains(&Anomaly::BadContentLength));
@@ -244,7 +259,10 @@ fn smuggling_ambiguities_are_flagged_and_hidden_requests_seen() {
     assert!(ex[0].flags.anomalies.contains(&Anomaly::BadChunkSize));
     assert_eq!(ex.len(), 2);
     // Obsolete line folding.
-    let (ex, _) = run(&conversation(&[(b"GET / HTTP/1.1\r\nX-A: a\r\n  b\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")], 1460));
+    let (ex, _) = run(&conversation(
+        &[(b"GET / HTTP/1.1\r\nX-A: a\r\n  b\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")],
+        1460,
+    ));
     assert!(ex[0].flags.anomalies.contains(&Anomaly::ObsoleteLineFolding));
     assert_eq!(ex[0].request.headers[0].value, "a b");
 }
@@ -274,7 +292,10 @@ fn pending_request_reported_and_rst_closes() {
 fn body_cap_truncates_and_counts() {
     let mut cfg = crate::Config::default();
     cfg.http.max_body_bytes = 4;
-    let (ex, stats) = run_with(cfg, &conversation(&[(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")], 1460));
+    let (ex, stats) = run_with(
+        cfg,
+        &conversation(&[(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")], 1460),
+    );
     let r = ex[0].response.as_ref().expect("response");
     assert_eq!((r.body.data.as_slice(), r.body.wire_len, r.body.truncated), (&b"0123"[..], 10, true));
     assert_eq!(stats.body_bytes_over_cap, 6);
@@ -392,7 +413,6 @@ proptest! {
     }
 }
 
-
 #[test]
 fn engine_wide_body_budget_truncates_counts_and_is_released() {
     let mut cfg = crate::Config::default();
@@ -413,13 +433,17 @@ fn engine_wide_body_budget_truncates_counts_and_is_released() {
     assert_eq!(e.stats().body_bytes_held_now, 100);
     assert_eq!(e.stats().body_bytes_over_budget, 60);
     // Once both are answered, the budget is free again and new bodies are kept whole.
-    let mut tail = vec![a.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), b.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")];
+    let mut tail = vec![
+        a.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        b.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
     tail.push(a.send(true, &[b"POST /c HTTP/1.1\r\nContent-Length: 90\r\n\r\n".as_slice(), &[b'c'; 90]].concat()));
     for f in &tail {
         e.on_frame(f.ts, LinkType::Ethernet, &f.bytes, &mut out);
     }
     e.flush_all(&mut out);
-    let bodies: Vec<_> = out.iter().map(|x| (x.request.target.clone(), x.request.body.data.len(), x.flags.truncated)).collect();
+    let bodies: Vec<_> =
+        out.iter().map(|x| (x.request.target.clone(), x.request.body.data.len(), x.flags.truncated)).collect();
     assert_eq!(bodies, vec![("/a".into(), 80, false), ("/b".into(), 20, true), ("/c".into(), 90, false)]);
     assert_eq!(e.stats().body_bytes_held_now, 0);
 }

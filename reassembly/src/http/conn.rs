@@ -396,7 +396,14 @@ impl HttpConn {
         let mut flags = Flags::default();
         flags.add(Anomaly::MalformedHead);
         self.push_slot(
-            Request { ts, method: String::new(), target: String::new(), version: Version::Http11, headers: Vec::new(), body: Body::default() },
+            Request {
+                ts,
+                method: String::new(),
+                target: String::new(),
+                version: Version::Http11,
+                headers: Vec::new(),
+                body: Body::default(),
+            },
             flags,
             true,
             cx,
@@ -452,7 +459,14 @@ impl HttpConn {
                     }
                     let ts = self.req.head_ts;
                     self.push_slot(
-                        Request { ts, method: h.method, target: h.target, version: h.version, headers: h.headers, body: Body::default() },
+                        Request {
+                            ts,
+                            method: h.method,
+                            target: h.target,
+                            version: h.version,
+                            headers: h.headers,
+                            body: Body::default(),
+                        },
                         flags,
                         false,
                         cx,
@@ -473,7 +487,14 @@ impl HttpConn {
         flags.add(Anomaly::ResponseWithoutRequest);
         cx.stats.orphan_responses += 1;
         let depth = self.push_slot(
-            Request { ts, method: String::new(), target: String::new(), version: Version::Http11, headers: Vec::new(), body: Body::default() },
+            Request {
+                ts,
+                method: String::new(),
+                target: String::new(),
+                version: Version::Http11,
+                headers: Vec::new(),
+                body: Body::default(),
+            },
             flags,
             false,
             cx,
@@ -521,7 +542,14 @@ impl HttpConn {
             junk: false,
             held: 0,
         });
-        let msg = Msg { acc: BodyAcc::new(cx.cfg.max_body_bytes), trailers: Vec::new(), gap: false, held: 0, depth: Some(depth), response: None };
+        let msg = Msg {
+            acc: BodyAcc::new(cx.cfg.max_body_bytes),
+            trailers: Vec::new(),
+            gap: false,
+            held: 0,
+            depth: Some(depth),
+            response: None,
+        };
         self.req.msg = Some(msg);
         if let (Ok(Framing::Length(n)), Some(m)) = (framing, self.req.msg.as_mut()) {
             m.acc.expect(n);
@@ -568,18 +596,11 @@ impl HttpConn {
             self.resp.state = State::Head;
             return;
         }
-        let interim = self
-            .slot(depth)
-            .and_then(|s| s.ex.response.take())
-            .map(|r| r.interim)
-            .unwrap_or_default();
+        let interim = self.slot(depth).and_then(|s| s.ex.response.take()).map(|r| r.interim).unwrap_or_default();
         let mut anomalies = h.anomalies;
         let tunnel = h.status == 101 || (method_connect && (200..300).contains(&h.status));
-        let framing = if tunnel {
-            Framing::Empty
-        } else {
-            response_framing(method_head, h.status, &h.headers, &mut anomalies)
-        };
+        let framing =
+            if tunnel { Framing::Empty } else { response_framing(method_head, h.status, &h.headers, &mut anomalies) };
         let response = Response {
             ts,
             version: h.version,
@@ -664,7 +685,8 @@ impl HttpConn {
             }
             return;
         }
-        let anomaly = if slot.ex.request.version == Version::Http09 { Anomaly::Http09 } else { Anomaly::NonHttpResponse };
+        let anomaly =
+            if slot.ex.request.version == Version::Http09 { Anomaly::Http09 } else { Anomaly::NonHttpResponse };
         slot.ex.flags.add(anomaly);
         let interim = slot.ex.response.take().map(|r| r.interim).unwrap_or_default();
         self.resp_depth += 1;
@@ -846,8 +868,7 @@ fn emit(mut slot: Slot, cx: &mut Ctx<'_>) {
         }
     }
     ex.flags.pending = ex.response.is_none();
-    let truncated =
-        ex.request.body.truncated || ex.response.as_ref().is_some_and(|r| r.body.truncated);
+    let truncated = ex.request.body.truncated || ex.response.as_ref().is_some_and(|r| r.body.truncated);
     ex.flags.truncated |= truncated;
     cx.stats.exchanges += 1;
     cx.stats.exchanges_pending += u64::from(ex.flags.pending);
@@ -863,7 +884,9 @@ fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut F
     let mut data = acc.data;
     let mut decoded_len = wire_len;
     if cfg.decode_content && !data.is_empty() {
-        if let Some(ce) = find_header(headers, "content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity")) {
+        if let Some(ce) =
+            find_header(headers, "content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
+        {
             let d = content::decode(data, ce, cfg.max_decoded_body_bytes);
             if d.failed {
                 flags.add(Anomaly::UndecodableContent);
@@ -892,4 +915,3 @@ fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut F
     .then(|| sse::parse(&data));
     Body { data, wire_len, decoded_len, truncated, sse }
 }
-

@@ -86,9 +86,8 @@ fn run(c: ContentCoding, input: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ()
         ContentCoding::Deflate => {
             // RFC 9110 says zlib; some servers send raw deflate. The zlib header's check bits
             // tell them apart.
-            let zlib = input.len() >= 2
-                && input[0] & 0x0f == 8
-                && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
+            let zlib =
+                input.len() >= 2 && input[0] & 0x0f == 8 && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
             let mut out = Vec::new();
             match inflate(input, zlib, &mut out, cap + 1) {
                 Inflated::End(_) | Inflated::Full => Ok((out, true)),
@@ -138,7 +137,11 @@ fn inflate(input: &[u8], zlib: bool, out: &mut Vec<u8>, limit: usize) -> Inflate
             Ok(flate2::Status::StreamEnd) => {
                 return Inflated::End(usize::try_from(d.total_in()).unwrap_or(usize::MAX));
             }
-            Ok(_) if d.total_in() == in_before && d.total_out() == out_before && out.len() < out.capacity().min(limit) => {
+            Ok(_)
+                if d.total_in() == in_before
+                    && d.total_out() == out_before
+                    && out.len() < out.capacity().min(limit) =>
+            {
                 // No progress with room to write: the input is exhausted mid-stream.
                 return Inflated::Cut;
             }

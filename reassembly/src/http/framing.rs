@@ -53,7 +53,8 @@ pub(crate) fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<F
             flags.add(Anomaly::ContentLengthAndChunked);
         }
         // RFC 9112 §6.3 ¶4: chunked must be final in a request, else the length is unknown.
-        return if te.last().map(String::as_str) == Some("chunked") && te.iter().filter(|c| *c == "chunked").count() == 1 {
+        return if te.last().map(String::as_str) == Some("chunked") && te.iter().filter(|c| *c == "chunked").count() == 1
+        {
             Ok(Framing::Chunked)
         } else {
             Err(Anomaly::ChunkedNotFinal)
@@ -71,7 +72,12 @@ pub(crate) fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<F
     }
 }
 
-pub(crate) fn response_framing(method_head: bool, status: u16, headers: &[Header], anomalies: &mut Vec<Anomaly>) -> Framing {
+pub(crate) fn response_framing(
+    method_head: bool,
+    status: u16,
+    headers: &[Header],
+    anomalies: &mut Vec<Anomaly>,
+) -> Framing {
     // RFC 9112 §6.3 ¶1: HEAD responses, 1xx, 204 and 304 have no body.
     if method_head || (100..200).contains(&status) || status == 204 || status == 304 {
         return Framing::Empty;

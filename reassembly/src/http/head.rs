@@ -8,8 +8,27 @@ use crate::exchange::{Anomaly, Header, Version};
 /// Methods accepted when looking for the start of a request in the middle of a stream. Any
 /// token is accepted as a method on a stream that is in sync.
 const KNOWN_METHODS: &[&str] = &[
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY", "PROPFIND",
-    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE", "TRACK",
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "HEAD",
+    "OPTIONS",
+    "PATCH",
+    "CONNECT",
+    "TRACE",
+    "QUERY",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "PURGE",
+    "TRACK",
 ];
 
 /// Header slots tried on the stack before the configured maximum.
@@ -131,7 +150,11 @@ fn unfold(head: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn version_of(minor: u8) -> Version {
-    if minor == 0 { Version::Http10 } else { Version::Http11 }
+    if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    }
 }
 
 fn lossy(b: &[u8]) -> String {

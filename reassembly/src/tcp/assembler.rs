@@ -103,7 +103,10 @@ impl Assembler {
     }
 
     /// A segment. Delivers what became contiguous to `out`.
-    #[expect(clippy::too_many_arguments, reason = "the segment, its limits, and the engine's shared budget, counters and output")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the segment, its limits, and the engine's shared budget, counters and output"
+    )]
     pub fn on_segment<'a>(
         &mut self,
         seq: u32,

@@ -32,7 +32,11 @@ impl FlowKey {
 
     /// Endpoint by side index (0 = `a`, 1 = `b`).
     pub fn endpoint(&self, side: usize) -> SocketAddr {
-        if side == 0 { self.a } else { self.b }
+        if side == 0 {
+            self.a
+        } else {
+            self.b
+        }
     }
 
     /// A stable hash for sharding flows across threads (FNV-1a; the same on every run and

@@ -5,8 +5,7 @@
 use super::json::{push_body, push_error, push_object, push_u64, PoolClass, Resource};
 use super::vocab::{CATEGORIES, SEARCH_TERMS, SORTS};
 use super::{
-    write_request, write_response, BodySrc, Close, Content, ExchangeCtx, Peers, RequestSpec,
-    Response, Written,
+    write_request, write_response, BodySrc, Close, Content, ExchangeCtx, Peers, RequestSpec, Response, Written,
 };
 use crate::content::http::Stream;
 use crate::rng::Rng;
@@ -155,11 +154,7 @@ pub(super) fn exchange(
     c2s: &mut Stream,
     s2c: &mut Stream,
 ) -> Written {
-    let n = if ctx.safe_only {
-        GET_ENDPOINTS
-    } else {
-        ENDPOINTS.len()
-    };
+    let n = if ctx.safe_only { GET_ENDPOINTS } else { ENDPOINTS.len() };
     let mut w = [0u32; ENDPOINTS.len()];
     for (i, (_, weight)) in ENDPOINTS.iter().enumerate().take(n) {
         w[i] = *weight;
@@ -183,12 +178,8 @@ pub(super) fn exchange(
                 let target = rng.skewed(20, 900) as usize;
                 push_body(&mut c.req_body, rng, res, target);
             }
-            1 => c
-                .req_body
-                .extend_from_slice(c.pool.plain(c.pool.pick(rng, PoolClass::Medium))),
-            _ => c
-                .req_body
-                .extend_from_slice(c.pool.plain(c.pool.pick(rng, PoolClass::Large))),
+            1 => c.req_body.extend_from_slice(c.pool.plain(c.pool.pick(rng, PoolClass::Medium))),
+            _ => c.req_body.extend_from_slice(c.pool.plain(c.pool.pick(rng, PoolClass::Large))),
         }
     }
     c.extra.clear();
@@ -197,17 +188,8 @@ pub(super) fn exchange(
         push_u64(&mut c.extra, rng.next_u32().into());
         c.extra.extend_from_slice(b"\"\r\n");
     }
-    let accept: &[u8] = if rng.percent(80) {
-        b"application/json"
-    } else {
-        b"*/*"
-    };
-    let spec = RequestSpec {
-        method,
-        accept,
-        with_body,
-        close: ctx.close == Close::Request,
-    };
+    let accept: &[u8] = if rng.percent(80) { b"application/json" } else { b"*/*" };
+    let spec = RequestSpec { method, accept, with_body, close: ctx.close == Close::Request };
     let path = write_request(c, rng, peers, spec, c2s);
     let request_body_len = c.req_body.len();
 
@@ -221,8 +203,7 @@ pub(super) fn exchange(
             body = BodySrc::None;
             c.extra.extend_from_slice(b"ETag: W/\"");
             push_u64(&mut c.extra, rng.next_u32().into());
-            c.extra
-                .extend_from_slice(b"\"\r\nCache-Control: private, max-age=60\r\n");
+            c.extra.extend_from_slice(b"\"\r\nCache-Control: private, max-age=60\r\n");
         }
         301 => {
             c.extra.extend_from_slice(b"Location: https://");
@@ -230,14 +211,12 @@ pub(super) fn exchange(
             c.extra.extend_from_slice(&c2s.data[path.0..path.1]);
             c.extra.extend_from_slice(b"\r\n");
             if rng.percent(50) {
-                c.resp_body
-                    .extend_from_slice(b"{\"message\":\"moved permanently\"}");
+                c.resp_body.extend_from_slice(b"{\"message\":\"moved permanently\"}");
             }
         }
         400 | 404 | 500 => push_error(&mut c.resp_body, rng, status),
         _ if ep == Ep::Health => {
-            c.resp_body
-                .extend_from_slice(b"{\"status\":\"ok\",\"uptime_s\":");
+            c.resp_body.extend_from_slice(b"{\"status\":\"ok\",\"uptime_s\":");
             push_u64(&mut c.resp_body, rng.range(10, 10_000_000));
             c.resp_body.push(b'}');
         }
@@ -247,24 +226,13 @@ pub(super) fn exchange(
                 push_body(&mut c.resp_body, rng, res, target);
             }
             k => {
-                let class = if k == 1 {
-                    PoolClass::Medium
-                } else {
-                    PoolClass::Large
-                };
+                let class = if k == 1 { PoolClass::Medium } else { PoolClass::Large };
                 let idx = c.pool.pick(rng, class);
-                body = BodySrc::Pool {
-                    idx,
-                    gzip: peers.accept_gzip && rng.percent(55),
-                };
+                body = BodySrc::Pool { idx, gzip: peers.accept_gzip && rng.percent(55) };
             }
         },
         _ => {
-            let filler = if rng.percent(20) {
-                rng.skewed(1, 60) as usize
-            } else {
-                0
-            };
+            let filler = if rng.percent(20) { rng.skewed(1, 60) as usize } else { 0 };
             push_object(&mut c.resp_body, rng, res, filler);
         }
     }
@@ -290,13 +258,7 @@ pub(super) fn exchange(
         _ => Framing::ContentLength,
     };
     let content_type = "application/json; charset=utf-8";
-    let r = Response {
-        status,
-        content_type,
-        body,
-        framing,
-        exact_chunks: false,
-    };
+    let r = Response { status, content_type, body, framing, exact_chunks: false };
     let response_body_len = write_response(c, rng, peers, ctx, r, s2c);
     Written {
         method,
@@ -306,11 +268,7 @@ pub(super) fn exchange(
         response_body_len,
         framing,
         gzip: matches!(body, BodySrc::Pool { gzip: true, .. }),
-        content_type: if response_body_len == 0 {
-            ""
-        } else {
-            "application/json"
-        },
+        content_type: if response_body_len == 0 { "" } else { "application/json" },
         mcp_method: None,
     }
 }

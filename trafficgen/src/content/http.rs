@@ -76,10 +76,8 @@ pub(crate) fn status_line(buf: &mut Vec<u8>, status: u16) {
 /// `Date: Mon, 03 Jun 2024 09:00:00 GMT\r\n` (IMF-fixdate, RFC 9110 §5.6.7).
 pub(crate) fn date_header(buf: &mut Vec<u8>, unix_secs: u64) {
     const DAYS: [&[u8]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
+    const MONTHS: [&[u8]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
@@ -133,14 +131,7 @@ pub(crate) enum ChunkPlan<'a> {
 /// Writes `body` with `Transfer-Encoding: chunked` framing (RFC 9112 §7.1): the chunks, the
 /// last chunk, optional trailer fields, and the final CRLF. A flush point is marked after each
 /// chunk. `ext` adds a chunk extension to some chunks; `trailer` adds one trailer field.
-pub(crate) fn write_chunked(
-    s: &mut Stream,
-    rng: &mut Rng,
-    body: &[u8],
-    plan: ChunkPlan<'_>,
-    ext: bool,
-    trailer: bool,
-) {
+pub(crate) fn write_chunked(s: &mut Stream, rng: &mut Rng, body: &[u8], plan: ChunkPlan<'_>, ext: bool, trailer: bool) {
     let upper = rng.percent(20);
     let mut pos = 0;
     let mut exact = 0;
@@ -157,11 +148,7 @@ pub(crate) fn write_chunked(
         };
         push_hex(&mut s.data, n as u64, upper);
         if ext && rng.percent(50) {
-            s.data.extend_from_slice(if rng.percent(50) {
-                b";ieof"
-            } else {
-                b";name=\"part\""
-            });
+            s.data.extend_from_slice(if rng.percent(50) { b";ieof" } else { b";name=\"part\"" });
         }
         s.data.extend_from_slice(b"\r\n");
         s.data.extend_from_slice(&body[pos..pos + n]);
@@ -198,11 +185,7 @@ mod tests {
     fn chunked_framing_round_trips() {
         let mut rng = Rng::new(3);
         let body: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        for plan in [
-            ChunkPlan::Fixed(4096),
-            ChunkPlan::Random,
-            ChunkPlan::Exact(&[5, 7]),
-        ] {
+        for plan in [ChunkPlan::Fixed(4096), ChunkPlan::Random, ChunkPlan::Exact(&[5, 7])] {
             let mut s = Stream::default();
             write_chunked(&mut s, &mut rng, &body, plan, true, true);
             assert_eq!(dechunk(&s.data), body);
@@ -216,8 +199,7 @@ mod tests {
         loop {
             let eol = d.windows(2).position(|w| w == b"\r\n").expect("size line");
             let line = std::str::from_utf8(&d[..eol]).expect("ascii");
-            let size =
-                usize::from_str_radix(line.split(';').next().expect("size"), 16).expect("hex");
+            let size = usize::from_str_radix(line.split(';').next().expect("size"), 16).expect("hex");
             d = &d[eol + 2..];
             if size == 0 {
                 break;

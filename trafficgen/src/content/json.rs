@@ -26,11 +26,7 @@ pub(crate) fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
 
 /// Appends `n` in hexadecimal, without leading zeros.
 pub(crate) fn push_hex(buf: &mut Vec<u8>, mut n: u64, upper: bool) {
-    let digits: &[u8; 16] = if upper {
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
+    let digits: &[u8; 16] = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
     let mut tmp = [0u8; 16];
     let mut i = tmp.len();
     loop {
@@ -52,8 +48,7 @@ pub(crate) fn push_random(buf: &mut Vec<u8>, rng: &mut Rng, alphabet: &[u8], len
 }
 
 pub(crate) const HEX: &[u8] = b"0123456789abcdef";
-pub(crate) const B64URL: &[u8] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// A version-4 UUID in its canonical text form.
 pub(crate) fn push_uuid(buf: &mut Vec<u8>, rng: &mut Rng) {
@@ -138,14 +133,8 @@ pub(crate) enum Resource {
 }
 
 impl Resource {
-    pub(crate) const ALL: [Resource; 6] = [
-        Resource::User,
-        Resource::Order,
-        Resource::Product,
-        Resource::CartItem,
-        Resource::Payment,
-        Resource::Session,
-    ];
+    pub(crate) const ALL: [Resource; 6] =
+        [Resource::User, Resource::Order, Resource::Product, Resource::CartItem, Resource::Payment, Resource::Session];
 }
 
 /// One JSON object of `res`, with an optional filler text field of `filler_words` words.
@@ -286,16 +275,10 @@ pub(crate) fn push_body(buf: &mut Vec<u8>, rng: &mut Rng, res: Resource, target:
 /// An error body as most JSON APIs send it.
 pub(crate) fn push_error(buf: &mut Vec<u8>, rng: &mut Rng, status: u16) {
     let (code, msg): (&[u8], &[u8]) = match status {
-        400 => (
-            b"invalid_request",
-            b"field 'quantity' must be a positive integer",
-        ),
+        400 => (b"invalid_request", b"field 'quantity' must be a positive integer"),
         401 => (b"unauthorized", b"missing or expired token"),
         404 => (b"not_found", b"resource does not exist"),
-        _ => (
-            b"internal_error",
-            b"an unexpected error occurred; retry later",
-        ),
+        _ => (b"internal_error", b"an unexpected error occurred; retry later"),
     };
     buf.extend_from_slice(b"{\"error\":{\"code\":\"");
     buf.extend_from_slice(code);
@@ -308,8 +291,8 @@ pub(crate) fn push_error(buf: &mut Vec<u8>, rng: &mut Rng, status: u16) {
 
 /// Target sizes of the pooled bodies, in bytes: 1 KB to 200 KB.
 const POOL_SIZES: &[usize] = &[
-    1_024, 1_536, 2_048, 3_072, 4_096, 6_144, 8_192, 12_288, 16_384, 24_576, 32_768, 49_152,
-    65_536, 98_304, 131_072, 163_840, 204_800,
+    1_024, 1_536, 2_048, 3_072, 4_096, 6_144, 8_192, 12_288, 16_384, 24_576, 32_768, 49_152, 65_536, 98_304, 131_072,
+    163_840, 204_800,
 ];
 const POOL_VARIANTS: usize = 2;
 /// Index in `POOL_SIZES` of the first "large" size (24 KB).
@@ -379,10 +362,10 @@ impl BodyPool {
 }
 
 fn gzip(plain: &[u8]) -> Vec<u8> {
-    let mut enc = GzBuilder::new().mtime(0).operating_system(255).write(
-        Vec::with_capacity(plain.len() / 3 + 64),
-        Compression::new(GZIP_LEVEL),
-    );
+    let mut enc = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::with_capacity(plain.len() / 3 + 64), Compression::new(GZIP_LEVEL));
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(plain);
     enc.finish().unwrap_or_default()

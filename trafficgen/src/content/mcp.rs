@@ -6,8 +6,7 @@
 use super::json::{push_u64, push_uuid};
 use super::vocab::{CITIES, DOC_QUERIES, FILE_PATHS, MCP_CLIENTS, MCP_TOOLS};
 use super::{
-    write_request, write_response, BodySrc, Close, Content, ExchangeCtx, Peers, RequestSpec,
-    Response, Written,
+    write_request, write_response, BodySrc, Close, Content, ExchangeCtx, Peers, RequestSpec, Response, Written,
 };
 use crate::content::http::Stream;
 use crate::rng::Rng;
@@ -78,9 +77,7 @@ fn tool_call_params(b: &mut Vec<u8>, rng: &mut Rng, tool: &str) {
             b.extend_from_slice(b"\"}");
         }
         "send_email" => {
-            b.extend_from_slice(
-                b"{\"to\":\"ops@example.com\",\"subject\":\"Weekly report\",\"body\":\"Orders up ",
-            );
+            b.extend_from_slice(b"{\"to\":\"ops@example.com\",\"subject\":\"Weekly report\",\"body\":\"Orders up ");
             push_u64(b, rng.range(1, 40));
             b.extend_from_slice(b"% week over week.\"}");
         }
@@ -143,9 +140,7 @@ pub(super) fn exchange(
         }
         1 => {
             method = "notifications/initialized";
-            c.req_body.extend_from_slice(
-                b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
-            );
+            c.req_body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
         }
         2 => {
             method = "tools/list";
@@ -175,12 +170,7 @@ pub(super) fn exchange(
         c.extra.extend_from_slice(b"\r\n");
     }
     let accept = b"application/json, text/event-stream";
-    let spec = RequestSpec {
-        method: "POST",
-        accept,
-        with_body: true,
-        close: ctx.close == Close::Request,
-    };
+    let spec = RequestSpec { method: "POST", accept, with_body: true, close: ctx.close == Close::Request };
     let path = write_request(c, rng, peers, spec, c2s);
     let request_body_len = c.req_body.len();
 
@@ -200,15 +190,7 @@ pub(super) fn exchange(
             exact_chunks: false,
         };
         let n = write_response(c, rng, peers, ctx, r, s2c);
-        return written(
-            method,
-            path,
-            202,
-            request_body_len,
-            n,
-            Framing::ContentLength,
-            "",
-        );
+        return written(method, path, 202, request_body_len, n, Framing::ContentLength, "");
     }
 
     let mut msg = Vec::with_capacity(512);
@@ -260,28 +242,14 @@ pub(super) fn exchange(
     let (content_type, framing, short_type) = if sse {
         push_event(c, rng, &msg);
         c.extra.extend_from_slice(b"Cache-Control: no-cache\r\n");
-        let framing = if rng.percent(75) {
-            Framing::Chunked
-        } else {
-            Framing::ContentLength
-        };
+        let framing = if rng.percent(75) { Framing::Chunked } else { Framing::ContentLength };
         ("text/event-stream", framing, "text/event-stream")
     } else {
         c.resp_body.extend_from_slice(&msg);
-        let framing = if rng.percent(85) {
-            Framing::ContentLength
-        } else {
-            Framing::Chunked
-        };
+        let framing = if rng.percent(85) { Framing::ContentLength } else { Framing::Chunked };
         ("application/json", framing, "application/json")
     };
-    let r = Response {
-        status: 200,
-        content_type,
-        body: BodySrc::Fresh,
-        framing,
-        exact_chunks: sse,
-    };
+    let r = Response { status: 200, content_type, body: BodySrc::Fresh, framing, exact_chunks: sse };
     let n = write_response(c, rng, peers, ctx, r, s2c);
     written(method, path, 200, request_body_len, n, framing, short_type)
 }
@@ -319,11 +287,7 @@ fn written(
         response_body_len,
         framing,
         gzip: false,
-        content_type: if response_body_len == 0 {
-            ""
-        } else {
-            content_type
-        },
+        content_type: if response_body_len == 0 { "" } else { content_type },
         mcp_method: Some(method),
     }
 }

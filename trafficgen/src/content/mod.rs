@@ -202,12 +202,7 @@ pub(crate) fn write_request(
     spec: RequestSpec<'_>,
     s: &mut Stream,
 ) -> (usize, usize) {
-    let RequestSpec {
-        method,
-        accept,
-        with_body,
-        close,
-    } = spec;
+    let RequestSpec { method, accept, with_body, close } = spec;
     let lower = peers.lower;
     let d = &mut s.data;
     d.extend_from_slice(method.as_bytes());
@@ -235,11 +230,7 @@ pub(crate) fn write_request(
         header(d, lower, "Cookie", ck);
     }
     if rng.percent(40) {
-        d.extend_from_slice(if lower {
-            b"x-request-id: "
-        } else {
-            b"X-Request-Id: "
-        });
+        d.extend_from_slice(if lower { b"x-request-id: " } else { b"X-Request-Id: " });
         json::push_uuid(d, rng);
         d.extend_from_slice(b"\r\n");
     }
@@ -271,13 +262,7 @@ pub(crate) fn write_response(
     r: Response,
     s: &mut Stream,
 ) -> usize {
-    let Content {
-        pool,
-        resp_body,
-        extra,
-        events,
-        ..
-    } = c;
+    let Content { pool, resp_body, extra, events, .. } = c;
     let (body, decoded): (&[u8], usize) = match r.body {
         BodySrc::None => (&[], 0),
         BodySrc::Fresh => (resp_body.as_slice(), resp_body.len()),

@@ -2,9 +2,8 @@
 //! bodies look like a real API's and differ from exchange to exchange.
 
 pub(crate) const FIRST_NAMES: &[&str] = &[
-    "alice", "bob", "carol", "dmitri", "elena", "farid", "grace", "hiro", "ines", "jamal", "kofi",
-    "lena", "mateo", "nadia", "oscar", "priya", "quinn", "rosa", "sven", "tariq", "uma", "victor",
-    "wen", "ximena", "yusuf", "zoe",
+    "alice", "bob", "carol", "dmitri", "elena", "farid", "grace", "hiro", "ines", "jamal", "kofi", "lena", "mateo",
+    "nadia", "oscar", "priya", "quinn", "rosa", "sven", "tariq", "uma", "victor", "wen", "ximena", "yusuf", "zoe",
 ];
 
 pub(crate) const LAST_NAMES: &[&str] = &[
@@ -27,8 +26,8 @@ pub(crate) const LAST_NAMES: &[&str] = &[
 ];
 
 pub(crate) const CITIES: &[&str] = &[
-    "Lisbon", "Nairobi", "Osaka", "Toronto", "Berlin", "Lima", "Pune", "Lyon", "Austin", "Krakow",
-    "Seoul", "Accra", "Oslo", "Porto",
+    "Lisbon", "Nairobi", "Osaka", "Toronto", "Berlin", "Lima", "Pune", "Lyon", "Austin", "Krakow", "Seoul", "Accra",
+    "Oslo", "Porto",
 ];
 
 pub(crate) const PRODUCTS: &[&str] = &[
@@ -46,25 +45,10 @@ pub(crate) const PRODUCTS: &[&str] = &[
     "fitness tracker",
 ];
 
-pub(crate) const CATEGORIES: &[&str] = &[
-    "electronics",
-    "books",
-    "office",
-    "garden",
-    "toys",
-    "sports",
-    "grocery",
-    "home",
-];
+pub(crate) const CATEGORIES: &[&str] =
+    &["electronics", "books", "office", "garden", "toys", "sports", "grocery", "home"];
 
-pub(crate) const ORDER_STATUS: &[&str] = &[
-    "pending",
-    "paid",
-    "shipped",
-    "delivered",
-    "cancelled",
-    "refunded",
-];
+pub(crate) const ORDER_STATUS: &[&str] = &["pending", "paid", "shipped", "delivered", "cancelled", "refunded"];
 
 pub(crate) const ROLES: &[&str] = &["admin", "member", "viewer", "billing", "support"];
 
@@ -72,15 +56,8 @@ pub(crate) const CURRENCIES: &[&str] = &["EUR", "USD", "GBP", "JPY", "INR", "BRL
 
 pub(crate) const SORTS: &[&str] = &["created_at", "-created_at", "price", "-price", "name"];
 
-pub(crate) const SEARCH_TERMS: &[&str] = &[
-    "wireless%20mouse",
-    "usb+hub",
-    "desk",
-    "monitor%204k",
-    "chair",
-    "ssd%201tb",
-    "gift+card",
-];
+pub(crate) const SEARCH_TERMS: &[&str] =
+    &["wireless%20mouse", "usb+hub", "desk", "monitor%204k", "chair", "ssd%201tb", "gift+card"];
 
 pub(crate) const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -95,12 +72,8 @@ pub(crate) const USER_AGENTS: &[&str] = &[
     "MyShopApp/3.14.2 (iPhone; iOS 17.4.1; Scale/3.00)",
 ];
 
-pub(crate) const MCP_CLIENTS: &[(&str, &str)] = &[
-    ("claude-ai", "0.1.0"),
-    ("cursor-vscode", "1.0.0"),
-    ("mcp-inspector", "0.14.0"),
-    ("openai-agents", "0.0.17"),
-];
+pub(crate) const MCP_CLIENTS: &[(&str, &str)] =
+    &[("claude-ai", "0.1.0"), ("cursor-vscode", "1.0.0"), ("mcp-inspector", "0.14.0"), ("openai-agents", "0.0.17")];
 
 pub(crate) const SERVER_NAMES: &[&str] = &[
     "api.shop.example.com",
@@ -113,24 +86,11 @@ pub(crate) const SERVER_NAMES: &[&str] = &[
     "search.internal",
 ];
 
-pub(crate) const SERVER_SOFTWARE: &[&str] = &[
-    "nginx/1.25.3",
-    "envoy",
-    "gunicorn",
-    "Kestrel",
-    "uvicorn",
-    "Apache/2.4.58 (Debian)",
-    "Jetty(11.0.20)",
-];
+pub(crate) const SERVER_SOFTWARE: &[&str] =
+    &["nginx/1.25.3", "envoy", "gunicorn", "Kestrel", "uvicorn", "Apache/2.4.58 (Debian)", "Jetty(11.0.20)"];
 
-pub(crate) const MCP_TOOLS: &[&str] = &[
-    "get_weather",
-    "search_docs",
-    "query_database",
-    "read_file",
-    "send_email",
-    "create_ticket",
-];
+pub(crate) const MCP_TOOLS: &[&str] =
+    &["get_weather", "search_docs", "query_database", "read_file", "send_email", "create_ticket"];
 
 pub(crate) const DOC_QUERIES: &[&str] = &[
     "how to rotate api keys",
@@ -140,12 +100,8 @@ pub(crate) const DOC_QUERIES: &[&str] = &[
     "webhook retry schedule",
 ];
 
-pub(crate) const FILE_PATHS: &[&str] = &[
-    "/srv/app/config/settings.yaml",
-    "/srv/app/README.md",
-    "/var/log/app/error.log",
-    "/home/dev/project/src/main.rs",
-];
+pub(crate) const FILE_PATHS: &[&str] =
+    &["/srv/app/config/settings.yaml", "/srv/app/README.md", "/var/log/app/error.log", "/home/dev/project/src/main.rs"];
 
 pub(crate) const LOREM: &[&str] = &[
     "lorem",
@@ -169,9 +125,4 @@ pub(crate) const LOREM: &[&str] = &[
     "aliqua",
 ];
 
-pub(crate) const MCP_USER_AGENTS: &[&str] = &[
-    "node",
-    "python-httpx/0.28.1",
-    "undici",
-    "Go-http-client/1.1",
-];
+pub(crate) const MCP_USER_AGENTS: &[&str] = &["node", "python-httpx/0.28.1", "undici", "Go-http-client/1.1"];

@@ -95,7 +95,6 @@ fn unacked_hole_waits_and_flush_skips_it() {
     assert_eq!(b.used, 0);
 }
 
-
 #[test]
 fn hole_cap_drops_and_counts() {
     let (mut a, mut b, mut s, mut o) = (Assembler::default(), budget(), Stats::default(), Out::default());
