@@ -5,9 +5,13 @@
 //! byte loop, sonic-rs's SIMD loop) stop and re-scan after every escape. Here a 16-byte block is
 //! classified once; on x86-64 with SSSE3 a block whose escapes are all `"` or `\\` is then
 //! written with two byte shuffles from a table (no loop over its escapes), and any other block
-//! walks its escape mask. Written by hand because the libraries measured 2-3x slower on this
-//! text (README, replay section). The `unsafe` is two calls into `#[target_feature]` functions,
-//! each after the feature is known to be there; the functions themselves are safe code.
+//! walks its escape mask. With AVX-512 VBMI2 (and BMI2), a 32-byte block whose escapes all have
+//! a two-byte form is written with one `vpexpandb`: the block's bytes are spread over the output
+//! positions a `pdep`/`pext` pair computes from the escape mask, backslashes fill the gaps.
+//! Written by hand because the libraries measured 2-3x slower on this text (README, replay
+//! section). The `unsafe` is the calls into `#[target_feature]` functions, each after the
+//! feature is known to be there, and the AVX-512 kernel's masked load and store (bounds
+//! checked by slicing first).
 
 /// What follows the backslash for each byte that needs escaping; 0 = copied as is.
 /// serde_json's choices: the short forms for `\b \t \n \f \r`, `\u00xx` (lowercase hex) for the
@@ -84,6 +88,10 @@ enum Kernel {
     #[cfg(target_arch = "x86_64")]
     /// SSSE3 and POPCNT (x86-64-v2, every x86-64 CPU since about 2009).
     Ssse3,
+    #[cfg(target_arch = "x86_64")]
+    /// AVX-512 F/BW/VL/VBMI/VBMI2, BMI2 and POPCNT (Intel Ice Lake and later, AMD Zen 4 and
+    /// later: CPUs whose `pdep`/`pext` are fast).
+    Avx512,
 }
 
 impl Kernel {
@@ -91,8 +99,13 @@ impl Kernel {
     #[inline(always)]
     fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
-            return Kernel::Ssse3;
+        {
+            if avx512::available() {
+                return Kernel::Avx512;
+            }
+            if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
+                return Kernel::Ssse3;
+            }
         }
         Kernel::Portable
     }
@@ -119,9 +132,17 @@ fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
     while read < s.len() {
         // `escape_into` returns early when `\u00xx` escapes have eaten into the room.
         out.reserve(room(s.len() - read));
-        let (r, written) = escape_into(out.spare_capacity_mut(), s, read, kernel);
+        let (r, written) = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx512` is only chosen when the CPU has every feature the
+            // function is compiled for (`avx512::available`).
+            #[allow(unsafe_code)]
+            Kernel::Avx512 => unsafe { avx512::escape_into(out.spare_capacity_mut(), s, read) },
+            _ => escape_into(out.spare_capacity_mut(), s, read, kernel),
+        };
         // SAFETY: `escape_into` initialized the first `written` bytes of the spare capacity
-        // (it only writes through `write`/`write_copy_of_slice` at offsets it then counts).
+        // (it only writes through `write`/`write_copy_of_slice`, or for AVX-512 one vector
+        // store per block, at offsets it then counts).
         // Written by hand rather than with a library: see the module comment.
         #[allow(unsafe_code)]
         unsafe {
@@ -133,11 +154,12 @@ fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
 }
 
 /// Output room checked before each step of escaping `n` more bytes: two bytes per byte (every
-/// escape but `\u00xx`) plus what one block can take beyond that (all `\u00xx`, and the slack of
-/// a whole-block store). A fresh reservation always passes the check.
+/// escape but `\u00xx`) plus what one step can take beyond that: a 32-byte AVX-512 step of
+/// `\u00xx` escapes is 192 bytes out, 128 over two a byte (a 16-byte step, 64; the slack of a
+/// whole-block store, at most 64). A fresh reservation always passes the check.
 #[inline(always)]
 fn room(n: usize) -> usize {
-    2 * n + 6 * BLOCK
+    2 * n + 8 * BLOCK
 }
 
 /// Escapes `s[from..]` into `dst` while `dst` keeps [`room`] for what is left; returns the
@@ -196,7 +218,9 @@ fn escape_blocks_portable(
         if dst.len() - o < room(total - i) {
             return (i, o);
         }
-        let Some(block) = data[i..].first_chunk::<BLOCK>() else { break };
+        let Some(block) = data[i..].first_chunk::<BLOCK>() else {
+            break;
+        };
         let take = BLOCK.min(end - i);
         o = escape_block(dst, o, &data[i..], take, escape_mask(block) & (u32::MAX >> (32 - take)));
         i += take;
@@ -296,7 +320,9 @@ mod x86 {
             if dst.len() - o < room(total - i) {
                 return (i, o);
             }
-            let Some(block) = data[i..].first_chunk::<BLOCK>() else { break };
+            let Some(block) = data[i..].first_chunk::<BLOCK>() else {
+                break;
+            };
             let take = BLOCK.min(end - i);
             let keep = u32::MAX >> (32 - take);
             let v = load(block);
@@ -320,6 +346,96 @@ mod x86 {
                     store(dst, o, _mm_shuffle_epi8(_mm_unpackhi_epi64(v, backslash), _mm_set_epi64x(hi, lo)));
                     o += take - 8 + (q >> 8).count_ones() as usize;
                 }
+            }
+            i += take;
+        }
+        (i, o)
+    }
+}
+
+/// The AVX-512 block loop: 32 bytes per step, one `vpexpandb` for every block without a
+/// `\u00xx` escape (no branch per escape, no table lookup per half block as in [`x86`]).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{room, write_escape, MaybeUninit, ESCAPE};
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8_mask, _mm256_cmple_epu8_mask, _mm256_mask_blend_epi8, _mm256_maskz_loadu_epi8,
+        _mm256_permutexvar_epi8, _mm256_set1_epi8, _mm256_setr_epi8, _mm256_test_epi8_mask, _mm512_mask_expand_epi8,
+        _mm512_set1_epi8, _mm512_storeu_si512, _mm512_zextsi256_si512, _pdep_u64, _pext_u64,
+    };
+
+    /// Bytes classified per step; the output of a step is at most twice that, one zmm.
+    const STEP: usize = 32;
+
+    pub(super) fn available() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("avx512vbmi2")
+            && std::is_x86_feature_detected!("bmi2")
+            && std::is_x86_feature_detected!("popcnt")
+    }
+
+    /// As [`super::escape_into`]: escapes `s[from..]` into `dst` while `dst` keeps
+    /// [`room`] for what is left; returns the bytes of `s` consumed and of `dst` initialized.
+    /// The last block is read with a masked load, so no padded copy of the tail is needed.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2,popcnt")]
+    pub(super) fn escape_into(dst: &mut [MaybeUninit<u8>], s: &[u8], from: usize) -> (usize, usize) {
+        let quote = _mm256_set1_epi8(b'"' as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        let x1f = _mm256_set1_epi8(0x1f);
+        let fill = _mm512_set1_epi8(b'\\' as i8);
+        // The letter of the short escapes `\b \t \n \f \r`, indexed by the control byte (only
+        // looked up for bytes under 0x20; `vpermb` uses the index's low 5 bits).
+        let letters = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, b'b' as i8, b't' as i8, b'n' as i8, 0, b'f' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        // Output slots: byte j of the block becomes bits 2j (its backslash, kept only when it
+        // escapes) and 2j+1 (the byte itself, always kept) of `slots`; `pext` then packs the
+        // kept slots into the expand mask (1 = a byte of the block, 0 = a backslash).
+        const ODD: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+        const EVEN: u64 = 0x5555_5555_5555_5555;
+        let (mut i, mut o) = (from, 0);
+        while i < s.len() {
+            if dst.len() - o < room(s.len() - i) {
+                return (i, o);
+            }
+            let take = STEP.min(s.len() - i);
+            let live = u32::MAX >> (STEP - take);
+            let block = &s[i..i + take];
+            // SAFETY: the mask covers exactly `block`'s `take` bytes; masked-off bytes are
+            // not read (AVX-512 masked loads suppress faults) and read as zero.
+            #[allow(unsafe_code)]
+            let v = unsafe { _mm256_maskz_loadu_epi8(live, block.as_ptr().cast()) };
+            let control = _mm256_cmple_epu8_mask(v, x1f) & live;
+            let short = _mm256_test_epi8_mask(_mm256_permutexvar_epi8(v, letters), _mm256_permutexvar_epi8(v, letters))
+                & control;
+            let escapes = (_mm256_cmpeq_epi8_mask(v, quote) | _mm256_cmpeq_epi8_mask(v, backslash)) & live | short;
+            if control & !short != 0 {
+                // A `\u00xx` escape in the block (rare): byte by byte.
+                for &b in block {
+                    if ESCAPE[usize::from(b)] == 0 {
+                        dst[o].write(b);
+                        o += 1;
+                    } else {
+                        o += write_escape(dst, o, b);
+                    }
+                }
+            } else {
+                let letters_in = _mm256_mask_blend_epi8(short, v, _mm256_permutexvar_epi8(v, letters));
+                let slots = _pdep_u64(u64::from(escapes), EVEN) | ODD;
+                let expand = _pext_u64(ODD, slots);
+                let out = _mm512_mask_expand_epi8(fill, expand, _mm512_zextsi256_si512(letters_in));
+                let at = &mut dst[o..o + 2 * STEP];
+                // SAFETY: `at` is 64 writable bytes (`room` keeps at least that much), the
+                // size of the unaligned store.
+                #[allow(unsafe_code)]
+                unsafe {
+                    _mm512_storeu_si512(at.as_mut_ptr().cast(), out)
+                };
+                o += take + escapes.count_ones() as usize;
             }
             i += take;
         }
@@ -388,8 +504,14 @@ mod tests {
     /// Every block loop this CPU can run (the portable one always).
     fn kernels() -> Vec<Kernel> {
         let mut all = vec![Kernel::Portable];
-        if Kernel::detect() != Kernel::Portable {
-            all.push(Kernel::detect());
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") && std::is_x86_feature_detected!("popcnt") {
+                all.push(Kernel::Ssse3);
+            }
+            if avx512::available() {
+                all.push(Kernel::Avx512);
+            }
         }
         all
     }
@@ -413,8 +535,9 @@ mod tests {
         for c in 0u8..0x80 {
             let one = (c as char).to_string();
             assert_eq!(escaped(b"", &one), reference(&one), "byte {c:#x}");
-            // The byte at every position of strings of 1..=3 blocks, among escapes and not.
-            for len in 1..=3 * BLOCK + 1 {
+            // The byte at every position of strings of 1..=4 blocks (two AVX-512 steps), among
+            // escapes and not.
+            for len in 1..=4 * BLOCK + 1 {
                 for at in [0, len / 2, len - 1] {
                     for fill in ['a', '"', '\u{1}'] {
                         let mut text: Vec<char> = vec![fill; len];

@@ -4,8 +4,12 @@
 use super::{to_exchange_json, to_record, Format, RecordOptions};
 use reassembly::HttpExchange;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
+
+/// Lines are encoded straight into one buffer and written out once it holds this much: one
+/// copy of each record (encoder → `write`) instead of two through a `BufWriter`.
+const PENDING_BYTES: usize = 1 << 16;
 
 /// Writes exchanges as JSON lines.
 pub struct JsonlSink {
@@ -14,7 +18,8 @@ pub struct JsonlSink {
     opts: RecordOptions,
     written: u64,
     skipped: u64,
-    line: Vec<u8>,
+    /// Whole lines not written yet (under [`PENDING_BYTES`] between calls).
+    pending: Vec<u8>,
 }
 
 impl std::fmt::Debug for JsonlSink {
@@ -26,12 +31,11 @@ impl std::fmt::Debug for JsonlSink {
 impl JsonlSink {
     /// Opens `path`, or stdout for `-`.
     pub fn open(path: &Path, format: Format, opts: RecordOptions) -> io::Result<Self> {
-        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
-            Box::new(BufWriter::with_capacity(1 << 16, io::stdout()))
-        } else {
-            Box::new(BufWriter::with_capacity(1 << 16, File::create(path)?))
-        };
-        Ok(JsonlSink { out, format, opts, written: 0, skipped: 0, line: Vec::with_capacity(1 << 16) })
+        // Unbuffered: `pending` is the buffer. (Stdout's line buffering passes writes that
+        // end in a newline straight through.)
+        let out: Box<dyn Write + Send> =
+            if path.as_os_str() == "-" { Box::new(io::stdout()) } else { Box::new(File::create(path)?) };
+        Ok(JsonlSink { out, format, opts, written: 0, skipped: 0, pending: Vec::with_capacity(2 * PENDING_BYTES) })
     }
 
     /// Writes one exchange.
@@ -44,22 +48,32 @@ impl JsonlSink {
                 self.skipped += 1;
                 return Ok(());
             }
-            // Serialized into a reused buffer first: one `write_all` per line instead of one
-            // per escaped run.
-            Format::Akto => to_record(ex, &self.opts).write_json(&mut self.line),
-            Format::Exchange => serde_json::to_writer(&mut self.line, &to_exchange_json(ex))?,
+            Format::Akto => to_record(ex, &self.opts).write_json(&mut self.pending),
+            Format::Exchange => serde_json::to_writer(&mut self.pending, &to_exchange_json(ex))?,
             Format::None => return Ok(()),
         }
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
-        self.line.clear();
+        self.pending.push(b'\n');
         self.written += 1;
+        if self.pending.len() >= PENDING_BYTES {
+            self.write_pending()?;
+        }
         Ok(())
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        // Cleared even when the write fails: the error goes to the caller, and a retry would
+        // only repeat lines the output may already hold in part.
+        let result = self.out.write_all(&self.pending);
+        self.pending.clear();
+        result
     }
 
     /// Writes lines encoded elsewhere (by capture shards, in parallel): `n` lines, each ending
     /// in a newline.
     pub fn write_encoded(&mut self, lines: &[u8], n: u64) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.write_pending()?;
+        }
         self.out.write_all(lines)?;
         self.written += n;
         Ok(())
@@ -75,8 +89,11 @@ impl JsonlSink {
         self.skipped
     }
 
-    /// Flushes buffered lines.
+    /// Writes out buffered lines.
     pub fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.write_pending()?;
+        }
         self.out.flush()
     }
 }
