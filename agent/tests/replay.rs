@@ -192,6 +192,12 @@ fn unreadable_files_are_named_and_the_rest_processed() {
     assert!(!ok);
     assert!(stderr.contains("truncated.pcap") && stderr.contains("truncated"), "{stderr}");
     assert!(!part.is_empty() && part.len() < alone.len() + 1);
+    // An empty file gets a clear error too.
+    let empty = tmp("empty.pcap");
+    std::fs::write(&empty, b"").ok();
+    let (none, stderr, ok) = replay(&[empty.to_str().unwrap_or_default()]);
+    assert!(!ok && none.is_empty());
+    assert!(stderr.contains("empty.pcap"), "{stderr}");
 }
 
 #[test]
@@ -209,6 +215,19 @@ fn replay_is_deterministic_and_gzip_captures_read() {
     assert!(!a.is_empty());
     assert_eq!(a, run(&path));
     assert_eq!(a, run(&gz));
+    // Through a pipe (no file size, no seeking): the same bytes.
+    let mut child = Command::new(bin())
+        .args(["replay", "-q", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run akto-tap");
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let piped = child.wait_with_output().map(|o| o.stdout).unwrap_or_default();
+    assert!(writer.join().is_ok_and(|r| r.is_ok()));
+    assert_eq!(a, piped);
 }
 
 /// Encoding on threads (`--workers N`) writes the same bytes, in the same order, and the same

@@ -104,27 +104,18 @@ impl Engine {
             self.sweep(ts, out);
         }
         let (key, side) = FlowKey::of(p);
-        let opens = p.flags.syn || !p.payload.is_empty() || p.flags.fin;
-        if let Some(flow) = self.flows.get(&key) {
+        // One hash lookup for a packet of a live flow (nearly all of them); the rest (a new
+        // flow, or a new SYN on a finished one's tuple) take the slow path below.
+        let live = self.flows.get(&key).map(|flow| {
             // A new SYN on a finished connection's tuple is a new connection (port reuse).
-            if (flow.closed_at.is_some() || flow.reset_at.is_some()) && p.flags.syn && !p.flags.ack {
-                if let Some(mut old) = self.flows.remove(&key) {
-                    self.retire(&key, &mut old, out);
-                }
-            }
+            !((flow.closed_at.is_some() || flow.reset_at.is_some()) && p.flags.syn && !p.flags.ack)
+        });
+        if live != Some(true) && !self.open_flow(ts, &key, p, live.is_some(), out) {
+            return;
         }
-        if !self.flows.contains_key(&key) {
-            if !opens {
-                return;
-            }
-            if self.flows.len() >= self.cfg.tcp.max_flows {
-                self.evict(ts, out);
-            }
-            self.stats.flows_created += 1;
-            self.stats.flows_now += 1;
-            self.flows.insert(key, Flow::default());
-        }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
         flow.last_seen = ts;
         if flow.closed_at.is_some() {
             self.stats.retransmitted_bytes += p.payload.len() as u64;
@@ -162,6 +153,35 @@ impl Engine {
         if now.micros_since(self.last_sweep) >= SWEEP_INTERVAL_US {
             self.sweep(now, out);
         }
+    }
+
+    /// Makes room for and adds the flow of `key` (retiring the finished flow on its tuple
+    /// first when `reused`); false when the packet cannot open a flow (a pure ACK of an
+    /// unknown connection).
+    #[cold]
+    fn open_flow(
+        &mut self,
+        ts: Timestamp,
+        key: &FlowKey,
+        p: &Packet<'_>,
+        reused: bool,
+        out: &mut Vec<HttpExchange>,
+    ) -> bool {
+        if reused {
+            if let Some(mut old) = self.flows.remove(key) {
+                self.retire(key, &mut old, out);
+            }
+        }
+        if !(p.flags.syn || !p.payload.is_empty() || p.flags.fin) {
+            return false;
+        }
+        if self.flows.len() >= self.cfg.tcp.max_flows {
+            self.evict(ts, out);
+        }
+        self.stats.flows_created += 1;
+        self.stats.flows_now += 1;
+        self.flows.insert(*key, Flow::default());
+        true
     }
 
     fn retire(&mut self, key: &FlowKey, flow: &mut Flow, out: &mut Vec<HttpExchange>) {
@@ -292,7 +312,9 @@ impl Flow {
                 Chunk::End => return,
             }
         }
-        let (Some(client), Some(h)) = (self.client, self.http.as_mut()) else { return };
+        let (Some(client), Some(h)) = (self.client, self.http.as_mut()) else {
+            return;
+        };
         let dir = if side == client { Dir::Request } else { Dir::Response };
         let mut cx = http_cx(env);
         match c {
