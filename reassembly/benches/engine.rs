@@ -5,27 +5,13 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use reassembly::{Config, Engine, LinkType, Timestamp};
 
-/// Splits a classic little-endian pcap into (timestamp, frame) pairs.
-fn frames(pcap: &[u8]) -> Vec<(Timestamp, &[u8])> {
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let h = &pcap[at..at + 16];
-        let le = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let ts = Timestamp::from_secs_micros(u64::from(le(0)), le(4));
-        let len = le(8) as usize;
-        at += 16;
-        out.push((ts, &pcap[at..at + len]));
-        at += len;
-    }
-    out
-}
-
 fn bench(c: &mut Criterion) {
     let cfg = trafficgen::GenConfig { target_bytes: 128 << 20, ..trafficgen::GenConfig::default() };
     let mut pcap = Vec::new();
     let summary = trafficgen::generate(&cfg, &mut pcap).expect("generate");
-    let frames = frames(&pcap);
+    let frames: Vec<(Timestamp, &[u8])> = trafficgen::frames(&pcap)
+        .map(|(secs, micros, frame)| (Timestamp::from_secs_micros(secs, micros), frame))
+        .collect();
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(pcap.len() as u64));

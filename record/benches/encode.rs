@@ -14,14 +14,8 @@ fn exchanges() -> Vec<reassembly::HttpExchange> {
     trafficgen::generate(&cfg, &mut pcap).expect("generate");
     let mut engine = Engine::new(Config::default());
     let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let h = &pcap[at..at + 16];
-        let le = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let ts = Timestamp::from_secs_micros(u64::from(le(0)), le(4));
-        let len = le(8) as usize;
-        engine.on_frame(ts, LinkType::Ethernet, &pcap[at + 16..at + 16 + len], &mut out);
-        at += 16 + len;
+    for (secs, micros, frame) in trafficgen::frames(&pcap) {
+        engine.on_frame(Timestamp::from_secs_micros(secs, micros), LinkType::Ethernet, frame, &mut out);
     }
     engine.flush_all(&mut out);
     out

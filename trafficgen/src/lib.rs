@@ -81,3 +81,35 @@ pub use truth::{ExchangeTruth, Framing, GenSummary};
 pub fn generate<W: io::Write>(config: &GenConfig, out: &mut W) -> io::Result<GenSummary> {
     gen::run(config, out)
 }
+
+/// The packets of a capture [`generate`] wrote (classic little-endian pcap, microseconds), as
+/// `(seconds, microseconds, frame)`: for benchmarks that feed an engine from memory. Stops at
+/// the first record that does not fit in `pcap`.
+pub fn frames(pcap: &[u8]) -> impl Iterator<Item = (u64, u32, &[u8])> {
+    let mut at = 24;
+    std::iter::from_fn(move || {
+        let h = pcap.get(at..at + 16)?;
+        let le = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let frame = pcap.get(at + 16..at + 16 + le(8) as usize)?;
+        at += 16 + frame.len();
+        Some((u64::from(le(0)), le(4), frame))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn frames_splits_every_record_and_stops_at_a_cut() {
+        let cfg = crate::GenConfig { target_bytes: 64 << 10, ..crate::GenConfig::default() };
+        let mut pcap = Vec::new();
+        let summary = crate::generate(&cfg, &mut pcap).expect("generate");
+        let all: Vec<_> = crate::frames(&pcap).collect();
+        assert_eq!(all.len() as u64, summary.packets);
+        let bytes: usize = all.iter().map(|(_, _, f)| 16 + f.len()).sum();
+        assert_eq!(24 + bytes, pcap.len());
+        assert!(all.windows(2).all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)), "in time order");
+        // A record cut short is not returned, and nothing after it.
+        let cut = &pcap[..pcap.len() - 1];
+        assert_eq!(crate::frames(cut).count(), all.len() - 1);
+    }
+}
