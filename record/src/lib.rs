@@ -11,7 +11,7 @@
 
 mod escape;
 
-use escape::push_json_str;
+use escape::{plain, push_json_str};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -245,28 +245,6 @@ where
     buf.push(b'}');
     // JSON escaping writes valid UTF-8.
     String::from_utf8(buf).unwrap_or_default()
-}
-
-/// Whether `s` needs no JSON escape (no control byte, `"` or `\\`), eight bytes a step with
-/// word arithmetic: header names and values are mostly under 32 bytes, where a vectorized loop
-/// spends its time in the scalar tail (~4 instructions a byte).
-#[inline]
-fn plain(s: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Some byte of `w` under `n` (n <= 0x80), exact as a yes/no (the classic `hasless`).
-    let under = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
-    let flags =
-        |w: u64| under(w, 0x20) | under(w ^ (ONES * u64::from(b'"')), 1) | under(w ^ (ONES * u64::from(b'\\')), 1);
-    let mut chunks = s.chunks_exact(8);
-    let mut any = chunks.by_ref().fold(0, |acc, c| acc | flags(u64::from_le_bytes(c.try_into().unwrap_or([b' '; 8]))));
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut last = [b' '; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        any |= flags(u64::from_le_bytes(last));
-    }
-    any == 0
 }
 
 /// Formats `addr:port` the way Akto's collectors do (`[v6]:port` for IPv6): the same text as
