@@ -17,7 +17,7 @@
 //!   fuzz targets under `fuzz/` exercise every entry point.
 //!
 //! * **Safe Rust**, but for one FFI call into libdeflate (whole-member gzip inflation,
-//!   `http/content.rs`), allowed there alone.
+//!   `http/content.rs`) and the `set_len` over the bytes it wrote, allowed there alone.
 //!
 //! RFC 9293 (TCP) and RFC 9112 (HTTP/1.1 message framing) are cited where decisions are made.
 #![deny(unsafe_code)]

@@ -235,20 +235,27 @@ mod whole {
         if size == 0 || start + size >= limit || size / MAX_RATIO > input.len() {
             return None;
         }
-        out.resize(start + size, 0);
+        // Written into the spare capacity: zero-filling it first was one more pass over every
+        // inflated body.
+        out.reserve(size);
         let inflated = DECOMPRESSOR.with(|d| {
             let mut d = d.borrow_mut();
             if d.is_none() {
                 *d = Decompressor::new();
             }
-            d.as_ref().and_then(|d| d.inflate(input, &mut out[start..]))
+            d.as_ref().and_then(|d| d.inflate(input, &mut out.spare_capacity_mut()[..size]))
         });
         match inflated {
-            Some((used, written)) if written == size => Some(used),
-            _ => {
-                out.truncate(start);
-                None
+            Some((used, written)) if written == size => {
+                // SAFETY: libdeflate reported `written` (= `size`) bytes written from the start
+                // of the spare capacity it was given, which `reserve` made at least `size` long.
+                #[allow(unsafe_code)]
+                unsafe {
+                    out.set_len(start + size);
+                }
+                Some(used)
             }
+            _ => None,
         }
     }
 
@@ -261,7 +268,7 @@ mod whole {
     /// A libdeflate decompressor (its tables, ~11 KB; nothing to initialize).
     struct Decompressor(NonNull<libdeflate_sys::libdeflate_decompressor>);
 
-    // The only unsafe code of the crate: the libdeflate calls, on pointers and lengths taken
+    // The crate's unsafe code (with the `set_len` above): the libdeflate calls, on pointers and lengths taken
     // from live slices, with a decompressor owned by this value.
     #[allow(unsafe_code)]
     impl Decompressor {
@@ -273,11 +280,12 @@ mod whole {
         /// `Some((input bytes used, output bytes written))` when a whole, valid stream was
         /// decoded into `out`. Unlike the `libdeflater` crate's wrapper, the `_ex` call says
         /// where the stream ended, so a gzip member followed by another is told apart.
-        fn inflate(&self, input: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
+        fn inflate(&self, input: &[u8], out: &mut [std::mem::MaybeUninit<u8>]) -> Option<(usize, usize)> {
             let (mut used, mut written) = (0usize, 0usize);
             // SAFETY: `input` and `out` are valid for their lengths (libdeflate reads at most
-            // `input.len()` bytes and writes at most `out.len()`); the decompressor is live and
-            // not shared; `used`/`written` are valid for writes.
+            // `input.len()` bytes and writes at most `out.len()`, never reading `out`, so it may
+            // be uninitialized); the decompressor is live and not shared; `used`/`written` are
+            // valid for writes.
             let result = unsafe {
                 libdeflate_sys::libdeflate_deflate_decompress_ex(
                     self.0.as_ptr(),
