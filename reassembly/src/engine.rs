@@ -38,7 +38,9 @@ struct Flow {
     sniff_unsynced: [bool; 2],
     /// The first data of a side started a request or response.
     starts_clean: [bool; 2],
-    http: Option<HttpConn>,
+    /// Boxed: the connection's HTTP state is ~800 bytes, and a flow is moved into and out of
+    /// the flow table (and by its growth) by value.
+    http: Option<Box<HttpConn>>,
     last_seen: Timestamp,
     closed_at: Option<Timestamp>,
     /// First RST seen. The flow is finished only after the linger time: a RST can be forged or
@@ -340,7 +342,7 @@ impl Flow {
             let fresh = f.syn_seen[1 - s] && !f.asm[s].started();
             !f.sniff_unsynced[s] && (f.syn_seen[s] || fresh || f.starts_clean[s] || sniff_ok)
         };
-        let mut h = HttpConn::new(info, synced(client, self), synced(server, self));
+        let mut h = Box::new(HttpConn::new(info, synced(client, self), synced(server, self)));
         let mut cx = http_cx(env);
         for s in [client, server] {
             let bytes = std::mem::take(&mut self.sniff[s]);
