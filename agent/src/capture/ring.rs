@@ -51,6 +51,10 @@ fn page_size() -> usize {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map_or(4096, |p| p as usize)
 }
 
+/// How far past the watermark a record's timestamp may be before it counts as malformed (a
+/// program publishes within microseconds of its stamp; the reader's clock is read first).
+const MAX_FUTURE_NS: u64 = 10_000_000_000;
+
 /// Where a record lies: found by [`PerCpuRings::scan`], read by [`PerCpuRings::record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecordRef {
@@ -166,6 +170,12 @@ impl PerCpuRings {
             self.fullest = self.fullest.max(prod.saturating_sub(pos));
             while pos < prod {
                 match self.header(cpu, pos, prod) {
+                    // A stamp from the future would hold its ring back forever: the program
+                    // stamps before it publishes, so only a corrupt record has one.
+                    Some((ts_ns, _)) if ts_ns.saturating_sub(watermark_ns) > MAX_FUTURE_NS => {
+                        malformed += 1;
+                        pos = prod;
+                    }
                     Some((ts_ns, len)) => {
                         if ts_ns >= watermark_ns {
                             break;
@@ -346,11 +356,15 @@ mod tests {
         p.write(0, 6, MAX_RING_PACKET as u32 + 1, b"");
         p.write(0, 7, 1, b"b");
         p.write(1, 8, 1, b"c");
+        // A stamp far past the watermark: skipped, not waited for.
+        p.write(1, 100 + MAX_FUTURE_NS + 1, 1, b"d");
+        p.write(1, 9, 1, b"e");
         let mut rings = p.rings();
         let mut found = Vec::new();
-        assert_eq!(rings.scan(u64::MAX, &mut found), 1);
+        assert_eq!(rings.scan(100, &mut found), 2);
         assert_eq!(found.iter().map(|r| r.ts_ns).collect::<Vec<_>>(), vec![5, 8]);
         rings.release();
         assert_eq!(p.consumer(0), p.prod[0]);
+        assert_eq!(p.consumer(1), p.prod[1]);
     }
 }
