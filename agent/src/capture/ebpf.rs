@@ -1,7 +1,18 @@
 //! The eBPF backend: TC classifiers (TCX on kernels 6.6+) on the selected interfaces copy TCP
-//! packets to a ring buffer (`ebpf/programs`); this side loads them, fills the filter maps,
-//! attaches and detaches per interface, drains the ring buffer into the pipeline and reads the
-//! kernel's per-CPU counters.
+//! packets into per-CPU rings, and BIG TCP super-packets into a BPF ring buffer
+//! (`ebpf/programs`); this side loads them, fills the filter maps, attaches and detaches per
+//! interface, drains the rings into the pipeline in timestamp order and reads the kernel's
+//! per-CPU counters.
+//!
+//! Order: a flow's packets can be on different CPUs' rings (a request sent from one CPU, its
+//! response from another; ACK-clocked sends from the softirq of whichever CPU took the ACK).
+//! The engine needs them in the order they happened, or an ACK seen before the data it
+//! acknowledges turns that data into a gap. Each ring is in time order, so each poll merges
+//! the rings by the kernel timestamp (the precise monotonic clock) up to a watermark: the
+//! monotonic time read *before* the producer positions. A record stamped before the watermark
+//! but published after its ring was read (a program still running on another CPU) comes in the
+//! next poll; anything it caused started after it was published, so after the watermark, and
+//! waits for that same poll. Records at or past the watermark stay in their ring until then.
 //!
 //! TCX links belong to this process: when it exits — cleanly, after SIGTERM, or killed — the
 //! kernel detaches them, so a restart never finds stale programs. On kernels without TCX aya
@@ -9,10 +20,12 @@
 
 use super::ifaces::{Iface, L2};
 use super::pipeline::Dispatcher;
+use super::ring::{PerCpuRings, RecordRef};
 use super::{KernelStats, Source};
 use akto_tap_ebpf_common::{
     counter, port_flag, CaptureConfig, Endpoint, GLOBAL_CONFIG, HEADER_LEN, MAP_COUNTERS, MAP_DENY_ENDPOINTS,
-    MAP_EVENTS, MAP_PORT_FLAGS, MAP_SCRATCH, PROG_EGRESS, PROG_EGRESS_RAW, PROG_INGRESS, PROG_INGRESS_RAW,
+    MAP_EVENTS, MAP_PORT_FLAGS, MAP_RING_CHUNKS, MAP_RING_CTRL, MAP_SCRATCH, PROG_EGRESS, PROG_EGRESS_RAW,
+    PROG_INGRESS, PROG_INGRESS_RAW,
 };
 use aya::maps::{Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachType};
@@ -28,14 +41,22 @@ use std::time::{Duration, Instant};
 /// The compiled programs, embedded at build time (empty when the build had no eBPF toolchain).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/akto-tap-tc"));
 
-/// Ring-buffer items drained per `poll` call before returning to the capture loop.
-const DRAIN_LIMIT: usize = 16_384;
+/// BPF ring-buffer items (BIG TCP packets) drained per `poll` call.
+const DRAIN_LIMIT: usize = 1024;
+
+/// Poll interval while a ring is filling up (see `EbpfSource::poll`).
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
+/// [`RecordRef::cpu`] of a record from the BPF ring buffer (an index into `EbpfSource::big`).
+const BIG: u32 = u32::MAX;
 
 /// What the eBPF backend needs to know.
 #[derive(Debug, Clone)]
 pub struct EbpfConfig {
-    /// Ring buffer size in bytes (a power of two, at least one page).
+    /// Ring buffer size in bytes for packets past `MAX_RING_PACKET` (a power of two, at least one page).
     pub ring_bytes: u32,
+    /// Chunks of `ring::CHUNK_BYTES` in each CPU's packet ring (a power of two).
+    pub ring_chunks: u32,
     /// Backlog in the ring that wakes the reader before its poll timer.
     pub wakeup_bytes: u32,
     /// Ports to capture; empty = all.
@@ -86,6 +107,11 @@ type Attached = (u32, Vec<(&'static str, SchedClassifierLinkId)>);
 /// The loaded programs and their maps.
 pub struct EbpfSource {
     ebpf: Ebpf,
+    rings: PerCpuRings,
+    /// Records found by the current poll, merged by timestamp.
+    order: Vec<RecordRef>,
+    /// BIG TCP packets from `ring`, kept until the watermark passes them: `(ts_ns, record)`.
+    big: Vec<(u64, Vec<u8>)>,
     ring: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     attached: BTreeMap<String, Attached>,
@@ -115,14 +141,25 @@ impl EbpfSource {
         }
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| EbpfError::Kernel { what: "counting CPUs", source: anyhow::anyhow!("{what}: {e}") })?;
+        let chunks = cfg.ring_chunks;
+        let sizing = |e: String| EbpfError::Kernel { what: "sizing the packet rings", source: anyhow::anyhow!(e) };
+        if !chunks.is_power_of_two() {
+            return Err(sizing(format!("{chunks} chunks per CPU: not a power of two")));
+        }
+        let chunk_entries =
+            (cpus as u32).checked_mul(chunks).ok_or_else(|| sizing(format!("{cpus} CPUs x {chunks} chunks")))?;
         let conf = CaptureConfig {
             filter_ports: u8::from(!cfg.ports.is_empty()),
             pad: [0; 3],
             wakeup_bytes: cfg.wakeup_bytes.min(cfg.ring_bytes / 2),
+            ring_chunks: chunks,
+            pad2: 0,
         };
         let mut ebpf = EbpfLoader::new()
             .override_global(GLOBAL_CONFIG, &conf, true)
             .map_max_entries(MAP_SCRATCH, cpus as u32)
+            .map_max_entries(MAP_RING_CHUNKS, chunk_entries)
+            .map_max_entries(MAP_RING_CTRL, cpus as u32)
             .map_max_entries(MAP_EVENTS, cfg.ring_bytes)
             .load(OBJECT)
             .map_err(kernel("loading the eBPF object (maps)"))?;
@@ -153,7 +190,18 @@ impl EbpfSource {
             .map_err(kernel("ring buffer"))?;
         let counters = PerCpuArray::try_from(ebpf.take_map(MAP_COUNTERS).ok_or_else(|| missing(MAP_COUNTERS))?)
             .map_err(kernel("counters"))?;
-        Ok(EbpfSource { ebpf, ring, counters, attached: BTreeMap::new(), clock: Clock::new(), malformed: 0 })
+        let rings = {
+            let data = ebpf.map(MAP_RING_CHUNKS).ok_or_else(|| missing(MAP_RING_CHUNKS))?;
+            let ctrl = ebpf.map(MAP_RING_CTRL).ok_or_else(|| missing(MAP_RING_CTRL))?;
+            let (aya::maps::Map::Array(data), aya::maps::Map::Array(ctrl)) = (data, ctrl) else {
+                return Err(EbpfError::Kernel { what: "packet rings", source: anyhow::anyhow!("not array maps") });
+            };
+            PerCpuRings::map(data.fd().as_fd(), ctrl.fd().as_fd(), cpus as u32, chunks)
+                .map_err(kernel("mapping the packet rings (mmap)"))?
+        };
+        tracing::debug!(cpus, bytes_per_cpu = rings.bytes_per_cpu(), "per-CPU packet rings mapped");
+        let (order, big, attached) = (Vec::new(), Vec::new(), BTreeMap::new());
+        Ok(EbpfSource { ebpf, rings, order, big, ring, counters, attached, clock: Clock::new(), malformed: 0 })
     }
 
     fn program(&mut self, name: &str) -> anyhow::Result<&mut SchedClassifier> {
@@ -237,6 +285,11 @@ impl Source for EbpfSource {
 
     fn poll(&mut self, timeout: Duration, out: &mut Dispatcher) -> anyhow::Result<()> {
         self.clock.refresh();
+        // The rings never wake the reader: when the last drain found one more than an eighth
+        // full, poll again after 1 ms instead of `--poll-ms`, so a fast sender does not fill its
+        // ring between two polls.
+        let busy = self.rings.fullest() > self.rings.bytes_per_cpu() / 8;
+        let timeout = if busy { timeout.min(BUSY_POLL) } else { timeout };
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let ready = {
             let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
@@ -246,17 +299,42 @@ impl Source for EbpfSource {
                 Err(e) => return Err(e.into()),
             }
         };
-        // Drain even when poll said nothing: the epoll wake-up is only sent on some commits.
+        // Drain even when poll said nothing: the per-CPU rings never wake the reader, the BPF
+        // ring buffer only past `--wakeup-kib`.
         let _ = ready;
+        let watermark = monotonic_ns();
         for _ in 0..DRAIN_LIMIT {
             let Some(item) = self.ring.next() else { break };
-            let Some(h) = Header::parse(&item) else {
+            match Header::parse(&item) {
+                Some(h) => self.big.push((h.ts_ns, item.to_vec())),
+                None => self.malformed += 1,
+            }
+        }
+        self.order.clear();
+        self.malformed += self.rings.scan(watermark, &mut self.order);
+        let rings_end = self.order.len();
+        // BIG TCP records before the watermark join the merge; the rest wait.
+        for (i, (ts_ns, _)) in self.big.iter().enumerate() {
+            if *ts_ns < watermark {
+                self.order.push(RecordRef::other(*ts_ns, BIG, i as u64));
+            }
+        }
+        let has_big = self.order.len() > rings_end;
+        // Each ring's records are already sorted: a stable sort merges the runs.
+        self.order.sort_by_key(|r| r.ts_ns);
+        for r in &self.order {
+            let item = if r.cpu() == BIG { self.big[r.pos() as usize].1.as_slice() } else { self.rings.record(r) };
+            let Some(h) = Header::parse(item) else {
                 self.malformed += 1;
                 continue;
             };
             let data = &item[HEADER_LEN..HEADER_LEN + h.cap_len as usize];
             let link = if h.l2_len == 0 { LinkType::Raw } else { LinkType::Ethernet };
             out.push(u64::from(h.flow_hash), self.clock.to_wall(h.ts_ns), link, data);
+        }
+        self.rings.release();
+        if has_big {
+            self.big.retain(|(ts_ns, _)| *ts_ns >= watermark);
         }
         Ok(())
     }
@@ -289,6 +367,15 @@ impl Drop for EbpfSource {
             self.detach(&n);
         }
     }
+}
+
+/// CLOCK_MONOTONIC now, nanoseconds: the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    let ns = |t: nix::sys::time::TimeSpec| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    };
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map(ns).unwrap_or(u64::MAX)
 }
 
 /// The fields of a ring-buffer item's header the capture needs.
@@ -357,6 +444,7 @@ mod tests {
     fn port_bits_combine_per_port() {
         let cfg = EbpfConfig {
             ring_bytes: 1 << 20,
+            ring_chunks: 1,
             wakeup_bytes: 0,
             ports: vec![80, 9092],
             deny_ports: vec![22, 80],

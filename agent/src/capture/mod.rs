@@ -13,6 +13,7 @@ pub mod ebpf;
 pub mod ifaces;
 pub mod pcap;
 pub mod pipeline;
+mod ring;
 
 use crate::kafka::{self, KafkaArgs, KafkaSink};
 use crate::metrics::MetricSet;
@@ -87,7 +88,21 @@ pub struct CaptureArgs {
     /// Packet batches queued per worker before the capture thread drops (and counts).
     #[arg(long, default_value_t = 256)]
     pub queue_batches: usize,
-    /// eBPF ring buffer size, MiB (a power of two).
+    /// eBPF: packet ring per CPU, KiB (a power of two, at least 512). The TC programs write
+    /// each packet into the ring of the CPU they run on, read by the agent through mmap every
+    /// `--poll-ms` (every 1 ms while a ring is more than an eighth full); a full ring drops the
+    /// packet from the capture, counted as `drops_total{stage="kernel",cause="ring_full"}`.
+    /// Kernel memory: CPUs x this x 1.13 (each 512 KiB has 66 KiB of slack for a record that
+    /// starts near its end).
+    // 4 MiB: one response of a few hundred KB on loopback arrives as a burst of 64 KiB GSO
+    // packets within a millisecond, before any poll; 512 KiB dropped such bursts (ring_full in
+    // the capture tests). Smaller rings are cheaper for the server while they fit: a 512 KiB
+    // ring stays in the capturing core's L2 cache, and cost a 4 KB ping-pong ~0.2 us less per
+    // request than 4 MiB, whose lines are cold when the program writes them again
+    // (scripts/bench-packet-cost.sh, README).
+    #[arg(long, default_value_t = 4096)]
+    pub ring_kib: u32,
+    /// eBPF: ring buffer for packets longer than 65 KiB (BIG TCP super-packets), MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_mib: u32,
     /// How long the capture thread waits for packets before handing what it has to the workers,
@@ -243,8 +258,13 @@ fn open_backend(
     if !args.ring_mib.is_power_of_two() {
         anyhow::bail!("--ring-mib must be a power of two (got {})", args.ring_mib);
     }
+    let chunk_kib = (akto_tap_ebpf_common::ring::CHUNK_BYTES >> 10) as u32;
+    if !args.ring_kib.is_power_of_two() || args.ring_kib < chunk_kib || args.ring_kib > (1 << 20) {
+        anyhow::bail!("--ring-kib must be a power of two from {chunk_kib} to 1048576 (got {})", args.ring_kib);
+    }
     let ebpf_cfg = ebpf::EbpfConfig {
         ring_bytes: args.ring_mib.saturating_mul(1 << 20),
+        ring_chunks: args.ring_kib / chunk_kib,
         wakeup_bytes: args.wakeup_kib.saturating_mul(1 << 10),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),

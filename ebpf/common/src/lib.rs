@@ -14,8 +14,15 @@ pub mod tls;
 /// [`counter::TRUNCATED`]. The scratch area costs this much kernel memory per CPU.
 pub const MAX_PACKET: usize = 512 * 1024 + 1024;
 
-/// Name of the ring buffer map that carries packets to user space.
+/// Name of the BPF ring buffer that carries packets longer than [`MAX_RING_PACKET`] (BIG TCP
+/// super-packets) to user space; every other packet goes through the per-CPU rings.
 pub const MAP_EVENTS: &str = "EVENTS";
+/// Name of the `BPF_F_MMAPABLE` array of [`RingChunk`]s: the data of the per-CPU packet rings,
+/// `chunks per CPU` consecutive elements for each possible CPU (see [`ring`]).
+pub const MAP_RING_CHUNKS: &str = "RING_CHUNKS";
+/// Name of the `BPF_F_MMAPABLE` array of [`RingCtrl`]: one per possible CPU, its ring's
+/// producer and consumer positions.
+pub const MAP_RING_CTRL: &str = "RING_CTRL";
 /// Name of the per-CPU counter array (indices in [`counter`]).
 pub const MAP_COUNTERS: &str = "COUNTERS";
 /// Per-CPU scratch space the program copies a packet into before `bpf_ringbuf_output`, for
@@ -41,6 +48,69 @@ pub const PROG_EGRESS_RAW: &str = "tap_egress_raw";
 /// Capacity of [`MAP_DENY_ENDPOINTS`].
 pub const MAX_DENY_ENDPOINTS: u32 = 256;
 
+/// Largest packet copied into a per-CPU ring (64 KiB GSO super-packets and their headers);
+/// longer ones (BIG TCP) take the scratch area and [`MAP_EVENTS`].
+pub const MAX_RING_PACKET: usize = 65536 + 1024;
+
+/// Layout of the per-CPU packet rings.
+///
+/// Each CPU has a single-producer / single-consumer ring: the TC programs running on that CPU
+/// produce, the agent's capture thread consumes through an `mmap` of the two maps. Positions
+/// are byte counters that only grow (`u64`, never wrap in practice). A CPU's ring is
+/// `chunks` elements of [`MAP_RING_CHUNKS`], each [`CHUNK_BYTES`] of ring space followed by
+/// [`CHUNK_SLACK`] bytes of slack: the record at position `p` lives in element
+/// `cpu * chunks + (p >> CHUNK_SHIFT) % chunks`, at offset `p % CHUNK_BYTES`, and runs into the
+/// slack rather than wrapping. So a record is always contiguous, the program's store offsets are
+/// bounded by a constant the verifier can check, and no skip marker is needed: the next record
+/// starts at `p + record_len(cap_len)`, in the next chunk when that crosses the boundary (the
+/// part of the next chunk before it stays unused). A record of `n` bytes at `p` is written only
+/// when `p + n - consumer <= chunks * CHUNK_BYTES`, which keeps it clear of every unconsumed
+/// record, slack included (they lie at least a ring's length behind in the same element).
+pub mod ring {
+    use super::{HEADER_LEN, MAX_RING_PACKET};
+
+    /// log2 of [`CHUNK_BYTES`].
+    pub const CHUNK_SHIFT: u32 = 19;
+    /// Ring space per chunk (512 KiB): per-CPU ring sizes are multiples of it.
+    pub const CHUNK_BYTES: usize = 1 << CHUNK_SHIFT;
+    /// Room after a chunk for the record that starts near its end: a header and the largest
+    /// packet, rounded up to the record alignment. 13 % of a chunk.
+    pub const CHUNK_SLACK: usize = (HEADER_LEN + MAX_RING_PACKET + 7) & !7;
+    /// Records start 8-byte aligned (the header is stored as 8-byte words).
+    pub const fn record_len(cap_len: u32) -> u64 {
+        (HEADER_LEN as u64 + cap_len as u64 + 7) & !7
+    }
+}
+
+/// One element of [`MAP_RING_CHUNKS`]: ring space plus slack (see [`ring`]).
+#[repr(C, align(8))]
+pub struct RingChunk {
+    /// Records: a [`PacketHeader`] then `cap_len` packet bytes, 8-byte aligned.
+    pub data: [u8; ring::CHUNK_BYTES + ring::CHUNK_SLACK],
+}
+
+impl core::fmt::Debug for RingChunk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RingChunk").finish_non_exhaustive()
+    }
+}
+
+/// One element of [`MAP_RING_CTRL`]: a CPU ring's positions, each on a cache line of its own
+/// (the producer's CPU writes one, the agent's the other).
+#[repr(C, align(64))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RingCtrl {
+    /// Bytes produced (end of the last published record); written by the program with release
+    /// ordering after the record, read by the agent with acquire ordering.
+    pub producer: u64,
+    /// Padding to the next cache line.
+    pub pad0: [u64; 7],
+    /// Bytes consumed; written by the agent with release ordering once it copied the records.
+    pub consumer: u64,
+    /// Padding to the end of the cache line.
+    pub pad1: [u64; 7],
+}
+
 /// Indices into the per-CPU counter array. Drops are the ones user space reports as
 /// `kernel_*` drops; the others explain what the filter skipped.
 pub mod counter {
@@ -48,7 +118,8 @@ pub mod counter {
     pub const CAPTURED_PACKETS: u32 = 0;
     /// Bytes copied to the ring buffer (packet bytes, headers excluded).
     pub const CAPTURED_BYTES: u32 = 1;
-    /// Packets lost because the ring buffer was full (user space too slow).
+    /// Packets lost because their ring (the CPU's ring, or the BPF ring buffer for packets
+    /// past `MAX_RING_PACKET`) was full (user space too slow).
     pub const RING_FULL_PACKETS: u32 = 2;
     /// Bytes lost because the ring buffer was full.
     pub const RING_FULL_BYTES: u32 = 3;
@@ -63,7 +134,9 @@ pub mod counter {
     /// IPv4 fragments and IPv6 packets with a fragment header: not captured, because the
     /// filter cannot see their ports (TCP sets DF; this is rare).
     pub const FRAGMENTS: u32 = 8;
-    /// Records committed with a wake-up for the reader (the backlog crossed `wakeup_bytes`).
+    /// Records committed to the BPF ring buffer (packets past `MAX_RING_PACKET` only) with a
+    /// wake-up for the reader (the backlog crossed `wakeup_bytes`); the per-CPU rings never
+    /// wake the reader, it drains them every `--poll-ms`.
     /// Each one costs the capturing CPU an interrupt to itself and a wake-up of the reader's
     /// CPU (on a VM, exits to the hypervisor): it should stay far below the packet count.
     pub const WAKEUPS: u32 = 9;
@@ -94,7 +167,8 @@ pub mod flags {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketHeader {
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the program ran.
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the program ran: also the order in which
+    /// the agent merges the per-CPU rings.
     pub ts_ns: u64,
     /// Interface index the packet was seen on.
     pub ifindex: u32,
@@ -145,8 +219,13 @@ pub struct CaptureConfig {
     pub pad: [u8; 3],
     /// Wake the reader only when the bytes waiting in the ring cross this many (it also polls
     /// on a timer): one wake-up per packet costs an inter-processor interrupt each, which
-    /// dominated the program's cost at high packet rates. 0 = wake for every packet.
+    /// dominated the program's cost at high packet rates. 0 = wake for every packet. Only the
+    /// BPF ring buffer of packets past `MAX_RING_PACKET` wakes the reader.
     pub wakeup_bytes: u32,
+    /// Chunks of [`ring::CHUNK_BYTES`] per CPU ring (a power of two).
+    pub ring_chunks: u32,
+    /// Padding (zero).
+    pub pad2: u32,
 }
 
 /// Key of [`MAP_DENY_ENDPOINTS`]: an address (IPv4 as `::ffff:a.b.c.d`) and a port.
@@ -187,6 +266,8 @@ mod user {
     unsafe impl aya::Pod for super::CaptureConfig {}
     #[allow(unsafe_code)]
     unsafe impl aya::Pod for super::Endpoint {}
+    #[allow(unsafe_code)]
+    unsafe impl aya::Pod for super::RingCtrl {}
 }
 
 #[cfg(test)]
@@ -198,8 +279,17 @@ mod tests {
         assert_eq!(HEADER_LEN, 32);
         assert_eq!(core::mem::align_of::<PacketHeader>(), 8);
         assert_eq!(core::mem::size_of::<Endpoint>(), 20);
-        assert_eq!(core::mem::size_of::<CaptureConfig>(), 8);
+        assert_eq!(core::mem::size_of::<CaptureConfig>(), 16);
         assert_eq!(core::mem::offset_of!(CaptureConfig, wakeup_bytes), 4);
+        assert_eq!(core::mem::offset_of!(CaptureConfig, ring_chunks), 8);
+        assert_eq!(core::mem::size_of::<RingCtrl>(), 128);
+        assert_eq!(core::mem::offset_of!(RingCtrl, consumer), 64);
+        assert_eq!(core::mem::size_of::<RingChunk>() % 8, 0);
+        assert_eq!(ring::record_len(0), 32);
+        assert_eq!(ring::record_len(1), 40);
+        assert_eq!(ring::record_len(8), 40);
+        // The largest record fits in the slack whatever its start in the chunk.
+        assert!(ring::record_len(MAX_RING_PACKET as u32) as usize <= ring::CHUNK_SLACK);
         assert_eq!(core::mem::offset_of!(Scratch, data), HEADER_LEN);
     }
 

@@ -1,5 +1,5 @@
 //! akto-tap's kernel side: TC classifiers (TCX on 6.6+) on ingress and egress that copy TCP
-//! packets to a ring buffer for user-space reassembly.
+//! packets to per-CPU rings for user-space reassembly.
 //!
 //! What is copied: every TCP packet that carries payload, plus SYN, FIN and RST (the flow table
 //! needs them); pure ACKs are not. Skipped: deny-listed ports and endpoints (SSH, the agent's own
@@ -7,39 +7,57 @@
 //! (their ports are unknown; TCP sets DF so they are rare). Packets are copied whole, GSO
 //! super-packets included, up to `MAX_PACKET` bytes; longer ones are cut and counted.
 //!
-//! Cost per packet (measured with `kernel.bpf_stats_enabled`, see the README): headers are read
-//! with direct packet access (the helper `bpf_skb_load_bytes` per field only when the headers are
-//! not in the skb's linear area); the port filters are one array lookup per port (inlined by the
-//! verifier), the endpoint deny list a hash lookup only for ports that have a denied endpoint;
-//! and a packet is copied once, with `bpf_skb_load_bytes` straight into a ring-buffer
-//! reservation of the smallest size class that holds it (`bpf_ringbuf_reserve` needs a constant
-//! size). Only packets past the largest class (BIG TCP super-packets) take the per-CPU scratch
-//! area and `bpf_ringbuf_output`, a second copy.
+//! Cost per packet (measured with `kernel.bpf_stats_enabled` and `scripts/bench-packet-cost.sh`,
+//! see the README): headers are read with direct packet access (the helper `bpf_skb_load_bytes`
+//! per field only when the headers are not in the skb's linear area); the port filters are one
+//! array lookup per port (inlined by the verifier), the endpoint deny list a hash lookup only
+//! for ports that have a denied endpoint; and a packet is copied once, with `bpf_skb_load_bytes`
+//! straight into the ring of the CPU the program runs on (`RING_CHUNKS`, a `BPF_F_MMAPABLE`
+//! array the agent maps): no lock, no reserve/commit, one release store to publish. The shared
+//! BPF ring buffer it replaced cost 125-250 ns per packet for the record alone (its spinlock,
+//! the reservation protocol, the size classes `bpf_ringbuf_reserve` needed). Only packets past
+//! `MAX_RING_PACKET` (BIG TCP super-packets) take the per-CPU scratch area and
+//! `bpf_ringbuf_output` into `EVENTS`, a second copy.
 //!
 //! Backpressure: the program never blocks or alters traffic. It always returns `TC_ACT_UNSPEC`
-//! (TCX_NEXT: the next program decides), and when the ring buffer is full the packet is dropped
-//! from the capture and counted per CPU in `COUNTERS`, which the agent reads and exports.
+//! (TCX_NEXT: the next program decides), and when the CPU's ring (or the ring buffer) is full
+//! the packet is dropped from the capture and counted per CPU in `COUNTERS`, which the agent
+//! reads and exports.
 #![no_std]
 #![no_main]
 
 use akto_tap_ebpf_common::{
-    counter, flags, header_words, port_flag, CaptureConfig, Endpoint, PacketHeader, Scratch, HEADER_LEN,
-    MAX_DENY_ENDPOINTS, MAX_PACKET,
+    counter, flags, header_words, port_flag, ring, CaptureConfig, Endpoint, PacketHeader, RingChunk, RingCtrl, Scratch,
+    HEADER_LEN, MAX_DENY_ENDPOINTS, MAX_PACKET, MAX_RING_PACKET,
 };
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC};
 use aya_ebpf::cty::c_void;
-use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_coarse_ns, bpf_skb_load_bytes};
+use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_skb_load_bytes};
 use aya_ebpf::macros::{classifier, map};
 use aya_ebpf::maps::{Array, HashMap, PerCpuArray, RingBuf};
 use aya_ebpf::programs::TcContext;
+use core::sync::atomic::{compiler_fence, Ordering};
 
 /// Set by the agent at load time (`EbpfLoader::set_global`).
 #[unsafe(no_mangle)]
-static CONFIG: CaptureConfig = CaptureConfig { filter_ports: 0, pad: [0; 3], wakeup_bytes: 0 };
+static CONFIG: CaptureConfig = CaptureConfig { filter_ports: 0, pad: [0; 3], wakeup_bytes: 0, ring_chunks: 1, pad2: 0 };
 
-/// Packets to user space. Sized by the agent (`--ring-mib`) at load time.
+/// Packets past `MAX_RING_PACKET` (BIG TCP) to user space. Sized by the agent (`--ring-mib`) at
+/// load time.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// `BPF_F_MMAPABLE` (include/uapi/linux/bpf.h): user space maps the array's values.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// Data of the per-CPU packet rings, read by the agent through `mmap`. Resized at load time to
+/// `CPUs x chunks per CPU` (`--ring-kib`).
+#[map]
+static RING_CHUNKS: Array<RingChunk> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+/// Producer and consumer positions of each CPU's ring. Resized to the CPU count at load time.
+#[map]
+static RING_CTRL: Array<RingCtrl> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
 /// One scratch area per CPU, indexed by CPU id (a per-CPU array cannot hold 64 KiB values).
 /// TC programs do not nest on one CPU (ingress runs in softirq, egress with BHs disabled), so
@@ -135,7 +153,7 @@ fn capture(ctx: &TcContext, direction: u8, l2: usize) {
         count(counter::FILTERED, 1);
         return;
     }
-    copy_out(ctx, l3, &tcp, direction, cfg.wakeup_bytes);
+    copy_out(ctx, l3, &tcp, direction, &cfg);
 }
 
 #[inline(always)]
@@ -325,14 +343,6 @@ fn fold(a: &[u32; 4]) -> u32 {
     a[0] ^ a[1] ^ a[2] ^ a[3]
 }
 
-/// A ring-buffer record of one size class: the header, then up to `N` packet bytes (the reader
-/// takes `cap_len` of them; the rest of the class is never written).
-#[repr(C)]
-struct Record<const N: usize> {
-    header: PacketHeader,
-    data: [u8; N],
-}
-
 /// A record's [`PacketHeader`], as the words [`header_words`] lays out.
 #[derive(Clone, Copy)]
 struct Header {
@@ -374,51 +384,103 @@ enum Lost {
     Load,
 }
 
-/// Largest packet that goes through a reservation; longer ones (BIG TCP) use the scratch area.
-const MAX_CLASS: usize = 65536 + 1024;
-
 #[inline(always)]
-fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, wakeup_bytes: u32) {
+fn copy_out(ctx: &TcContext, l3: usize, t: &Tcp, direction: u8, cfg: &CaptureConfig) {
     let wire = ctx.len();
     let (a, b) = (fold(&t.src), fold(&t.dst));
     // Direction-independent: both sides of a connection hash alike.
     let hash = (a ^ b) ^ ((t.sport as u32) ^ (t.dport as u32)).wrapping_mul(0x9e37_79b9);
-    // The coarse clock (CLOCK_MONOTONIC as of the last tick, 1-4 ms resolution): no clocksource
-    // read on the server's core per packet (`read_tsc` was ~0.5 % of a loaded loopback server's
-    // CPU in `perf`), and records carry whole seconds, flows expire after seconds.
+    // The precise clock, not the coarse one: the agent merges the per-CPU rings by this
+    // timestamp, and a packet caused by another (a response, an ACK) must sort after it even
+    // when the two were seen on different CPUs within one tick. With the TSC clocksource this
+    // is a `rdtsc` and some arithmetic, no VM exit.
     // SAFETY: helper without arguments.
-    let ts_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
     // SAFETY: `ctx.skb` points at the program's `__sk_buff` for the whole run.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let header = Header { words: header_words(ts_ns, ifindex, wire, 0, hash, l3 as u16, direction) };
-    let backlog = Backlog { avail: EVENTS.query(BPF_RB_AVAIL_DATA as u64), threshold: wakeup_bytes as u64 };
     let n = wire as usize;
-    // Size classes 1.1-1.25x apart from 1 KiB up (at most a fifth of a record's ring space
-    // unused: waste shrinks what the ring holds while the reader is behind; 1.5x steps cost
-    // ring-full drops when the agent was starved of CPU), each a verifier constant for
-    // `bpf_ringbuf_reserve`.
-    macro_rules! classes {
-        ($($c:expr),*) => {
-            $(if n <= $c {
-                let wake = backlog.flags(core::mem::size_of::<Record<$c>>());
-                return done(emit::<$c>(ctx, n, header, wake), wire, n, wake);
-            })*
-        };
+    if n <= MAX_RING_PACKET {
+        return done(emit_percpu(ctx, n, header, cfg.ring_chunks), wire, n, false);
     }
-    classes!(
-        128, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 4608, 5120, 6144,
-        7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, MAX_CLASS
-    );
+    let backlog = Backlog { avail: EVENTS.query(BPF_RB_AVAIL_DATA as u64), threshold: cfg.wakeup_bytes as u64 };
     let copied = if n > MAX_PACKET { MAX_PACKET } else { n };
     let wake = backlog.flags(HEADER_LEN + copied);
-    done(copy_out_scratch(ctx, wire, header, wake), wire, copied, wake);
+    done(copy_out_scratch(ctx, wire, header, wake), wire, copied, wake == BPF_RB_FORCE_WAKEUP as u64);
 }
 
-/// Batched wake-ups: the reader polls on a short timer and drains everything each time; it is
-/// woken early only when the backlog crosses `threshold`. Only on the crossing: a reader that
-/// is behind (its core busy) finds the data when it next polls, and waking it again for every
-/// packet meanwhile cost an inter-processor interrupt each (on a VM, an exit to the
-/// hypervisor): several microseconds per packet on the server's core, measured.
+/// Writes the packet into this CPU's ring (`RING_CHUNKS`, layout in `akto_tap_ebpf_common::ring`)
+/// and publishes it.
+///
+/// Single producer per ring without a lock: TC programs do not nest on one CPU (ingress runs in
+/// softirq, egress with bottom halves disabled, and neither is preempted), and only these TC
+/// programs write to `RING_CHUNKS`/`RING_CTRL` (the TLS uprobes, which can be preempted, keep
+/// their own BPF ring buffer). So between reading `producer` and publishing the new value no
+/// other writer of this CPU's ring can run.
+#[inline(never)]
+fn emit_percpu(ctx: &TcContext, n: usize, header: Header, chunks: u32) -> Result<(), Lost> {
+    // SAFETY: helper without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(ctrl) = RING_CTRL.get_ptr_mut(cpu) else {
+        return Err(Lost::Load);
+    };
+    // The helper's size must be provably in [1, MAX_RING_PACKET]: clamp, then rule out zero.
+    let mut len = n;
+    if len > MAX_RING_PACKET {
+        len = MAX_RING_PACKET;
+    }
+    if len == 0 {
+        return Err(Lost::Load);
+    }
+    // SAFETY: `ctrl` is this CPU's element, valid for the map's lifetime. `producer` is only
+    // written by this CPU (see above): a plain load. `consumer` is written by the agent; a
+    // volatile load reads it once. A stale (smaller) value only makes the ring look fuller.
+    let (prod, cons) = unsafe {
+        (core::ptr::addr_of!((*ctrl).producer).read(), core::ptr::read_volatile(core::ptr::addr_of!((*ctrl).consumer)))
+    };
+    let need = ring::record_len(len as u32);
+    let size = (chunks as u64) << ring::CHUNK_SHIFT;
+    if prod.wrapping_add(need).wrapping_sub(cons) > size {
+        return Err(Lost::RingFull);
+    }
+    let chunk = ((prod >> ring::CHUNK_SHIFT) as u32) & chunks.wrapping_sub(1);
+    let Some(area) = RING_CHUNKS.get_ptr_mut(cpu.wrapping_mul(chunks).wrapping_add(chunk)) else {
+        return Err(Lost::Load);
+    };
+    // Masked to the chunk: with the slack after it, `off + HEADER_LEN + len` is within the
+    // element whatever the offset, which is what the verifier checks.
+    let off = (prod as usize) & (ring::CHUNK_BYTES - 1) & !7;
+    // SAFETY: `area` is a `RingChunk`; `off < CHUNK_BYTES` and `HEADER_LEN + len` fits in the
+    // slack (`CHUNK_SLACK`), so the record lies inside the element.
+    let rec = unsafe { (area as *mut u8).add(off) };
+    // SAFETY: as above; the destination holds `len` bytes after the header.
+    let ret =
+        unsafe { bpf_skb_load_bytes(ctx.skb.skb as *const c_void, 0, rec.add(HEADER_LEN) as *mut c_void, len as u32) };
+    if ret != 0 {
+        return Err(Lost::Load);
+    }
+    // SAFETY: `rec` is 8-byte aligned (element and `off` are) and inside the element.
+    unsafe { header.with_cap_len(len as u32).write(rec as *mut PacketHeader) };
+    // Publish, with release ordering: the record's stores (the helper's and the header's) must
+    // be visible before the new position. The x86 JIT emits BPF instructions in order and x86
+    // does not reorder a store with older stores, so what remains is to keep the compiler from
+    // sinking the header's stores after this one: a compiler fence, then a volatile store. (A
+    // real store-release is BPF_STORE_REL, which LLVM only selects for `-mcpu=v4`; aya-build
+    // targets `generic`, where LLVM cannot select an atomic release store at all, and `core` has
+    // no atomic read-modify-write for the BPF target. On weakly ordered CPUs - arm64 - this would
+    // need v4 and `AtomicU64::store(Release)`.)
+    compiler_fence(Ordering::Release);
+    // SAFETY: `producer` is an aligned u64 inside this CPU's element, only written here.
+    unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!((*ctrl).producer), prod.wrapping_add(need)) };
+    Ok(())
+}
+
+/// Batched wake-ups of the BPF ring buffer (packets past `MAX_RING_PACKET` only): the reader
+/// polls on a short timer and drains everything each time; it is woken early only when the
+/// backlog crosses `threshold`. Only on the crossing: a reader that is behind (its core busy)
+/// finds the data when it next polls, and waking it again for every packet meanwhile cost an
+/// inter-processor interrupt each (on a VM, an exit to the hypervisor): several microseconds per
+/// packet on the server's core, measured.
 #[derive(Clone, Copy)]
 struct Backlog {
     /// Bytes waiting in the ring before this record (`BPF_RB_AVAIL_DATA`).
@@ -441,12 +503,12 @@ impl Backlog {
 }
 
 #[inline(always)]
-fn done(r: Result<(), Lost>, wire: u32, copied: usize, wake: u64) {
+fn done(r: Result<(), Lost>, wire: u32, copied: usize, woke: bool) {
     match r {
         Ok(()) => {
             count(counter::CAPTURED_PACKETS, 1);
             count(counter::CAPTURED_BYTES, copied as u64);
-            if wake == BPF_RB_FORCE_WAKEUP as u64 {
+            if woke {
                 count(counter::WAKEUPS, 1);
             }
         }
@@ -458,35 +520,7 @@ fn done(r: Result<(), Lost>, wire: u32, copied: usize, wake: u64) {
     }
 }
 
-/// Reserves a record of class `N` (`n <= N`) and loads the packet straight into it.
-#[inline(never)]
-fn emit<const N: usize>(ctx: &TcContext, n: usize, header: Header, wake: u64) -> Result<(), Lost> {
-    let Some(mut entry) = EVENTS.reserve::<Record<N>>(0) else { return Err(Lost::RingFull) };
-    // The helper's size must be provably in [1, N]: clamp, then rule out zero.
-    let mut len = n;
-    if len > N {
-        len = N;
-    }
-    if len == 0 {
-        entry.discard(BPF_RB_NO_WAKEUP as u64);
-        return Err(Lost::Load);
-    }
-    let rec = entry.as_mut_ptr();
-    // SAFETY: `rec` is the reservation, `size_of::<Record<N>>()` bytes; `data` holds `N >= len`.
-    let ret = unsafe {
-        bpf_skb_load_bytes(ctx.skb.skb as *const c_void, 0, (*rec).data.as_mut_ptr() as *mut c_void, len as u32)
-    };
-    if ret != 0 {
-        entry.discard(BPF_RB_NO_WAKEUP as u64);
-        return Err(Lost::Load);
-    }
-    // SAFETY: as above; the header is the record's first field.
-    unsafe { header.with_cap_len(len as u32).write(core::ptr::addr_of_mut!((*rec).header)) };
-    entry.submit(wake);
-    Ok(())
-}
-
-/// Packets past `MAX_CLASS`: copied into the per-CPU scratch area, then `bpf_ringbuf_output`
+/// Packets past `MAX_RING_PACKET`: copied into the per-CPU scratch area, then `bpf_ringbuf_output`
 /// (its size may vary), cut at `MAX_PACKET`.
 #[inline(never)]
 fn copy_out_scratch(ctx: &TcContext, wire: u32, mut header: Header, wake: u64) -> Result<(), Lost> {
