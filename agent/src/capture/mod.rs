@@ -93,15 +93,16 @@ pub struct CaptureArgs {
     /// `--poll-ms` (every 1 ms while a ring is more than an eighth full); a full ring drops the
     /// packet from the capture, counted as `drops_total{stage="kernel",cause="ring_full"}`.
     /// Kernel memory: CPUs x this x 1.13 (each 512 KiB has 66 KiB of slack for a record that
-    /// starts near its end).
+    /// starts near its end). Default: 4096, less on hosts with more than 16 CPUs, so that the
+    /// rings of all CPUs stay within 64 MiB (at least 512 each: 72 MiB on 128 CPUs).
     // 4 MiB: one response of a few hundred KB on loopback arrives as a burst of 64 KiB GSO
     // packets within a millisecond, before any poll; 512 KiB dropped such bursts (ring_full in
     // the capture tests). Smaller rings are cheaper for the server while they fit: a 512 KiB
     // ring stays in the capturing core's L2 cache, and cost a 4 KB ping-pong ~0.2 us less per
     // request than 4 MiB, whose lines are cold when the program writes them again
     // (scripts/bench-packet-cost.sh, README).
-    #[arg(long, default_value_t = 4096)]
-    pub ring_kib: u32,
+    #[arg(long)]
+    pub ring_kib: Option<u32>,
     /// eBPF: ring buffer for packets longer than 65 KiB (BIG TCP super-packets), MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     pub ring_mib: u32,
@@ -259,12 +260,18 @@ fn open_backend(
         anyhow::bail!("--ring-mib must be a power of two (got {})", args.ring_mib);
     }
     let chunk_kib = (akto_tap_ebpf_common::ring::CHUNK_BYTES >> 10) as u32;
-    if !args.ring_kib.is_power_of_two() || args.ring_kib < chunk_kib || args.ring_kib > (1 << 20) {
-        anyhow::bail!("--ring-kib must be a power of two from {chunk_kib} to 1048576 (got {})", args.ring_kib);
-    }
+    let ring_kib = match args.ring_kib {
+        Some(kib) if !kib.is_power_of_two() || kib < chunk_kib || kib > (1 << 20) => {
+            anyhow::bail!("--ring-kib must be a power of two from {chunk_kib} to 1048576 (got {kib})")
+        }
+        Some(kib) => kib,
+        // The CPU count the maps are sized by; when it cannot be read, loading fails later
+        // with that error.
+        None => default_ring_kib(aya::util::nr_cpus().unwrap_or(1), chunk_kib),
+    };
     let ebpf_cfg = ebpf::EbpfConfig {
         ring_bytes: args.ring_mib.saturating_mul(1 << 20),
-        ring_chunks: args.ring_kib / chunk_kib,
+        ring_chunks: ring_kib / chunk_kib,
         wakeup_bytes: args.wakeup_kib.saturating_mul(1 << 10),
         ports: args.ports.clone(),
         deny_ports: args.deny_ports.clone(),
@@ -748,4 +755,40 @@ fn render_metrics(
         }
         m.render()
     })
+}
+
+/// Per-CPU packet ring when `--ring-kib` is not given: 4 MiB (one burst of large responses on a
+/// fast link fits between two polls), but all CPUs' rings within 64 MiB, since BPF maps count
+/// against the agent's memory limit (a 1 GiB DaemonSet limit on a 128-CPU node would otherwise
+/// lose ~580 MiB to rings); never under one chunk (`min_kib`).
+fn default_ring_kib(cpus: usize, min_kib: u32) -> u32 {
+    const BUDGET_KIB: u32 = 64 << 10;
+    const MAX_KIB: u32 = 4 << 10;
+    let share = BUDGET_KIB / u32::try_from(cpus.max(1)).unwrap_or(u32::MAX);
+    // The largest power of two within the share (`share` may be 0 on huge hosts).
+    let pow2 = if share == 0 { 0 } else { 1 << share.ilog2() };
+    pow2.clamp(min_kib, MAX_KIB)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_ring_kib;
+
+    #[test]
+    fn default_ring_is_4_mib_up_to_16_cpus_then_shares_64_mib_down_to_one_chunk() {
+        for cpus in [0, 1, 2, 8, 16] {
+            assert_eq!(default_ring_kib(cpus, 512), 4096, "{cpus} CPUs");
+        }
+        assert_eq!(default_ring_kib(17, 512), 2048);
+        assert_eq!(default_ring_kib(32, 512), 2048);
+        assert_eq!(default_ring_kib(64, 512), 1024);
+        assert_eq!(default_ring_kib(96, 512), 512);
+        assert_eq!(default_ring_kib(128, 512), 512);
+        assert_eq!(default_ring_kib(100_000, 512), 512);
+        for cpus in 1..=512 {
+            let kib = default_ring_kib(cpus, 512);
+            assert!(kib.is_power_of_two() && (512..=4096).contains(&kib));
+            assert!(cpus > 128 || cpus as u64 * u64::from(kib) <= 64 << 10, "{cpus} CPUs: {kib} KiB");
+        }
+    }
 }
