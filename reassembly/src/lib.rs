@@ -36,6 +36,8 @@ mod time;
 pub use config::Config;
 pub use decode::{LinkType, Packet};
 pub use engine::Engine;
-pub use exchange::{Anomaly, Body, ContentCoding, Flags, Header, HttpExchange, Request, Response, SseEvent, Version};
+pub use exchange::{
+    Anomaly, Body, ContentCoding, Flags, Header, Headers, HttpExchange, Request, Response, SseEvent, Version,
+};
 pub use stats::Stats;
 pub use time::Timestamp;

@@ -23,7 +23,7 @@ fn exchanges() -> Vec<reassembly::HttpExchange> {
 
 /// The record fields that carry text (bodies and header maps); the rest as the agent fills them.
 fn to_record(ex: &reassembly::HttpExchange) -> AktoRecord<'_> {
-    let headers = |h: &[reassembly::Header]| headers_json(h.iter().map(|h| (h.name.as_str(), h.value.as_str())), None);
+    let headers = |h: &reassembly::Headers| headers_json(h.iter().map(|h| (h.name, h.value)), None);
     let resp = ex.response.as_ref();
     AktoRecord {
         path: Cow::Borrowed(&ex.request.target),

@@ -41,7 +41,7 @@ pub use config::{AfterLimit, FilterConfig, Rule};
 pub use pattern::path_template;
 
 use pattern::CompiledRule;
-use reassembly::{Header, HttpExchange, Timestamp};
+use reassembly::{HttpExchange, Timestamp};
 use sample::{Sampled, Sampler};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -401,6 +401,6 @@ pub fn strip_bodies(ex: &mut HttpExchange) {
         clear(&mut r.body);
     }
     for name in [SAMPLED_HEADER, AKTO_SKIP_SAMPLE_HEADER] {
-        ex.request.headers.push(Header { name: name.to_string(), value: "true".to_string() });
+        ex.request.headers.push(name, "true");
     }
 }

@@ -3,16 +3,16 @@
 
 use super::*;
 use reassembly::exchange::ConnInfo;
-use reassembly::{Body, Flags, Request, Response, Version};
+use reassembly::{Body, Flags, Headers, Request, Response, Version};
 use std::net::SocketAddr;
 
 const SEC: u64 = 1_000_000;
 
 /// An exchange `method target` with `Host: host` (none when `None`) between the given sockets.
 fn ex_full(method: &str, target: &str, host: Option<&str>, client: &str, server: &str) -> HttpExchange {
-    let mut headers = Vec::new();
+    let mut headers = Headers::new();
     if let Some(h) = host {
-        headers.push(Header { name: "Host".into(), value: h.into() });
+        headers.push("Host", h);
     }
     let body = |s: &str| Body {
         data: s.as_bytes().to_vec(),
@@ -40,7 +40,7 @@ fn ex_full(method: &str, target: &str, host: Option<&str>, client: &str, server:
             version: Version::Http11,
             status: 200,
             reason: "OK".into(),
-            headers: vec![],
+            headers: Headers::new(),
             body: body("{\"ok\":true}"),
             interim: vec![],
         }),
@@ -177,10 +177,10 @@ fn envoy_sidecar() {
     }
     // Health checks.
     let mut e = ex("GET", "/healthz", "svc");
-    e.request.headers.push(Header { name: "user-agent".into(), value: "Envoy/HC".into() });
+    e.request.headers.push("user-agent", "Envoy/HC");
     assert_eq!(d(&cfg, &e), drop(Reason::EnvoySidecar));
     let mut e = ex("GET", "/healthz", "svc");
-    e.request.headers.push(Header { name: "User-Agent".into(), value: "curl/8.0 Envoy/HC".into() });
+    e.request.headers.push("User-Agent", "curl/8.0 Envoy/HC");
     assert_eq!(d(&cfg, &e), KEEP);
     // Switched off, or ports emptied.
     let off = FilterConfig { drop_envoy_sidecar: Some(false), ..FilterConfig::default() };
@@ -580,7 +580,7 @@ mod prop {
                                cport in any::<u16>(), sport in any::<u16>(), v6 in any::<bool>()) {
             let (c, s) = if v6 { (format!("[::1]:{cport}"), format!("[fd00::1]:{sport}")) } else { (format!("127.0.0.6:{cport}"), format!("10.0.0.1:{sport}")) };
             let mut e = ex_full(&method, &target, host.as_deref(), &c, &s);
-            e.request.headers.push(Header { name: "User-Agent".into(), value: ua });
+            e.request.headers.push("User-Agent", &ua);
             let mut f = filter(FilterConfig {
                 include: vec![rule(&["*.example.com", "*"], &["/**", "/a/*/b"], &["GET", "post"])],
                 exclude: vec![rule(&["x.example.com"], &["/**/secret/**"], &[])],

@@ -135,14 +135,12 @@ pub fn to_record_with<'a>(
     if !anomalies.is_empty() {
         extra_req.push((ANOMALIES_HEADER, &anomalies));
     }
-    let req_headers =
-        headers_json(ex.request.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra_req), host);
+    let req_headers = headers_json(ex.request.headers.iter().map(|h| (h.name, h.value)).chain(extra_req), host);
     let (status_code, status, resp_headers, resp_payload) = match &ex.response {
         Some(r) => {
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
             let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
-            let headers =
-                headers_json(r.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).chain(extra), None);
+            let headers = headers_json(r.headers.iter().map(|h| (h.name, h.value)).chain(extra), None);
             let code = itoa::Buffer::new().format(r.status).to_owned();
             // Concatenated, not `format!`: the formatter's machinery costs more than the copy.
             let status = if r.reason.is_empty() { code.clone() } else { [code.as_str(), " ", &r.reason].concat() };
@@ -178,7 +176,7 @@ pub fn to_record_with<'a>(
     }
 }
 
-fn headers_value(h: &[reassembly::Header]) -> serde_json::Value {
+fn headers_value(h: &reassembly::Headers) -> serde_json::Value {
     serde_json::Value::Array(h.iter().map(|h| serde_json::json!([h.name, h.value])).collect())
 }
 

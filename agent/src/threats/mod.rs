@@ -32,7 +32,6 @@ pub use config::GuardArgs;
 pub use stage::{GuardObserver, GuardSender, GuardStage};
 pub use stats::GuardSnapshot;
 
-use reassembly::exchange::find_header;
 use reassembly::HttpExchange;
 
 fn contains_ci(haystack: &str, needle: &str) -> bool {
@@ -44,7 +43,7 @@ fn contains_ci(haystack: &str, needle: &str) -> bool {
 /// SSE). `\u` escapes count as a possible `jsonrpc`, as in `guardrails::mcp::may_be_jsonrpc`.
 pub fn looks_mcp(ex: &HttpExchange) -> bool {
     if let Some(r) = &ex.response {
-        if find_header(&r.headers, "content-type").is_some_and(|c| contains_ci(c, "text/event-stream")) {
+        if r.headers.find("content-type").is_some_and(|c| contains_ci(c, "text/event-stream")) {
             return true;
         }
     }
@@ -66,15 +65,11 @@ mod tests {
     use super::*;
     use crate::output::RecordOptions;
     use reassembly::exchange::ConnInfo;
-    use reassembly::{Body, Flags, Header, Request, Response, Timestamp, Version};
+    use reassembly::{Body, Flags, Request, Response, Timestamp, Version};
     use std::time::{Duration, Instant};
 
     fn body(s: &str) -> Body {
         Body { data: s.as_bytes().to_vec(), wire_len: s.len() as u64, decoded_len: s.len() as u64, ..Body::default() }
-    }
-
-    fn hdr(n: &str, v: &str) -> Header {
-        Header { name: n.into(), value: v.into() }
     }
 
     fn exchange(path: &str, req: &str, resp_ct: &str, resp: &str) -> HttpExchange {
@@ -90,7 +85,7 @@ mod tests {
                 method: "POST".into(),
                 target: path.into(),
                 version: Version::Http11,
-                headers: vec![hdr("Host", "127.0.0.1:8931"), hdr("Content-Type", "application/json")],
+                headers: [("Host", "127.0.0.1:8931"), ("Content-Type", "application/json")].into_iter().collect(),
                 body: body(req),
             },
             response: Some(Response {
@@ -98,7 +93,7 @@ mod tests {
                 version: Version::Http11,
                 status: 200,
                 reason: "OK".into(),
-                headers: vec![hdr("Content-Type", resp_ct)],
+                headers: [("Content-Type", resp_ct)].into_iter().collect(),
                 body: body(resp),
                 interim: Vec::new(),
             }),
@@ -125,7 +120,7 @@ mod tests {
         let mut get = exchange("/x", "", "application/json", "{}");
         get.request.method = "GET".into();
         assert!(!looks_mcp(&get));
-        get.response.as_mut().expect("resp").headers = vec![hdr("content-type", "text/event-stream")];
+        get.response.as_mut().expect("resp").headers = [("content-type", "text/event-stream")].into_iter().collect();
         assert!(looks_mcp(&get), "an SSE stream is MCP-looking whatever the method");
         assert!(!looks_mcp(&exchange("/api", r#"{"user":"bob"}"#, "application/json", "{}")));
         let mut form = exchange("/api", "a=jsonrpc", "text/html", "");

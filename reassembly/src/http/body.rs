@@ -4,7 +4,8 @@
 //! [`Step::NeedMore`], [`Step::Done`] or [`Step::Error`]. Every line it buffers (chunk-size
 //! lines, trailers) has a cap, so an endless partial line turns into an error.
 
-use crate::exchange::{Anomaly, Header};
+use crate::exchange::{Anomaly, Headers};
+use std::borrow::Cow;
 
 /// Longest chunk-size line (size + extensions) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -124,7 +125,7 @@ impl BodyReader {
     }
 
     /// Feeds bytes; returns how many were consumed and the step.
-    pub(crate) fn feed(&mut self, input: &[u8], acc: &mut BodyAcc, trailers: &mut Vec<Header>) -> (usize, Step) {
+    pub(crate) fn feed(&mut self, input: &[u8], acc: &mut BodyAcc, trailers: &mut Headers) -> (usize, Step) {
         let mut pos = 0;
         loop {
             match &mut self.mode {
@@ -200,8 +201,8 @@ impl BodyReader {
                                         self.mode = Mode::Done;
                                         return (pos, Step::Done);
                                     }
-                                    if let Some(h) = split_field(&text) {
-                                        trailers.push(h);
+                                    if let Some((name, value)) = split_field(&text) {
+                                        trailers.push(&name, &value);
                                     }
                                     *c = Chunk::Trailers(Vec::new());
                                 }
@@ -272,26 +273,23 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 }
 
 /// Splits `name: value`.
-pub(crate) fn split_field(line: &[u8]) -> Option<Header> {
+pub(crate) fn split_field(line: &[u8]) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let colon = memchr::memchr(b':', line)?;
     let name = line[..colon].trim_ascii();
     if name.is_empty() {
         return None;
     }
-    Some(Header {
-        name: String::from_utf8_lossy(name).into_owned(),
-        value: String::from_utf8_lossy(line[colon + 1..].trim_ascii()).into_owned(),
-    })
+    Some((String::from_utf8_lossy(name), String::from_utf8_lossy(line[colon + 1..].trim_ascii())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read_all(framing: Framing, parts: &[&[u8]]) -> (Vec<u8>, Step, usize, Vec<Header>) {
+    fn read_all(framing: Framing, parts: &[&[u8]]) -> (Vec<u8>, Step, usize, Headers) {
         let mut r = BodyReader::new(framing);
         let mut acc = BodyAcc::new(1 << 20);
-        let mut tr = Vec::new();
+        let mut tr = Headers::new();
         let mut last = (0, Step::NeedMore);
         for p in parts {
             last = r.feed(p, &mut acc, &mut tr);
@@ -311,7 +309,7 @@ mod tests {
         assert_eq!(d, b"hello world");
         assert_eq!(s, Step::Done);
         assert_eq!(used, 2);
-        assert_eq!(tr, vec![Header { name: "X-Sum".into(), value: "1".into() }]);
+        assert_eq!(tr, [("X-Sum", "1")].into_iter().collect::<Headers>());
     }
 
     #[test]
@@ -339,7 +337,7 @@ mod tests {
     fn cap_keeps_prefix_and_counts_rest() {
         let mut r = BodyReader::new(Framing::Length(10));
         let mut acc = BodyAcc::new(4);
-        let _ = r.feed(b"0123456789", &mut acc, &mut Vec::new());
+        let _ = r.feed(b"0123456789", &mut acc, &mut Headers::new());
         assert_eq!(acc.data, b"0123");
         assert_eq!((acc.wire_len, acc.missing, r.over_cap), (10, 6, 6));
     }

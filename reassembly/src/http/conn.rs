@@ -20,7 +20,7 @@ use super::framing::{request_framing, response_framing};
 use super::head::{self, RequestHead, ResponseHead};
 use super::sse;
 use crate::config::HttpConfig;
-use crate::exchange::{find_header, Anomaly, Body, ConnInfo, Flags, Header, HttpExchange, Request, Response, Version};
+use crate::exchange::{Anomaly, Body, ConnInfo, Flags, Headers, HttpExchange, Request, Response, Version};
 use crate::stats::Stats;
 use crate::Timestamp;
 use std::collections::VecDeque;
@@ -55,7 +55,7 @@ enum State {
 #[derive(Debug)]
 struct Msg {
     acc: BodyAcc,
-    trailers: Vec<Header>,
+    trailers: Headers,
     gap: bool,
     /// Body bytes of this message counted in the engine-wide budget.
     held: usize,
@@ -401,7 +401,7 @@ impl HttpConn {
                 method: String::new(),
                 target: String::new(),
                 version: Version::Http11,
-                headers: Vec::new(),
+                headers: Headers::new(),
                 body: Body::default(),
             },
             flags,
@@ -492,7 +492,7 @@ impl HttpConn {
                 method: String::new(),
                 target: String::new(),
                 version: Version::Http11,
-                headers: Vec::new(),
+                headers: Headers::new(),
                 body: Body::default(),
             },
             flags,
@@ -544,7 +544,7 @@ impl HttpConn {
         });
         let msg = Msg {
             acc: BodyAcc::new(cx.cfg.max_body_bytes),
-            trailers: Vec::new(),
+            trailers: Headers::new(),
             gap: false,
             held: 0,
             depth: Some(depth),
@@ -615,7 +615,7 @@ impl HttpConn {
         }
         let mut msg = Msg {
             acc: BodyAcc::new(cx.cfg.max_body_bytes),
-            trailers: Vec::new(),
+            trailers: Headers::new(),
             gap: false,
             held: 0,
             depth: has_slot.then_some(depth),
@@ -692,7 +692,7 @@ impl HttpConn {
         self.resp_depth += 1;
         self.resp.msg = Some(Msg {
             acc: BodyAcc::new(cx.cfg.max_body_bytes),
-            trailers: Vec::new(),
+            trailers: Headers::new(),
             gap: false,
             held: 0,
             depth: Some(depth),
@@ -701,7 +701,7 @@ impl HttpConn {
                 version: Version::Http09,
                 status: 0,
                 reason: String::new(),
-                headers: Vec::new(),
+                headers: Headers::new(),
                 body: Body::default(),
                 interim,
             }),
@@ -736,7 +736,7 @@ impl HttpConn {
             Dir::Request => {
                 let mut headers = std::mem::take(&mut slot.ex.request.headers);
                 let body = finish_body(msg.acc, &headers, cfg, &mut slot.ex.flags, cx.stats);
-                headers.extend(msg.trailers);
+                headers.extend_from(&msg.trailers);
                 slot.ex.request.headers = headers;
                 slot.ex.request.body = body;
                 slot.req_done = true;
@@ -744,7 +744,7 @@ impl HttpConn {
             Dir::Response => {
                 let Some(mut r) = msg.response else { return };
                 r.body = finish_body(msg.acc, &r.headers, cfg, &mut slot.ex.flags, cx.stats);
-                r.headers.extend(msg.trailers);
+                r.headers.extend_from(&msg.trailers);
                 slot.ex.response = Some(r);
                 slot.resp_done = true;
             }
@@ -851,7 +851,7 @@ fn placeholder(ts: Timestamp) -> Response {
         version: Version::Http11,
         status: 0,
         reason: String::new(),
-        headers: Vec::new(),
+        headers: Headers::new(),
         body: Body::default(),
         interim: Vec::new(),
     }
@@ -878,15 +878,13 @@ fn emit(mut slot: Slot, cx: &mut Ctx<'_>) {
 }
 
 /// Turns the collected bytes into a [`Body`]: content decoding and SSE splitting.
-fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut Flags, stats: &mut Stats) -> Body {
+fn finish_body(acc: BodyAcc, headers: &Headers, cfg: &HttpConfig, flags: &mut Flags, stats: &mut Stats) -> Body {
     let mut truncated = acc.missing > 0;
     let wire_len = acc.wire_len;
     let mut data = acc.data;
     let mut decoded_len = wire_len;
     if cfg.decode_content && !data.is_empty() {
-        if let Some(ce) =
-            find_header(headers, "content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity"))
-        {
+        if let Some(ce) = headers.find("content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity")) {
             let d = content::decode(data, ce, cfg.max_decoded_body_bytes);
             if d.failed {
                 flags.add(Anomaly::UndecodableContent);
@@ -910,7 +908,8 @@ fn finish_body(acc: BodyAcc, headers: &[Header], cfg: &HttpConfig, flags: &mut F
         }
     }
     let sse = (cfg.split_sse
-        && find_header(headers, "content-type")
+        && headers
+            .find("content-type")
             .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/event-stream")))
     .then(|| sse::parse(&data));
     Body { data, wire_len, decoded_len, truncated, sse }

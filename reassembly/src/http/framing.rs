@@ -2,11 +2,11 @@
 //! delimits a body, and how ambiguities are resolved and flagged.
 
 use super::body::Framing;
-use crate::exchange::{find_header, Anomaly, Flags, Header};
+use crate::exchange::{Anomaly, Flags, Headers};
 
 /// Content-Length per RFC 9112 §6.3 ¶5: a list of identical values is that value; differing
 /// values or a non-number make the length unrecoverable.
-fn content_length(headers: &[Header], flags: &mut Flags) -> Option<Result<u64, Anomaly>> {
+fn content_length(headers: &Headers, flags: &mut Flags) -> Option<Result<u64, Anomaly>> {
     let mut value: Option<u64> = None;
     let mut count = 0;
     for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")) {
@@ -36,7 +36,7 @@ fn content_length(headers: &[Header], flags: &mut Flags) -> Option<Result<u64, A
 }
 
 /// Transfer codings, lower-cased, in order; `None` without the header.
-fn transfer_codings(headers: &[Header]) -> Option<Vec<String>> {
+fn transfer_codings(headers: &Headers) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut seen = false;
     for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) {
@@ -46,7 +46,7 @@ fn transfer_codings(headers: &[Header]) -> Option<Vec<String>> {
     seen.then_some(out)
 }
 
-pub(crate) fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<Framing, Anomaly> {
+pub(crate) fn request_framing(headers: &Headers, flags: &mut Flags) -> Result<Framing, Anomaly> {
     let cl = content_length(headers, flags);
     if let Some(te) = transfer_codings(headers) {
         if cl.is_some() {
@@ -62,7 +62,7 @@ pub(crate) fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<F
     }
     match cl {
         Some(Ok(n)) => {
-            if n == 0 && find_header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            if n == 0 && headers.find("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
                 flags.add(Anomaly::ExpectContinueWithoutBody);
             }
             Ok(Framing::Length(n))
@@ -75,7 +75,7 @@ pub(crate) fn request_framing(headers: &[Header], flags: &mut Flags) -> Result<F
 pub(crate) fn response_framing(
     method_head: bool,
     status: u16,
-    headers: &[Header],
+    headers: &Headers,
     anomalies: &mut Vec<Anomaly>,
 ) -> Framing {
     // RFC 9112 §6.3 ¶1: HEAD responses, 1xx, 204 and 304 have no body.

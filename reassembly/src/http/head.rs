@@ -3,7 +3,7 @@
 //! rejects (lower-case versions, missing reason phrases, stray bytes), flagged as anomalies.
 
 use super::body::split_field;
-use crate::exchange::{Anomaly, Header, Version};
+use crate::exchange::{Anomaly, Headers, Version};
 
 /// Methods accepted when looking for the start of a request in the middle of a stream. Any
 /// token is accepted as a method on a stream that is in sync.
@@ -131,7 +131,7 @@ pub(crate) struct RequestHead {
     pub method: String,
     pub target: String,
     pub version: Version,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -141,7 +141,7 @@ pub(crate) struct ResponseHead {
     pub version: Version,
     pub status: u16,
     pub reason: String,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -194,25 +194,24 @@ fn lossy(b: &[u8]) -> String {
 
 /// Owned fields of a parsed head. Values are validated as UTF-8 once for the whole head (one
 /// call instead of one per value, which cost more than copying them) and sliced from it.
-fn convert(head: &[u8], headers: &[httparse::Header<'_>]) -> Vec<Header> {
+fn convert(head: &[u8], headers: &[httparse::Header<'_>]) -> Headers {
     // One SIMD check of the whole head (std's is a word at a time); the pieces are then
     // sliced out of the checked text.
     let text = simdutf8::basic::from_utf8(head).ok();
     let base = head.as_ptr() as usize;
-    headers
-        .iter()
-        .map(|h| {
-            let v = h.value.trim_ascii();
-            // httparse's slices point into `head`; the offset is checked anyway, and `get`
-            // checks the character boundaries.
-            let at = (v.as_ptr() as usize).wrapping_sub(base);
-            let value = match text.and_then(|t| t.get(at..at.checked_add(v.len())?)) {
-                Some(s) => s.to_owned(),
-                None => lossy(v),
-            };
-            Header { name: h.name.to_owned(), value }
-        })
-        .collect()
+    let bytes = headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+    let mut out = Headers::with_capacity(headers.len(), bytes);
+    for h in headers {
+        let v = h.value.trim_ascii();
+        // httparse's slices point into `head`; the offset is checked anyway, and `get`
+        // checks the character boundaries.
+        let at = (v.as_ptr() as usize).wrapping_sub(base);
+        match text.and_then(|t| t.get(at..at.checked_add(v.len())?)) {
+            Some(value) => out.push(h.name, value),
+            None => out.push(h.name, &String::from_utf8_lossy(v)),
+        }
+    }
+    out
 }
 
 /// Splits a start line into at most three whitespace-separated parts (the third keeps its spaces).
@@ -242,14 +241,18 @@ fn parse_version(v: &[u8]) -> Option<Version> {
 }
 
 /// The lenient header block parser: `name: value` lines, others skipped.
-fn lenient_fields(block: &[u8], max_headers: usize) -> Vec<Header> {
-    block
+fn lenient_fields(block: &[u8], max_headers: usize) -> Headers {
+    let mut out = Headers::new();
+    let fields = block
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.is_empty())
         .filter_map(split_field)
-        .take(max_headers)
-        .collect()
+        .take(max_headers);
+    for (name, value) in fields {
+        out.push(&name, &value);
+    }
+    out
 }
 
 fn first_line(head: &[u8]) -> (&[u8], &[u8]) {
@@ -471,7 +474,7 @@ mod tests {
         });
         req!(b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", |r| {
             assert!(r.anomalies.contains(&Anomaly::ObsoleteLineFolding));
-            assert_eq!(r.headers[0].value, "chunked");
+            assert_eq!(r.headers.get(0).map(|h| h.value), Some("chunked"));
         });
         assert!(parse_request(b"\x16\x03\x01\x02\x00\r\n\r\n", 64).is_none());
     }
