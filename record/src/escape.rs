@@ -148,8 +148,22 @@ impl Kernel {
     }
 }
 
+/// Appends `s` escaped as the inside of a JSON string literal (without its quotes).
+pub(crate) fn push_json_str_contents(out: &mut Vec<u8>, s: &str) {
+    push_contents(out, s, Kernel::detect());
+}
+
 #[inline(always)]
 fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
+    // Room for the common case, a string without escapes, and its quotes.
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    push_contents(out, s, kernel);
+    out.push(b'"');
+}
+
+#[inline(always)]
+fn push_contents(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
     let s = s.as_bytes();
     // Most calls are header names and values that need no escape: one check (a word at a time
     // for short strings; over 32-byte chunks without an early exit inside a chunk, which LLVM
@@ -161,13 +175,9 @@ fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
         s.chunks(2 * BLOCK).all(|chunk| chunk.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\')))
     };
     if clean {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
         out.extend_from_slice(s);
-        out.push(b'"');
         return;
     }
-    out.push(b'"');
     let mut read = 0;
     while read < s.len() {
         // `escape_into` returns early when `\u00xx` escapes have eaten into the room.
@@ -190,7 +200,6 @@ fn push_with(out: &mut Vec<u8>, s: &str, kernel: Kernel) {
         }
         read = r;
     }
-    out.push(b'"');
 }
 
 /// Output room checked before each step of escaping `n` more bytes: two bytes per byte (every

@@ -66,10 +66,10 @@ pub struct AktoRecord<'a> {
     pub path: Cow<'a, str>,
     #[serde(rename = "requestHeaders")]
     #[serde(borrow)]
-    pub request_headers: Cow<'a, str>,
+    pub request_headers: HeadersField<'a>,
     #[serde(rename = "responseHeaders")]
     #[serde(borrow)]
-    pub response_headers: Cow<'a, str>,
+    pub response_headers: HeadersField<'a>,
     #[serde(borrow)]
     pub method: Cow<'a, str>,
     #[serde(rename = "requestPayload")]
@@ -132,10 +132,7 @@ impl AktoRecord<'_> {
         // Written field by field with the keys as literals (serde would escape every key of
         // every record); the order and the omitted optional fields are those of the derived
         // `Serialize`, which the tests compare byte for byte.
-        let required: [(&[u8], &str); 16] = [
-            (b"{\"path\":", &self.path),
-            (b",\"requestHeaders\":", &self.request_headers),
-            (b",\"responseHeaders\":", &self.response_headers),
+        let required: [(&[u8], &str); 13] = [
             (b",\"method\":", &self.method),
             (b",\"requestPayload\":", &self.request_payload),
             (b",\"responsePayload\":", &self.response_payload),
@@ -157,11 +154,20 @@ impl AktoRecord<'_> {
             (b",\"process_name\":", &self.process_name),
             (b",\"daemonset_id\":", &self.daemonset_id),
         ];
-        let values = required.iter().map(|(_, v)| v.len()).sum::<usize>();
+        let values = required.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self.path.len()
+            + self.request_headers.len_hint()
+            + self.response_headers.len_hint();
         // Room for every value escaped at two bytes a byte (bodies and header maps are
         // escape-dense): the escaper then never grows the buffer mid-record, which copied
         // everything written so far.
         out.reserve(2 * values + 640);
+        out.extend_from_slice(b"{\"path\":");
+        push_json_str(out, &self.path);
+        out.extend_from_slice(b",\"requestHeaders\":");
+        self.request_headers.write_json(out);
+        out.extend_from_slice(b",\"responseHeaders\":");
+        self.response_headers.write_json(out);
         for (key, value) in required {
             out.extend_from_slice(key);
             push_json_str(out, value);
@@ -182,69 +188,237 @@ impl AktoRecord<'_> {
     }
 }
 
-/// Builds the header-map string of a record: a JSON object with one value per name.
+/// A header-map field of [`AktoRecord`] (`requestHeaders`, `responseHeaders`): the JSON text of
+/// an object, a string on the wire.
+#[derive(Debug, Clone)]
+pub enum HeadersField<'a> {
+    /// The JSON text, as received (the ingest API) or built.
+    Text(Cow<'a, str>),
+    /// A map not serialized yet: [`AktoRecord::write_json`] writes it straight into the record.
+    Map(HeaderMap<'a>),
+}
+
+impl HeadersField<'_> {
+    /// The JSON text.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            HeadersField::Text(t) => Cow::Borrowed(t),
+            HeadersField::Map(m) => Cow::Owned(m.to_json()),
+        }
+    }
+
+    /// Bytes of the JSON text, before escaping (exact for text, close for a map).
+    fn len_hint(&self) -> usize {
+        match self {
+            HeadersField::Text(t) => t.len(),
+            HeadersField::Map(m) => m.text_len(),
+        }
+    }
+
+    /// Appends the field's value: the JSON text as a JSON string literal.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            HeadersField::Text(t) => push_json_str(out, t),
+            HeadersField::Map(m) => m.write_json_string(out),
+        }
+    }
+}
+
+impl Default for HeadersField<'_> {
+    fn default() -> Self {
+        HeadersField::Text(Cow::Borrowed(""))
+    }
+}
+
+/// Equal when the texts are, whichever way each is held.
+impl PartialEq for HeadersField<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for HeadersField<'_> {}
+
+impl From<String> for HeadersField<'_> {
+    fn from(text: String) -> Self {
+        HeadersField::Text(Cow::Owned(text))
+    }
+}
+
+impl<'a> From<&'a str> for HeadersField<'a> {
+    fn from(text: &'a str) -> Self {
+        HeadersField::Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for HeadersField<'a> {
+    fn from(text: Cow<'a, str>) -> Self {
+        HeadersField::Text(text)
+    }
+}
+
+impl<'a> From<HeaderMap<'a>> for HeadersField<'a> {
+    fn from(map: HeaderMap<'a>) -> Self {
+        HeadersField::Map(map)
+    }
+}
+
+impl Serialize for HeadersField<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes (as `#[serde(borrow)]` does for
+/// `Cow<str>`).
+impl<'de: 'a, 'a> Deserialize<'de> for HeadersField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(Text).map(HeadersField::Text)
+    }
+}
+
+/// Builds the header-map string of a record: a JSON object with one value per name (see
+/// [`HeaderMap`]).
+pub fn headers_json<'a, I>(headers: I, host: Option<&'a str>) -> String
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    HeaderMap::new(headers, host).to_json()
+}
+
+/// A record's header map: a JSON object with one value per name, serialized *into* a string
+/// field of the record.
 ///
 /// Repeated headers are joined with `", "` (RFC 9110 §5.3 list semantics) instead of Go's
 /// last-value-wins, so nothing is lost; the original-case name of the first occurrence is kept.
 /// When `host` is given, a lowercase `host` key carries it, as Akto's collectors add one.
-pub fn headers_json<'a, I>(headers: I, host: Option<&str>) -> String
-where
-    I: IntoIterator<Item = (&'a str, &'a str)>,
-{
-    // Borrowed names and values; a value is copied only when a repeated name is joined (rare).
-    let mut out: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(16);
-    for (name, value) in headers {
-        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+///
+/// Kept as fields until the record is written, so that [`AktoRecord::write_json`] writes the
+/// map's JSON text escaped straight into the record: building the text first and escaping it
+/// again (every quote of it) cost a string per map and a second pass over it.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderMap<'a> {
+    /// Names and values, merged; borrowed unless a repeated name joined values (rare).
+    entries: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> HeaderMap<'a> {
+    /// The map of `headers` (in order), with `host` as described on the type.
+    pub fn new<I>(headers: I, host: Option<&'a str>) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut map = HeaderMap { entries: Vec::with_capacity(16) };
+        for (name, value) in headers {
+            map.add(name, Cow::Borrowed(value));
+        }
+        match host {
+            Some(h) => map.with_host(h),
+            None => map,
+        }
+    }
+
+    /// Adds a field: a new name at the end, a repeated one joined to the first.
+    pub fn add(&mut self, name: &'a str, value: Cow<'a, str>) {
+        match self.entries.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some((_, v)) => {
                 let v = v.to_mut();
                 v.push_str(", ");
-                v.push_str(value);
+                v.push_str(&value);
             }
-            None => out.push((name, Cow::Borrowed(value))),
+            None => self.entries.push((name, value)),
         }
     }
-    let host_at = host.map(|h| match out.iter().position(|(n, _)| *n == "host") {
-        // The exact lowercase key; an original `Host` stays as it was sent.
-        Some(i) => (i, h),
-        None => (out.len(), h),
-    });
-    // Each piece escaped straight into one buffer (no string per piece).
-    let mut buf = Vec::with_capacity(out.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 16);
-    buf.push(b'{');
-    let mut first = true;
-    // Names and values are short and nearly always need no escape: a byte check and straight
-    // copies here cost a third of two calls into the general escaper.
-    let mut entry = |buf: &mut Vec<u8>, k: &str, v: &str| {
-        if !std::mem::take(&mut first) {
-            buf.push(b',');
+
+    /// Sets the lowercase `host` key: the exact key `host` is given this value where it is,
+    /// or the key is added at the end (an original `Host` stays as it was sent).
+    pub fn with_host(mut self, host: impl Into<Cow<'a, str>>) -> Self {
+        let host = host.into();
+        match self.entries.iter_mut().find(|(n, _)| *n == "host") {
+            Some((_, v)) => *v = host,
+            None => self.entries.push(("host", host)),
         }
-        if plain(k.as_bytes()) & plain(v.as_bytes()) {
-            buf.reserve(k.len() + v.len() + 5);
-            buf.push(b'"');
-            buf.extend_from_slice(k.as_bytes());
-            buf.extend_from_slice(b"\":\"");
-            buf.extend_from_slice(v.as_bytes());
-            buf.push(b'"');
-        } else {
-            push_json_str(buf, k);
-            buf.push(b':');
-            push_json_str(buf, v);
-        }
-    };
-    for (i, (k, v)) in out.iter().enumerate() {
-        match host_at {
-            Some((at, h)) if at == i => entry(&mut buf, k, h),
-            _ => entry(&mut buf, k, v),
-        }
+        self
     }
-    if let Some((at, h)) = host_at {
-        if at == out.len() {
-            entry(&mut buf, "host", h);
-        }
+
+    /// Bytes of the JSON text, before any escape (for sizing buffers).
+    fn text_len(&self) -> usize {
+        self.entries.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 2
     }
-    buf.push(b'}');
-    // JSON escaping writes valid UTF-8.
-    String::from_utf8(buf).unwrap_or_default()
+
+    /// The JSON text of the map.
+    pub fn to_json(&self) -> String {
+        let mut buf = Vec::with_capacity(self.text_len() + 16);
+        buf.push(b'{');
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            // Names and values are short and nearly always need no escape: a byte check and
+            // straight copies here cost a third of two calls into the general escaper.
+            if plain(k.as_bytes()) & plain(v.as_bytes()) {
+                buf.reserve(k.len() + v.len() + 5);
+                buf.push(b'"');
+                buf.extend_from_slice(k.as_bytes());
+                buf.extend_from_slice(b"\":\"");
+                buf.extend_from_slice(v.as_bytes());
+                buf.push(b'"');
+            } else {
+                push_json_str(&mut buf, k);
+                buf.push(b':');
+                push_json_str(&mut buf, v);
+            }
+        }
+        buf.push(b'}');
+        // JSON escaping writes valid UTF-8.
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Appends the JSON text of the map as a JSON string literal: the same bytes as
+    /// `push_json_str(out, &self.to_json())`, without the text in between.
+    fn write_json_string(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"{");
+        let mut text = Vec::new();
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if plain(k.as_bytes()) & plain(v.as_bytes()) {
+                // Plain text escapes to itself: only the entry's own quotes need escaping.
+                out.reserve(k.len() + v.len() + 9);
+                out.extend_from_slice(b"\\\"");
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(b"\\\":\\\"");
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b"\\\"");
+            } else {
+                // Escaped twice: as JSON text, then that text inside the string (rare). JSON
+                // escaping writes valid UTF-8, so the check cannot fail.
+                text.clear();
+                push_json_str(&mut text, k);
+                text.push(b':');
+                push_json_str(&mut text, v);
+                escape::push_json_str_contents(out, std::str::from_utf8(&text).unwrap_or_default());
+            }
+        }
+        out.extend_from_slice(b"}\"");
+    }
 }
 
 /// Formats `addr:port` the way Akto's collectors do (`[v6]:port` for IPv6): the same text as
@@ -382,6 +556,34 @@ mod tests {
     }
 
     #[test]
+    fn header_map_written_into_a_record_is_its_text_as_a_string() {
+        let cases: [&[(&str, &str)]; 5] = [
+            &[],
+            &[("Host", "a"), ("host", "b"), ("X", "")],
+            &[("X-Q", "a\"b\\c\n\u{1}"), ("", "é😀\u{7f}")],
+            &[("na\"me", "v"), ("Y", "\u{1f}\\\"")],
+            &[("Accept", "a"), ("ACCEPT", "b\"")],
+        ];
+        for fields in cases {
+            for host in [None, Some("h\"ost"), Some("plain")] {
+                let map = HeaderMap::new(fields.iter().copied(), host);
+                let mut direct = Vec::new();
+                HeadersField::Map(map.clone()).write_json(&mut direct);
+                let mut reference = Vec::new();
+                push_json_str(&mut reference, &map.to_json());
+                assert_eq!(
+                    String::from_utf8_lossy(&direct),
+                    String::from_utf8_lossy(&reference),
+                    "{fields:?} {host:?}"
+                );
+                // And the text is the JSON object serde reads back.
+                let v: serde_json::Value = serde_json::from_str(&map.to_json()).unwrap_or_default();
+                assert!(v.is_object(), "{fields:?}");
+            }
+        }
+    }
+
+    #[test]
     fn header_map_escapes_like_serde() {
         let s = headers_json([("X-Q", "a\"b\\c\n\u{1}")], None);
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
@@ -399,8 +601,16 @@ mod tests {
             (maybe(), maybe(), maybe(), maybe(), maybe(), maybe()),
         )
             .prop_map(|((a, b, c, d, e), (f, g, h, i, j, k))| AktoRecord {
-                path: a.into(),
-                request_headers: headers_json([("X", b.as_str()), ("Host", "h")], Some(&e)).into(),
+                path: a.clone().into(),
+                // A map written straight into the record, with names that need escapes too
+                // (leaked: names are borrowed, and the record is `'static` here).
+                request_headers: {
+                    let mut map = HeaderMap::new([("Host", "h")], None);
+                    map.add("X", Cow::Owned(b.clone()));
+                    map.add(Box::leak(c.clone().into_boxed_str()), Cow::Owned(d.clone()));
+                    map.add("x", Cow::Owned(a.clone()));
+                    map.with_host(e.clone()).into()
+                },
                 response_headers: headers_json([("Y", e.as_str())], None).into(),
                 method: "POST".into(),
                 request_payload: c.into(),

@@ -6,7 +6,7 @@ pub mod jsonl;
 use crate::workload::Workload;
 use reassembly::exchange::ConnInfo;
 use reassembly::HttpExchange;
-use record::{headers_json, AktoRecord, Direction, Source};
+use record::{AktoRecord, Direction, HeaderMap, HeadersField, Source};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -121,38 +121,43 @@ pub fn to_record_with<'a>(
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
     let req_truncated = req_cut || ex.request.body.truncated;
     let host = ex.request_header("host");
-    let anomalies: Vec<String> = ex
-        .flags
-        .anomalies
-        .iter()
-        .filter_map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)))
-        .collect();
-    let anomalies = anomalies.join(",");
-    let mut extra_req: Vec<(&str, &str)> = Vec::new();
-    if req_truncated {
-        extra_req.push((TRUNCATED_HEADER, "true"));
+    let mut req_headers = HeaderMap::new(
+        ex.request.headers.iter().map(|h| (h.name, h.value)).chain(req_truncated.then_some((TRUNCATED_HEADER, "true"))),
+        None,
+    );
+    if !ex.flags.anomalies.is_empty() {
+        let anomalies: Vec<String> = ex
+            .flags
+            .anomalies
+            .iter()
+            .filter_map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)))
+            .collect();
+        if !anomalies.is_empty() {
+            req_headers.add(ANOMALIES_HEADER, Cow::Owned(anomalies.join(",")));
+        }
     }
-    if !anomalies.is_empty() {
-        extra_req.push((ANOMALIES_HEADER, &anomalies));
-    }
-    let req_headers = headers_json(ex.request.headers.iter().map(|h| (h.name, h.value)).chain(extra_req), host);
+    let req_headers = match host {
+        Some(h) => req_headers.with_host(h),
+        None => req_headers,
+    };
     let (status_code, status, resp_headers, resp_payload) = match &ex.response {
         Some(r) => {
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
             let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
-            let headers = headers_json(r.headers.iter().map(|h| (h.name, h.value)).chain(extra), None);
+            let headers: HeadersField =
+                HeaderMap::new(r.headers.iter().map(|h| (h.name, h.value)).chain(extra), None).into();
             let code = itoa::Buffer::new().format(r.status).to_owned();
             // Concatenated, not `format!`: the formatter's machinery costs more than the copy.
             let status = if r.reason.is_empty() { code.clone() } else { [code.as_str(), " ", &r.reason].concat() };
             (code, status, headers, p)
         }
-        None => ("0".to_string(), String::new(), "{}".to_string(), Cow::Borrowed("")),
+        None => ("0".to_string(), String::new(), "{}".into(), Cow::Borrowed("")),
     };
     let tag = tag_json(&opts.tags, workload);
     AktoRecord {
         path: Cow::Borrowed(&ex.request.target),
         request_headers: req_headers.into(),
-        response_headers: resp_headers.into(),
+        response_headers: resp_headers,
         method: Cow::Borrowed(&ex.request.method),
         request_payload: req_payload,
         response_payload: resp_payload,
