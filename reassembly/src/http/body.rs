@@ -78,6 +78,13 @@ impl BodyAcc {
         self.data.reserve(len.min(self.cap as u64).min(1 << 20) as usize);
     }
 
+    /// Makes room for `len` more bytes of a body that arrives in pieces of announced length
+    /// (chunks), within the cap: one growth per chunk at most, instead of one per packet.
+    pub(crate) fn expect_more(&mut self, len: u64) {
+        let room = self.cap.saturating_sub(self.data.len());
+        self.data.reserve(len.min(room as u64).min(1 << 20) as usize);
+    }
+
     fn push(&mut self, bytes: &[u8]) -> u64 {
         self.wire_len += bytes.len() as u64;
         let room = self.cap.saturating_sub(self.data.len());
@@ -169,16 +176,26 @@ impl BodyReader {
                                 }
                                 return (input.len(), Step::NeedMore);
                             };
-                            line.extend_from_slice(&input[pos..pos + nl]);
+                            // A line within this input is parsed where it is; only one that
+                            // started in an earlier input was collected (an allocation per
+                            // chunk otherwise).
+                            let collected;
+                            let text: &[u8] = if line.is_empty() {
+                                &input[pos..pos + nl]
+                            } else {
+                                line.extend_from_slice(&input[pos..pos + nl]);
+                                collected = std::mem::take(line);
+                                &collected
+                            };
                             pos += nl + 1;
-                            if line.last() == Some(&b'\r') {
-                                line.pop();
-                            }
-                            let text = std::mem::take(line);
+                            let text = text.strip_suffix(b"\r").unwrap_or(text);
                             match c {
-                                Chunk::Size(_) => match parse_chunk_size(&text) {
+                                Chunk::Size(_) => match parse_chunk_size(text) {
                                     Some(0) => *c = Chunk::Trailers(Vec::new()),
-                                    Some(n) => *c = Chunk::Data(n),
+                                    Some(n) => {
+                                        acc.expect_more(n);
+                                        *c = Chunk::Data(n);
+                                    }
                                     None => {
                                         self.mode = Mode::Done;
                                         return (pos, Step::Error(Anomaly::BadChunkSize));
@@ -187,7 +204,7 @@ impl BodyReader {
                                 Chunk::DataEnd(_) => {
                                     if text.is_empty() {
                                         *c = Chunk::Size(Vec::new());
-                                    } else if let Some(n) = parse_chunk_size(&text) {
+                                    } else if let Some(n) = parse_chunk_size(text) {
                                         // A missing CRLF after the data, tolerated: this line
                                         // is already the next chunk size.
                                         *c = if n == 0 { Chunk::Trailers(Vec::new()) } else { Chunk::Data(n) };
@@ -201,7 +218,7 @@ impl BodyReader {
                                         self.mode = Mode::Done;
                                         return (pos, Step::Done);
                                     }
-                                    if let Some((name, value)) = split_field(&text) {
+                                    if let Some((name, value)) = split_field(text) {
                                         trailers.push(&name, &value);
                                     }
                                     *c = Chunk::Trailers(Vec::new());
@@ -310,6 +327,34 @@ mod tests {
         assert_eq!(s, Step::Done);
         assert_eq!(used, 2);
         assert_eq!(tr, [("X-Sum", "1")].into_iter().collect::<Headers>());
+    }
+
+    #[test]
+    fn chunked_body_split_anywhere_reads_the_same() {
+        // Lines split inside their CRLF, inside the size, inside an extension or a trailer take
+        // the collecting path; whole lines are parsed in place.
+        let msg: &[u8] = b"5;ext=\"a\"\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\nX-B: 2\r\n\r\n";
+        let body = [&b"hello"[..], b"abcdefghijklmnopqrstuvwxyz"].concat();
+        for i in 0..=msg.len() {
+            for j in i..=msg.len() {
+                let mut r = BodyReader::new(Framing::Chunked);
+                let mut acc = BodyAcc::new(1 << 20);
+                let mut tr = Headers::new();
+                let mut consumed = 0;
+                let mut step = Step::NeedMore;
+                for part in [&msg[..i], &msg[i..j], &msg[j..]] {
+                    let (used, s) = r.feed(part, &mut acc, &mut tr);
+                    consumed += used;
+                    step = s;
+                    if s != Step::NeedMore {
+                        break;
+                    }
+                }
+                assert_eq!((step, consumed), (Step::Done, msg.len()), "cut at {i}, {j}");
+                assert_eq!(acc.data, body, "cut at {i}, {j}");
+                assert_eq!(tr, [("X-Sum", "1"), ("X-B", "2")].into_iter().collect::<Headers>(), "cut at {i}, {j}");
+            }
+        }
     }
 
     #[test]
