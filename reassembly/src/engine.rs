@@ -108,29 +108,42 @@ impl Engine {
         let (key, side) = FlowKey::of(p);
         // One hash lookup for a packet of a live flow (nearly all of them); the rest (a new
         // flow, or a new SYN on a finished one's tuple) take the slow path below.
-        let live = self.flows.get(&key).map(|flow| {
+        let mut known = false;
+        if let Some(flow) = self.flows.get_mut(&key) {
             // A new SYN on a finished connection's tuple is a new connection (port reuse).
-            !((flow.closed_at.is_some() || flow.reset_at.is_some()) && p.flags.syn && !p.flags.ack)
-        });
-        if live != Some(true) && !self.open_flow(ts, &key, p, live.is_some(), out) {
+            let reused = (flow.closed_at.is_some() || flow.reset_at.is_some()) && p.flags.syn && !p.flags.ack;
+            if !reused {
+                let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, budget: &mut self.budget, out };
+                Self::flow_packet(flow, &key, side, ts, p, &mut env);
+                self.stats.buffered_bytes_now = self.budget.used as u64;
+                return;
+            }
+            known = true;
+        }
+        if !self.open_flow(ts, &key, p, known, out) {
             return;
         }
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
+        let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, budget: &mut self.budget, out };
+        Self::flow_packet(flow, &key, side, ts, p, &mut env);
+        self.stats.buffered_bytes_now = self.budget.used as u64;
+    }
+
+    /// A packet of `flow` (known, or just opened).
+    #[inline(always)]
+    fn flow_packet(flow: &mut Flow, key: &FlowKey, side: usize, ts: Timestamp, p: &Packet<'_>, env: &mut Env<'_>) {
         flow.last_seen = ts;
         if flow.closed_at.is_some() {
-            self.stats.retransmitted_bytes += p.payload.len() as u64;
+            env.stats.retransmitted_bytes += p.payload.len() as u64;
             return;
         }
-        let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, budget: &mut self.budget, out };
-        let done = flow.packet(&key, side, ts, p, &mut env);
-        if done {
-            flow.finish(&key, ts, &mut env);
+        if flow.packet(key, side, ts, p, env) {
+            flow.finish(key, ts, env);
             flow.closed_at = Some(ts);
-            self.stats.flows_closed += 1;
+            env.stats.flows_closed += 1;
         }
-        self.stats.buffered_bytes_now = self.budget.used as u64;
     }
 
     /// Finishes every flow (end of input): buffered data is delivered with gaps, incomplete
