@@ -168,7 +168,12 @@ pub fn to_record_with<'a>(
         http_type: ex.request.version.protocol().into(),
         status: status.into(),
         akto_account_id: Cow::Borrowed(&opts.account_id),
-        akto_vxlan_id: itoa::Buffer::new().format(ex.conn.vni).to_owned().into(),
+        // Not tunnelled nearly always: no string to build.
+        akto_vxlan_id: if ex.conn.vni == 0 {
+            "0".into()
+        } else {
+            itoa::Buffer::new().format(ex.conn.vni).to_owned().into()
+        },
         is_pending: if ex.flags.pending { "true" } else { "false" }.into(),
         source: opts.source.as_str().into(),
         direction: direction(&ex.conn, &opts.local_addrs).map(|d| d.as_str().into()),
