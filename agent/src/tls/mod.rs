@@ -77,6 +77,15 @@ pub struct TlsArgs {
     /// counted).
     #[arg(long = "tls-max-conns", default_value_t = 16_384)]
     pub tls_max_conns: usize,
+    /// On a connection older than the agent whose server end is seen first, how long that
+    /// end's events wait for the client end (which has the request the server may have read
+    /// before the probes attached): if it shows up, it reports the connection. 0 = no wait.
+    #[arg(long = "tls-peer-wait-ms", default_value_t = 250)]
+    pub tls_peer_wait_ms: u64,
+    /// Plaintext held waiting for client ends (`--tls-peer-wait-ms`), in all, at most (KiB);
+    /// past it a held connection's events are passed on at once (counted).
+    #[arg(long = "tls-max-held-kib", default_value_t = 16 * 1024)]
+    pub tls_max_held_kib: usize,
     /// Seconds between scans of new processes for libssl files to probe.
     #[arg(long = "tls-rescan-secs", default_value_t = 2.0)]
     pub tls_rescan_secs: f64,
@@ -135,6 +144,7 @@ impl TlsSnapshot {
             "conns": s.conns, "conns_now": s.conns_now, "handshakes": s.handshakes, "closes": s.closes,
             "bytes": s.bytes, "unresolved_events": s.unresolved_events, "unresolved_bytes": s.unresolved_bytes,
             "peer_duplicate_bytes": s.peer_duplicate_bytes, "port_filtered": s.port_filtered, "evicted": s.evicted, "idle_expired": s.idle_expired,
+            "peer_takeovers": s.peer_takeovers, "held_released": s.held_released, "held_over_limit": s.held_over_limit, "held_dropped_bytes": s.held_dropped_bytes,
             "malformed": self.malformed, "own_events": self.own_events,
             "resolved_by_events": self.resolved_by_events, "resolved_by_procfs": self.resolved_by_procfs,
             "role_from_procfs": self.role_from_procfs, "btf_offsets": self.btf_offsets, "socket_calls": self.socket_calls, "stale_waiters": self.stale_waiters,
@@ -183,6 +193,30 @@ impl TlsSnapshot {
             s.peer_duplicate_bytes,
         );
         m.counter("tls_connections_evicted_total", "TLS connections dropped at --tls-max-conns.", &[], s.evicted);
+        m.counter(
+            "tls_peer_takeovers_total",
+            "TLS connections older than the agent reported from their client end while the server end's events were held.",
+            &[],
+            s.peer_takeovers,
+        );
+        m.counter(
+            "tls_held_released_total",
+            "Held server ends of TLS connections passed on, by reason (no client end in --tls-peer-wait-ms, or --tls-max-held-kib reached).",
+            &[("reason", "wait_over")],
+            s.held_released,
+        );
+        m.counter(
+            "tls_held_released_total",
+            "Held server ends of TLS connections passed on, by reason (no client end in --tls-peer-wait-ms, or --tls-max-held-kib reached).",
+            &[("reason", "over_limit")],
+            s.held_over_limit,
+        );
+        m.counter(
+            "tls_dropped_bytes_total",
+            "TLS plaintext bytes not used, by reason.",
+            &[("reason", "held_dropped")],
+            s.held_dropped_bytes,
+        );
         m.counter(
             "tls_dropped_events_total",
             "TLS events not used, by reason.",
@@ -254,6 +288,8 @@ impl TlsCapture {
             streams: Streams::new(StreamLimits {
                 max_conns: args.tls_max_conns.max(1),
                 ports: ports.to_vec(),
+                peer_wait_us: args.tls_peer_wait_ms.saturating_mul(1000),
+                max_held_bytes: args.tls_max_held_kib.saturating_mul(1024),
                 ..StreamLimits::default()
             }),
             resolver: sockets::Sockets::new(SOCKET_TABLE, procfs::ProcResolver::new("/proc")),
@@ -328,6 +364,15 @@ fn parse_addrs(data: &[u8]) -> Option<ConnAddrs> {
     })
 }
 
+/// Hands a segment to the reassembly shard of its connection, as a raw IP frame.
+fn dispatch(seg: &stream::Segment<'_>, frame: &mut Vec<u8>, dispatcher: &mut Dispatcher) {
+    frame::build(seg, frame);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Direction-independent: both directions of a connection go to one shard.
+    (seg.src.min(seg.dst), seg.src.max(seg.dst)).hash(&mut hasher);
+    dispatcher.push(hasher.finish(), reassembly::Timestamp(seg.ts_us), LinkType::Raw, frame);
+}
+
 struct Worker {
     kernel: TlsKernel,
     dispatcher: Dispatcher,
@@ -358,6 +403,10 @@ impl Worker {
                 let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
             }
             self.drain();
+            // Held connections whose wait is over go on; at the end, all of them.
+            let now = if stopping { u64::MAX } else { crate::capture::pipeline::now().0 };
+            let Worker { streams, dispatcher, frame, .. } = &mut self;
+            streams.tick(now, &mut |seg| dispatch(&seg, frame, dispatcher));
             for (client, server, pid) in self.streams.take_opened() {
                 self.workload.register(client, server, pid);
             }
@@ -419,13 +468,7 @@ impl Worker {
                     continue;
                 }
             };
-            streams.on_event(&ev, resolver, &mut |seg| {
-                frame::build(&seg, frame);
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                // Direction-independent: both directions of a connection go to one shard.
-                (seg.src.min(seg.dst), seg.src.max(seg.dst)).hash(&mut hasher);
-                dispatcher.push(hasher.finish(), reassembly::Timestamp(seg.ts_us), LinkType::Raw, frame);
-            });
+            streams.on_event(&ev, resolver, &mut |seg| dispatch(&seg, frame, dispatcher));
         }
     }
 

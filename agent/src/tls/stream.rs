@@ -10,7 +10,12 @@
 //!
 //! When both ends of a connection are traced (client and server on one host), the first end seen
 //! owns the connection and the other end's events are dropped (counted): every exchange is
-//! reported once.
+//! reported once. One exception: a connection older than the agent whose server end shows up
+//! first. The server may have been inside an `SSL_read` entered before the probes attached, so
+//! the request of its next exchange is lost at that end, while the client end, if traced, sends
+//! that request after the start and has it. The server end's events are therefore held for
+//! [`StreamLimits::peer_wait_us`]; if the client end appears meanwhile it takes the connection
+//! and the held events are dropped (counted), else they are passed on and the server end keeps it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -88,11 +93,23 @@ pub struct StreamLimits {
     pub idle_secs: u64,
     /// Report only connections with one of these ports at either end (`--ports`); empty = all.
     pub ports: Vec<u16>,
+    /// How long the events of a server end seen first on a connection older than the agent
+    /// are held for its client end to show up (see the module comment); 0 = not held.
+    pub peer_wait_us: u64,
+    /// Bytes held that way in all, at most; past it a held connection's events are passed on
+    /// at once (counted).
+    pub max_held_bytes: usize,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        StreamLimits { max_conns: 16_384, idle_secs: 300, ports: Vec::new() }
+        StreamLimits {
+            max_conns: 16_384,
+            idle_secs: 300,
+            ports: Vec::new(),
+            peer_wait_us: 250_000,
+            max_held_bytes: 16 << 20,
+        }
     }
 }
 
@@ -121,6 +138,15 @@ pub struct StreamStats {
     pub evicted: u64,
     /// Connections forgotten after `idle_secs` without events.
     pub idle_expired: u64,
+    /// Connections older than the agent taken over by their client end while their server
+    /// end's events were held (those events are counted in `peer_duplicate_bytes`).
+    pub peer_takeovers: u64,
+    /// Held server ends whose client end did not show up in time: their events passed on.
+    pub held_released: u64,
+    /// Held server ends passed on early because `max_held_bytes` was reached.
+    pub held_over_limit: u64,
+    /// Held bytes dropped with their connection (evicted or expired while held).
+    pub held_dropped_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -136,6 +162,21 @@ struct Conn {
     /// Outside the port filter: tracked (so its events are recognized) but not reported.
     filtered: bool,
     last_us: u64,
+    /// Owner's segments not passed on yet, while waiting for the client end (server end of a
+    /// connection older than the agent), with when the wait started.
+    held: Option<(u64, Vec<HeldSegment>)>,
+}
+
+/// A segment kept while its connection's owner is not settled.
+#[derive(Debug)]
+struct HeldSegment {
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    payload: Vec<u8>,
+    ts_us: u64,
+    pid: u32,
 }
 
 /// Unordered pair of endpoints identifying a TCP connection.
@@ -159,6 +200,8 @@ pub struct Streams {
     unresolved: HashMap<(u32, u64), u64>,
     /// Connections opened since the last [`Streams::take_opened`]: (client, server, pid).
     opened: Vec<(SocketAddr, SocketAddr, u32)>,
+    /// Bytes in `held` segments of all connections.
+    held_bytes: usize,
     stats: StreamStats,
 }
 
@@ -171,6 +214,7 @@ impl Streams {
             owners: HashMap::new(),
             unresolved: HashMap::new(),
             opened: Vec::new(),
+            held_bytes: 0,
             stats: StreamStats::default(),
         }
     }
@@ -198,7 +242,7 @@ impl Streams {
                 self.stats.handshakes += 1;
                 // A new connection for this SSL*: whatever was tracked under it is finished.
                 self.finish((pid, ssl), ts_us, out);
-                if let Some(conn) = self.open(pid, ssl, fd, ts_us, resolver) {
+                if let Some(conn) = self.open(pid, ssl, fd, ts_us, false, resolver) {
                     if conn.owner && !conn.filtered {
                         let (client, server) = ends(&conn.sock);
                         let pid = conn.pid;
@@ -238,7 +282,7 @@ impl Streams {
                 };
                 if !known {
                     self.finish(key, ts_us, out);
-                    if self.open(pid, ssl, fd, ts_us, resolver).is_none() {
+                    if self.open(pid, ssl, fd, ts_us, true, resolver).is_none() {
                         self.stats.unresolved_events += 1;
                         self.stats.unresolved_bytes += data.len() as u64;
                         return;
@@ -262,6 +306,16 @@ impl Streams {
                 };
                 let ack = seq_of(conn.next[1 - i]);
                 self.stats.bytes += data.len() as u64;
+                if let Some((_, held)) = &mut conn.held {
+                    if self.held_bytes + data.len() <= self.limits.max_held_bytes {
+                        self.held_bytes += data.len();
+                        let payload = data.to_vec();
+                        held.push(HeldSegment { src, dst, seq: seq_of(offset), ack, payload, ts_us, pid });
+                        return;
+                    }
+                    self.stats.held_over_limit += 1;
+                    self.release(key, out);
+                }
                 out(Segment {
                     src,
                     dst,
@@ -284,6 +338,45 @@ impl Streams {
         }
     }
 
+    /// Passes on the events of held connections whose wait for their client end is over at
+    /// `now_us` (the caller's clock, microseconds since the epoch, as the events').
+    pub fn tick(&mut self, now_us: u64, out: &mut dyn FnMut(Segment<'_>)) {
+        let wait = self.limits.peer_wait_us;
+        let due: Vec<(u32, u64)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.held.as_ref().is_some_and(|(since, _)| now_us.saturating_sub(*since) >= wait))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.stats.held_released += 1;
+            self.release(key, out);
+        }
+    }
+
+    /// Ends the wait of a held connection: its segments are passed on, it keeps ownership.
+    fn release(&mut self, key: (u32, u64), out: &mut dyn FnMut(Segment<'_>)) {
+        let Some(conn) = self.conns.get_mut(&key) else { return };
+        let Some((_, held)) = conn.held.take() else { return };
+        let (client, server) = ends(&conn.sock);
+        self.opened.push((client, server, conn.pid));
+        for h in held {
+            self.held_bytes -= h.payload.len();
+            out(Segment {
+                src: h.src,
+                dst: h.dst,
+                seq: h.seq,
+                ack: h.ack,
+                syn: false,
+                ack_flag: true,
+                fin: false,
+                payload: &h.payload,
+                ts_us: h.ts_us,
+                pid: h.pid,
+            });
+        }
+    }
+
     /// Forgets connections idle for longer than the limit (no segments: the engine's idle
     /// timeout finishes their flows).
     pub fn expire(&mut self, now_us: u64) {
@@ -297,7 +390,17 @@ impl Streams {
         self.unresolved.retain(|_, t| now_us.saturating_sub(*t) < 1_000_000);
     }
 
-    fn open(&mut self, pid: u32, ssl: u64, fd: i32, ts_us: u64, resolver: &mut dyn Resolver) -> Option<&Conn> {
+    /// Tracks the connection of `(pid, ssl)`; `mid_stream` when it was not seen from its
+    /// handshake (older than the agent, or its handshake event lost).
+    fn open(
+        &mut self,
+        pid: u32,
+        ssl: u64,
+        fd: i32,
+        ts_us: u64,
+        mid_stream: bool,
+        resolver: &mut dyn Resolver,
+    ) -> Option<&Conn> {
         if let Some(t) = self.unresolved.get(&(pid, ssl)) {
             if ts_us.saturating_sub(*t) < 1_000_000 {
                 return None;
@@ -323,24 +426,50 @@ impl Streams {
             self.stats.port_filtered += 1;
         }
         let tuple = tuple_key(&sock);
+        let current = self.owners.get(&tuple).copied().filter(|other| self.conns.contains_key(other));
         let owner = !filtered
-            && match self.owners.get(&tuple) {
-                Some(other) => !self.conns.contains_key(other),
+            && match current {
                 None => true,
+                // The client end takes a connection whose server end is still held.
+                Some(other) => !sock.local_is_server && self.take_over(other),
             };
+        // A server end first seen mid-stream waits for its client end (module comment).
+        let held =
+            (owner && mid_stream && sock.local_is_server && self.limits.peer_wait_us > 0).then(|| (ts_us, Vec::new()));
         if owner {
             self.owners.insert(tuple, (pid, ssl));
-            let (client, server) = ends(&sock);
-            self.opened.push((client, server, pid));
+            if held.is_none() {
+                let (client, server) = ends(&sock);
+                self.opened.push((client, server, pid));
+            }
         }
         self.stats.conns += 1;
-        self.conns.insert((pid, ssl), Conn { sock, pid, fd, next: [0; 2], owner, filtered, last_us: ts_us });
+        self.conns.insert((pid, ssl), Conn { sock, pid, fd, next: [0; 2], owner, filtered, last_us: ts_us, held });
         self.conns.get(&(pid, ssl))
+    }
+
+    /// Takes the connection away from `other` if its events are still held (they are dropped,
+    /// counted as the other end's duplicates); false when `other` owns it for good.
+    fn take_over(&mut self, other: (u32, u64)) -> bool {
+        let Some(conn) = self.conns.get_mut(&other) else { return true };
+        let Some((_, held)) = conn.held.take() else { return false };
+        conn.owner = false;
+        let bytes: usize = held.iter().map(|h| h.payload.len()).sum();
+        self.held_bytes -= bytes;
+        self.stats.peer_duplicate_bytes += bytes as u64;
+        self.stats.bytes -= bytes as u64;
+        self.stats.peer_takeovers += 1;
+        true
     }
 
     /// Ends a connection: FIN from both sides (the process closed its socket or reused its
     /// `SSL*`, so neither direction carries more of this connection's bytes).
     fn finish(&mut self, key: (u32, u64), ts_us: u64, out: &mut dyn FnMut(Segment<'_>)) {
+        // What was held goes out before the end (no client end showed up before it).
+        if self.conns.get(&key).is_some_and(|c| c.held.is_some()) {
+            self.stats.held_released += 1;
+            self.release(key, out);
+        }
         let Some(conn) = self.forget(key) else { return };
         if !conn.owner || conn.filtered {
             return;
@@ -375,6 +504,11 @@ impl Streams {
 
     fn forget(&mut self, key: (u32, u64)) -> Option<Conn> {
         let conn = self.conns.remove(&key)?;
+        if let Some((_, held)) = &conn.held {
+            let bytes: usize = held.iter().map(|h| h.payload.len()).sum();
+            self.held_bytes -= bytes;
+            self.stats.held_dropped_bytes += bytes as u64;
+        }
         let tuple = tuple_key(&conn.sock);
         if self.owners.get(&tuple) == Some(&key) {
             self.owners.remove(&tuple);
@@ -501,6 +635,125 @@ mod tests {
         assert_eq!(out[0].conn.client, sa("127.0.0.1:40000"));
     }
 
+    /// Like [`run`], with the table's clock: `tick` after every event at the event's time,
+    /// and at `end_us` before flushing.
+    fn run_with(limits: StreamLimits, events: &[Event<'_>], end_us: u64) -> (Vec<HttpExchange>, StreamStats) {
+        let mut streams = Streams::new(limits);
+        let mut r = resolver();
+        let mut engine = Engine::new(reassembly::Config::default());
+        let mut out = Vec::new();
+        let mut frame = Vec::new();
+        let mut feed = |s: Segment<'_>| {
+            super::super::frame::build(&s, &mut frame);
+            engine.on_frame(Timestamp(s.ts_us), LinkType::Raw, &frame, &mut out);
+        };
+        for ev in events {
+            let ts = match ev {
+                Event::Handshake { ts_us, .. } | Event::Data { ts_us, .. } | Event::Close { ts_us, .. } => *ts_us,
+            };
+            streams.on_event(ev, &mut r, &mut feed);
+            streams.tick(ts, &mut feed);
+        }
+        streams.tick(end_us, &mut feed);
+        engine.flush_all(&mut out);
+        (out, streams.stats())
+    }
+
+    /// A connection older than the agent: the server was inside an `SSL_read` entered before
+    /// the probes, so its end has the response but not the request; its events reach the table
+    /// before the client's. The client end, which has both, reports the exchange.
+    #[test]
+    fn a_held_server_end_yields_to_its_client_end() {
+        let (out, stats) = run_with(
+            StreamLimits::default(),
+            &[
+                data(20, 9, 7, Dir::Write, 0, RESP, 1_000),
+                data(10, 1, 3, Dir::Write, 0, REQ, 1_010),
+                data(10, 1, 3, Dir::Read, 0, RESP, 1_020),
+                data(20, 9, 7, Dir::Read, 0, REQ, 2_000),
+                data(10, 1, 3, Dir::Write, REQ.len() as u64, REQ, 2_000),
+                data(20, 9, 7, Dir::Write, RESP.len() as u64, RESP, 2_010),
+                data(10, 1, 3, Dir::Read, RESP.len() as u64, RESP, 2_020),
+            ],
+            10_000_000,
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|e| e.request.target == "/mcp" && e.response.is_some()), "{out:?}");
+        assert_eq!(stats.peer_takeovers, 1);
+        assert_eq!(stats.held_released, 0);
+        // The server end's events: the held response, then everything after the takeover.
+        assert_eq!(stats.peer_duplicate_bytes, (2 * RESP.len() + REQ.len()) as u64);
+        assert_eq!(stats.bytes, 2 * (REQ.len() + RESP.len()) as u64);
+    }
+
+    #[test]
+    fn a_held_server_end_alone_reports_after_the_wait() {
+        let events = [
+            data(20, 9, 7, Dir::Read, 0, REQ, 1_000),
+            data(20, 9, 7, Dir::Write, 0, RESP, 1_010),
+            data(20, 9, 7, Dir::Read, REQ.len() as u64, REQ, 400_000),
+            data(20, 9, 7, Dir::Write, RESP.len() as u64, RESP, 400_010),
+        ];
+        let mut streams = Streams::new(StreamLimits::default());
+        let mut r = resolver();
+        let mut n = 0;
+        streams.on_event(&events[0], &mut r, &mut |_| n += 1);
+        streams.on_event(&events[1], &mut r, &mut |_| n += 1);
+        streams.tick(250_000, &mut |_| n += 1);
+        assert_eq!(n, 0, "held during the wait");
+        assert!(streams.take_opened().is_empty(), "not reported as opened while held");
+        streams.tick(251_010, &mut |_| n += 1);
+        assert_eq!(n, 2, "passed on once the wait is over");
+        assert_eq!(streams.take_opened().len(), 1);
+        let (out, stats) = run_with(StreamLimits::default(), &events, 10_000_000);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((stats.held_released, stats.peer_takeovers, stats.peer_duplicate_bytes), (1, 0, 0));
+    }
+
+    #[test]
+    fn held_ends_go_on_at_close_at_the_byte_limit_and_not_after_a_handshake() {
+        // Closed while held: released before the FIN.
+        let (out, stats) = run_with(
+            StreamLimits::default(),
+            &[
+                data(20, 9, 7, Dir::Read, 0, REQ, 1_000),
+                data(20, 9, 7, Dir::Write, 0, RESP, 1_010),
+                Event::Close { pid: 20, ssl: 9, fd: 7, ts_us: 1_020 },
+            ],
+            1_030,
+        );
+        assert_eq!((out.len(), stats.held_released), (1, 1), "{out:?}");
+        // Past the byte limit: passed on at once.
+        let mut streams = Streams::new(StreamLimits { max_held_bytes: REQ.len(), ..StreamLimits::default() });
+        let mut r = resolver();
+        let mut n = 0;
+        streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 1_000), &mut r, &mut |_| n += 1);
+        assert_eq!(n, 0);
+        streams.on_event(&data(20, 9, 7, Dir::Write, 0, RESP, 1_010), &mut r, &mut |_| n += 1);
+        assert_eq!((n, streams.stats().held_over_limit), (2, 1));
+        // Seen from its handshake, the server end owns at once (its reads are all there).
+        let mut streams = Streams::new(StreamLimits::default());
+        let mut n = 0;
+        streams.on_event(&Event::Handshake { pid: 20, ssl: 9, fd: 7, ts_us: 1 }, &mut r, &mut |_| n += 1);
+        streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 2), &mut r, &mut |_| n += 1);
+        assert_eq!(n, 3, "SYN, SYN-ACK and the data");
+        // No wait configured: nothing held.
+        let mut streams = Streams::new(StreamLimits { peer_wait_us: 0, ..StreamLimits::default() });
+        let mut n = 0;
+        streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 2), &mut r, &mut |_| n += 1);
+        assert_eq!(n, 1);
+        // Evicted while held: the bytes are counted as dropped.
+        let mut streams = Streams::new(StreamLimits { max_conns: 1, ..StreamLimits::default() });
+        r.0.insert(
+            (30, 5),
+            Socket { local: sa("127.0.0.1:8443"), remote: sa("127.0.0.1:40009"), local_is_server: true },
+        );
+        streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 1), &mut r, &mut |_| {});
+        streams.on_event(&data(30, 7, 5, Dir::Read, 0, REQ, 2), &mut r, &mut |_| {});
+        assert_eq!((streams.stats().evicted, streams.stats().held_dropped_bytes), (1, REQ.len() as u64));
+        assert_eq!(streams.held_bytes, REQ.len(), "the new connection's held bytes only");
+    }
+
     #[test]
     fn an_offset_hole_is_a_gap_not_spliced_bytes() {
         let second = b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -570,7 +823,7 @@ mod tests {
 
     #[test]
     fn the_table_is_bounded_and_idle_connections_expire() {
-        let mut streams = Streams::new(StreamLimits { max_conns: 1, idle_secs: 1, ports: Vec::new() });
+        let mut streams = Streams::new(StreamLimits { max_conns: 1, idle_secs: 1, ..StreamLimits::default() });
         let mut r = resolver();
         streams.on_event(&data(10, 1, 3, Dir::Write, 0, REQ, 1), &mut r, &mut |_| {});
         streams.on_event(&data(20, 9, 7, Dir::Read, 0, REQ, 2), &mut r, &mut |_| {});
