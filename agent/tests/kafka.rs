@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::{broker_or_skip, consume, free_port, http, Agent};
+use support::{assert_akto_record, broker_or_skip, consume, free_port, http, Agent};
 
 const TOPIC: &str = "akto.api.logs";
 
@@ -37,43 +37,6 @@ fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Checks a record the way Akto's consumer (`SampleParser.parseSampleMessage`, reference/akto.md
-/// §1.2) reads it: flat object, every value a string, integers parseable, header maps that are
-/// JSON objects of strings, a known `source`.
-fn assert_akto_record(r: &Value) {
-    let obj = r.as_object().expect("record is an object");
-    assert!(obj.values().all(Value::is_string), "all values are strings: {r}");
-    for k in [
-        "path",
-        "method",
-        "requestHeaders",
-        "responseHeaders",
-        "requestPayload",
-        "responsePayload",
-        "ip",
-        "destIp",
-        "time",
-        "statusCode",
-        "type",
-        "status",
-        "akto_account_id",
-        "akto_vxlan_id",
-        "is_pending",
-        "source",
-    ] {
-        assert!(obj.contains_key(k), "missing {k}: {r}");
-    }
-    let s = |k: &str| r[k].as_str().unwrap_or_default();
-    assert!(s("statusCode").parse::<i32>().is_ok(), "{r}");
-    assert!(s("time").parse::<i32>().is_ok(), "{r}");
-    assert!(s("akto_vxlan_id").chars().all(|c| c.is_ascii_digit()), "{r}");
-    for h in ["requestHeaders", "responseHeaders"] {
-        let m: serde_json::Map<String, Value> = serde_json::from_str(s(h)).expect("header map is a JSON object");
-        assert!(m.values().all(Value::is_string), "{h}: {r}");
-    }
-    assert!(["PCAP", "MIRRORING"].contains(&s("source")), "{r}");
 }
 
 fn kafka_flags<'a>(broker: &'a str, spool: &'a str) -> Vec<&'a str> {

@@ -314,3 +314,41 @@ impl KeepAlive {
         status
     }
 }
+
+/// Checks a record the way Akto's consumer (`SampleParser.parseSampleMessage`, reference/akto.md
+/// §1.2) reads it: flat object, every value a string, integers parseable, header maps that are
+/// JSON objects of strings, a known `source`.
+pub fn assert_akto_record(r: &serde_json::Value) {
+    let obj = r.as_object().expect("record is an object");
+    assert!(obj.values().all(serde_json::Value::is_string), "all values are strings: {r}");
+    for k in [
+        "path",
+        "method",
+        "requestHeaders",
+        "responseHeaders",
+        "requestPayload",
+        "responsePayload",
+        "ip",
+        "destIp",
+        "time",
+        "statusCode",
+        "type",
+        "status",
+        "akto_account_id",
+        "akto_vxlan_id",
+        "is_pending",
+        "source",
+    ] {
+        assert!(obj.contains_key(k), "missing {k}: {r}");
+    }
+    let s = |k: &str| r[k].as_str().unwrap_or_default();
+    assert!(s("statusCode").parse::<i32>().is_ok(), "{r}");
+    assert!(s("time").parse::<i32>().is_ok(), "{r}");
+    assert!(s("akto_vxlan_id").chars().all(|c| c.is_ascii_digit()), "{r}");
+    for h in ["requestHeaders", "responseHeaders"] {
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(s(h)).expect("header map is a JSON object");
+        assert!(m.values().all(serde_json::Value::is_string), "{h}: {r}");
+    }
+    assert!(["PCAP", "MIRRORING"].contains(&s("source")), "{r}");
+}
