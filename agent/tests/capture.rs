@@ -6,11 +6,13 @@
 //!
 //! These need root (eBPF, namespaces). Without it each test says "skipped" and passes.
 
+mod support;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,16 +22,8 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_akto-tap")
 }
 
-fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture/http_peer.py")
-}
-
 fn root_or_skip(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped: needs root (eBPF, network namespaces)");
-    }
-    root
+    support::root_or_skip(test, "eBPF, network namespaces")
 }
 
 /// Ports and subnets unique to each test in this process.
@@ -109,7 +103,7 @@ impl Server {
             None => Command::new("python3"),
         };
         let mut child = cmd
-            .arg(peer_script())
+            .arg(support::http_peer_script())
             .args(["serve", host, &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -132,7 +126,7 @@ impl Drop for Server {
 /// Runs a client scenario; returns the exchanges it completed.
 fn client(host: &str, port: u16, scenario: &str, tag: &str) -> Vec<Value> {
     let out = Command::new("python3")
-        .arg(peer_script())
+        .arg(support::http_peer_script())
         .args(["client", host, &port.to_string(), scenario, tag])
         .output()
         .expect("python3 client");

@@ -23,11 +23,7 @@ use std::time::{Duration, Instant};
 const GUARD_TOPIC: &str = "akto.threat_detection.guardrail_events";
 
 fn root_or_skip(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped: needs root (eBPF)");
-    }
-    root
+    support::root_or_skip(test, "eBPF")
 }
 
 fn peer_script() -> PathBuf {

@@ -19,16 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture/http_peer.py")
-}
-
 fn root_or_skip(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped: needs root (uprobes)");
-    }
-    root
+    support::root_or_skip(test, "uprobes")
 }
 
 fn port() -> u16 {
@@ -95,7 +87,7 @@ fn s_server(addr: &str, www: Option<&Path>, extra: &[&str]) -> Proc {
 fn python_server(port: u16, env: &[(&str, &Path)]) -> Proc {
     let (c, k) = cert();
     let mut child = Command::new("python3")
-        .arg(peer_script())
+        .arg(support::http_peer_script())
         .args(["serve", "127.0.0.1", &port.to_string()])
         .env("PEER_TLS_CERT", &c)
         .env("PEER_TLS_KEY", &k)
@@ -112,7 +104,7 @@ fn python_server(port: u16, env: &[(&str, &Path)]) -> Proc {
 
 fn python_client(port: u16, scenario: &str, tag: &str, env: &[(&str, &Path)]) -> Vec<Value> {
     let out = Command::new("python3")
-        .arg(peer_script())
+        .arg(support::http_peer_script())
         .args(["client", "127.0.0.1", &port.to_string(), scenario, tag])
         .env("PEER_TLS", "1")
         .envs(env.iter().map(|(k, v)| (*k, *v)))
@@ -443,7 +435,7 @@ fn a_connection_older_than_the_agent_is_captured() {
     let _server = python_server(p, &[]);
     let mut client = Proc(
         Command::new("python3")
-            .arg(peer_script())
+            .arg(support::http_peer_script())
             .args(["client", "127.0.0.1", &p.to_string(), "paused", "old"])
             .env("PEER_TLS", "1")
             .stdin(Stdio::piped())

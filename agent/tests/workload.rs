@@ -7,6 +7,8 @@
 //! The attributor's own tests against procfs and the fake API server are in
 //! `agent/src/workload/tests_live.rs` (the agent is a binary crate).
 
+mod support;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,11 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn root_or_skip(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped: needs root (live capture)");
-    }
-    root
+    support::root_or_skip(test, "live capture")
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -352,3 +352,17 @@ pub fn assert_akto_record(r: &serde_json::Value) {
     }
     assert!(["PCAP", "MIRRORING"].contains(&s("source")), "{r}");
 }
+
+/// True when running as root; otherwise says why `test` is skipped (`needs`: what root is for).
+pub fn root_or_skip(test: &str, needs: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped: needs root ({needs})");
+    }
+    root
+}
+
+/// The HTTP/TLS peer script the capture and TLS tests drive.
+pub fn http_peer_script() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture/http_peer.py")
+}
