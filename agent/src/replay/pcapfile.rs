@@ -92,7 +92,13 @@ fn u16_of(b: &[u8], big: bool) -> u16 {
 impl CaptureReader {
     /// Opens a capture from a byte source; gzip is detected by its magic and decompressed.
     pub fn new(source: impl Read + Send + 'static) -> Result<Self, ReadError> {
-        let mut src: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, source));
+        Self::with_buffer(source, 1 << 20)
+    }
+
+    /// [`CaptureReader::new`] with a read buffer of `capacity` bytes: records that lie wholly in
+    /// the buffer are parsed and lent in place, the others are copied out first.
+    fn with_buffer(source: impl Read + Send + 'static, capacity: usize) -> Result<Self, ReadError> {
+        let mut src: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(capacity, source));
         let head = src.fill_buf()?;
         if head.len() >= 2 && head[..2] == [0x1f, 0x8b] {
             src = Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(src)));
@@ -205,9 +211,32 @@ impl CaptureReader {
             if self.at_eof()? {
                 return Ok(None);
             }
+            // Fast path: the whole block is in the reader's buffer; parse it there and lend the
+            // packet without copying. A section header changes the byte order: slow path.
+            let big = self.big_endian;
+            let avail = self.inner.fill_buf()?;
+            if avail.len() >= 8 {
+                let btype = u32_of(&avail[..4], big);
+                let total = u32_of(&avail[4..8], big) as usize;
+                if btype != 0x0A0D_0D0A
+                    && (12..=MAX_BLOCK).contains(&total)
+                    && total.is_multiple_of(4)
+                    && avail.len() >= total
+                {
+                    let body = &avail[8..total - 4];
+                    let found = block(btype, body, big, &mut self.interfaces, &mut self.packets)?;
+                    self.lent = total;
+                    if let Some((ts_us, linktype, range)) = found {
+                        let avail = self.inner.fill_buf()?;
+                        return Ok(Some(Frame { ts_us, linktype, data: &avail[8 + range.start..8 + range.end] }));
+                    }
+                    self.inner.consume(total);
+                    self.lent = 0;
+                    continue;
+                }
+            }
             let mut h = [0u8; 8];
             read_exact(&mut self.inner, &mut h, self.packets, "block header")?;
-            let big = self.big_endian;
             let btype = u32_of(&h[..4], big);
             let total = u32_of(&h[4..8], big) as usize;
             if btype == 0x0A0D_0D0A {
@@ -229,92 +258,100 @@ impl CaptureReader {
             self.buf.resize(total - 8, 0);
             read_exact(&mut self.inner, &mut self.buf, self.packets, "block body")?;
             let body = &self.buf[..total - 12];
-            match btype {
-                // Interface description: link type, snaplen, options (if_tsresol = 9).
-                1 => {
-                    if body.len() < 8 {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "interface block" });
-                    }
-                    let linktype = u32::from(u16_of(&body[0..2], big));
-                    let mut units_per_sec = 1_000_000;
-                    let mut opts = &body[8..];
-                    while opts.len() >= 4 {
-                        let code = u16_of(&opts[0..2], big);
-                        let len = usize::from(u16_of(&opts[2..4], big));
-                        let padded = (len + 3) & !3;
-                        if code == 0 || opts.len() < 4 + len {
-                            break;
-                        }
-                        if code == 9 && len >= 1 {
-                            let v = opts[4];
-                            let exp = u32::from(v & 0x7f);
-                            units_per_sec = if v & 0x80 == 0 { 10u64.checked_pow(exp) } else { 2u64.checked_pow(exp) }
-                                .unwrap_or(1_000_000)
-                                .max(1);
-                        }
-                        opts = &opts[(4 + padded).min(opts.len())..];
-                    }
-                    self.interfaces.push(Interface { linktype, units_per_sec });
-                }
-                // Enhanced packet block.
-                6 => {
-                    if body.len() < 20 {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "enhanced packet block" });
-                    }
-                    let iface = u32_of(&body[0..4], big) as usize;
-                    let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
-                    let caplen = u32_of(&body[12..16], big) as usize;
-                    if 20 + caplen > body.len() {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "captured length" });
-                    }
-                    let Some(i) = self.interfaces.get(iface).copied() else {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "unknown interface id" });
-                    };
-                    self.packets += 1;
-                    let ts_us = ts_to_micros(ts, i.units_per_sec);
-                    return Ok(Some(Frame { ts_us, linktype: i.linktype, data: &self.buf[20..20 + caplen] }));
-                }
-                // Simple packet block: interface 0, no timestamp.
-                3 => {
-                    let Some(i) = self.interfaces.first().copied() else {
-                        return Err(ReadError::Corrupt {
-                            packets: self.packets,
-                            what: "simple packet without interface",
-                        });
-                    };
-                    if body.len() < 4 {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "simple packet block" });
-                    }
-                    let orig = u32_of(&body[0..4], big) as usize;
-                    let caplen = orig.min(body.len() - 4);
-                    self.packets += 1;
-                    return Ok(Some(Frame { ts_us: 0, linktype: i.linktype, data: &self.buf[4..4 + caplen] }));
-                }
-                // Obsolete packet block: interface (2 bytes), drops (2), timestamp, lengths.
-                2 => {
-                    if body.len() < 20 {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "packet block" });
-                    }
-                    let iface = usize::from(u16_of(&body[0..2], big));
-                    let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
-                    let caplen = u32_of(&body[12..16], big) as usize;
-                    if 20 + caplen > body.len() {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "captured length" });
-                    }
-                    let Some(i) = self.interfaces.get(iface).copied() else {
-                        return Err(ReadError::Corrupt { packets: self.packets, what: "unknown interface id" });
-                    };
-                    self.packets += 1;
-                    return Ok(Some(Frame {
-                        ts_us: ts_to_micros(ts, i.units_per_sec),
-                        linktype: i.linktype,
-                        data: &self.buf[20..20 + caplen],
-                    }));
-                }
-                // Statistics, name resolution, custom blocks: nothing for us.
-                _ => {}
+            if let Some((ts_us, linktype, range)) = block(btype, body, big, &mut self.interfaces, &mut self.packets)? {
+                return Ok(Some(Frame { ts_us, linktype, data: &self.buf[range] }));
             }
         }
+    }
+}
+
+/// One pcapng block's body (after type and length, before the trailing length): records an
+/// interface, or returns a packet's timestamp, link type and where its bytes are in `body`.
+fn block(
+    btype: u32,
+    body: &[u8],
+    big: bool,
+    interfaces: &mut Vec<Interface>,
+    packets: &mut u64,
+) -> Result<Option<(u64, u32, std::ops::Range<usize>)>, ReadError> {
+    let corrupt = |what| ReadError::Corrupt { packets: *packets, what };
+    match btype {
+        // Interface description: link type, snaplen, options (if_tsresol = 9).
+        1 => {
+            if body.len() < 8 {
+                return Err(corrupt("interface block"));
+            }
+            let linktype = u32::from(u16_of(&body[0..2], big));
+            let mut units_per_sec = 1_000_000;
+            let mut opts = &body[8..];
+            while opts.len() >= 4 {
+                let code = u16_of(&opts[0..2], big);
+                let len = usize::from(u16_of(&opts[2..4], big));
+                let padded = (len + 3) & !3;
+                if code == 0 || opts.len() < 4 + len {
+                    break;
+                }
+                if code == 9 && len >= 1 {
+                    let v = opts[4];
+                    let exp = u32::from(v & 0x7f);
+                    units_per_sec = if v & 0x80 == 0 { 10u64.checked_pow(exp) } else { 2u64.checked_pow(exp) }
+                        .unwrap_or(1_000_000)
+                        .max(1);
+                }
+                opts = &opts[(4 + padded).min(opts.len())..];
+            }
+            interfaces.push(Interface { linktype, units_per_sec });
+            Ok(None)
+        }
+        // Enhanced packet block.
+        6 => {
+            if body.len() < 20 {
+                return Err(corrupt("enhanced packet block"));
+            }
+            let iface = u32_of(&body[0..4], big) as usize;
+            let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
+            let caplen = u32_of(&body[12..16], big) as usize;
+            if 20 + caplen > body.len() {
+                return Err(corrupt("captured length"));
+            }
+            let Some(i) = interfaces.get(iface).copied() else {
+                return Err(corrupt("unknown interface id"));
+            };
+            *packets += 1;
+            Ok(Some((ts_to_micros(ts, i.units_per_sec), i.linktype, 20..20 + caplen)))
+        }
+        // Simple packet block: interface 0, no timestamp.
+        3 => {
+            let Some(i) = interfaces.first().copied() else {
+                return Err(corrupt("simple packet without interface"));
+            };
+            if body.len() < 4 {
+                return Err(corrupt("simple packet block"));
+            }
+            let orig = u32_of(&body[0..4], big) as usize;
+            let caplen = orig.min(body.len() - 4);
+            *packets += 1;
+            Ok(Some((0, i.linktype, 4..4 + caplen)))
+        }
+        // Obsolete packet block: interface (2 bytes), drops (2), timestamp, lengths.
+        2 => {
+            if body.len() < 20 {
+                return Err(corrupt("packet block"));
+            }
+            let iface = usize::from(u16_of(&body[0..2], big));
+            let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
+            let caplen = u32_of(&body[12..16], big) as usize;
+            if 20 + caplen > body.len() {
+                return Err(corrupt("captured length"));
+            }
+            let Some(i) = interfaces.get(iface).copied() else {
+                return Err(corrupt("unknown interface id"));
+            };
+            *packets += 1;
+            Ok(Some((ts_to_micros(ts, i.units_per_sec), i.linktype, 20..20 + caplen)))
+        }
+        // Statistics, name resolution, custom blocks: nothing for us.
+        _ => Ok(None),
     }
 }
 
@@ -358,13 +395,26 @@ mod tests {
         f
     }
 
-    fn all(bytes: Vec<u8>) -> Result<Vec<(u64, u32, Vec<u8>)>, ReadError> {
-        let mut r = CaptureReader::new(io::Cursor::new(bytes))?;
-        let mut out = Vec::new();
-        while let Some(f) = r.next_frame()? {
-            out.push((f.ts_us, f.linktype, f.data.to_vec()));
+    type Frames = Vec<(u64, u32, Vec<u8>)>;
+
+    /// Every frame, read with a 1 MiB buffer (records parsed in place) and, checked to give the
+    /// same frames or the same error, with a 24-byte one (records copied out first).
+    fn all(bytes: Vec<u8>) -> Result<Frames, ReadError> {
+        let read = |capacity| -> Result<Frames, ReadError> {
+            let mut r = CaptureReader::with_buffer(io::Cursor::new(bytes.clone()), capacity)?;
+            let mut out = Vec::new();
+            while let Some(f) = r.next_frame()? {
+                out.push((f.ts_us, f.linktype, f.data.to_vec()));
+            }
+            Ok(out)
+        };
+        let (large, small) = (read(1 << 20), read(24));
+        match (&large, &small) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "in place and copied out differ"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "in place and copied out fail differently"),
+            _ => panic!("in place {large:?}, copied out {small:?}"),
         }
-        Ok(out)
+        large
     }
 
     #[test]
@@ -442,5 +492,77 @@ mod tests {
         assert_eq!(got, vec![(1_500_000_123, 113, b"abc".to_vec())]);
         let got = all(pcapng_le(Some(9))).expect("reads");
         assert_eq!(got[0].0, 1_500_000);
+    }
+    /// A pcapng block in either byte order.
+    fn ng_block(f: &mut Vec<u8>, big: bool, t: u32, body: &[u8]) {
+        let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let total = 12 + body.len() as u32;
+        f.extend(w32(t));
+        f.extend(w32(total));
+        f.extend_from_slice(body);
+        f.extend(w32(total));
+    }
+
+    /// A section (header, one interface of link type `link`) followed by `packets` as enhanced
+    /// packet blocks on interface `iface`, with a statistics block between them.
+    fn ng_section(f: &mut Vec<u8>, big: bool, link: u16, iface: u32, packets: &[(u64, &[u8])]) {
+        let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut shb = Vec::new();
+        shb.extend(w32(0x1a2b_3c4d));
+        shb.extend(w16(1));
+        shb.extend(w16(0));
+        shb.extend((-1i64).to_le_bytes());
+        ng_block(f, big, 0x0A0D_0D0A, &shb);
+        let mut idb = Vec::new();
+        idb.extend(w16(link));
+        idb.extend(w16(0));
+        idb.extend(w32(0));
+        ng_block(f, big, 1, &idb);
+        for (i, (ts, data)) in packets.iter().enumerate() {
+            let mut epb = Vec::new();
+            epb.extend(w32(iface));
+            epb.extend(w32((ts >> 32) as u32));
+            epb.extend(w32(*ts as u32));
+            epb.extend(w32(data.len() as u32));
+            epb.extend(w32(data.len() as u32));
+            epb.extend_from_slice(data);
+            epb.resize(epb.len().next_multiple_of(4), 0);
+            ng_block(f, big, 6, &epb);
+            if i == 0 {
+                ng_block(f, big, 5, &[0u8; 12]); // interface statistics: skipped
+            }
+        }
+    }
+
+    #[test]
+    fn pcapng_sections_of_both_byte_orders_in_place_and_copied() {
+        let big_packet = vec![0x5a; 3000];
+        let mut f = Vec::new();
+        ng_section(&mut f, false, 1, 0, &[(1, b"first"), (2, &big_packet), (3, b"")]);
+        ng_section(&mut f, true, 113, 0, &[(4_000_000, b"big-endian section")]);
+        let got = all(f.clone()).expect("reads");
+        let want = vec![
+            (1, 1, b"first".to_vec()),
+            (2, 1, big_packet.clone()),
+            (3, 1, vec![]),
+            (4_000_000, 113, b"big-endian section".to_vec()),
+        ];
+        assert_eq!(got, want);
+
+        // A packet on an interface the section does not have, and a captured length past its
+        // block: errors after the packets before them, the same in place and copied out.
+        let mut bad_iface = Vec::new();
+        ng_section(&mut bad_iface, false, 1, 3, &[(1, b"x")]);
+        assert!(matches!(all(bad_iface), Err(ReadError::Corrupt { what: "unknown interface id", .. })));
+        let mut bad_len = f.clone();
+        let first_epb = bad_len.windows(4).position(|w| w == b"firs").expect("packet") - 20;
+        bad_len[first_epb + 12..first_epb + 16].copy_from_slice(&999u32.to_le_bytes());
+        assert!(matches!(all(bad_len), Err(ReadError::Corrupt { what: "captured length", .. })));
+        // Cut inside the statistics block after the last packet: all four packets, then the error.
+        let mut cut = f;
+        cut.truncate(cut.len() - 6);
+        let r = all(cut);
+        assert!(matches!(r, Err(ReadError::Truncated { packets: 4, .. })), "{r:?}");
     }
 }

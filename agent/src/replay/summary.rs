@@ -8,7 +8,10 @@ use std::fmt::Write;
 #[derive(Debug, Default)]
 pub struct Summary {
     hosts: HashMap<String, HostTally, ahash::RandomState>,
-    /// Endpoints (host, method, path) counted by a 64-bit hash: no allocation per exchange.
+    /// Endpoints (host, method, path) counted by a 64-bit hash: no allocation per exchange. One
+    /// set for all hosts: the hash includes the host, so an endpoint new to the set is new to its
+    /// host, and the host's tally only counts it (a set per host as well cost a second insert,
+    /// about 1.5 % of a replay).
     endpoints: HashSet<u64, ahash::RandomState>,
     hasher: ahash::RandomState,
     unknown_links: BTreeMap<u32, u64>,
@@ -18,14 +21,14 @@ pub struct Summary {
 #[derive(Debug, Default)]
 struct HostTally {
     exchanges: u64,
-    endpoints: HashSet<u64, ahash::RandomState>,
+    endpoints: u64,
 }
 
 /// Hosts listed in the summary.
 const TOP_HOSTS: usize = 10;
 /// Distinct hosts tallied (memory bound for captures with millions of hosts).
 const MAX_HOSTS: usize = 100_000;
-/// Distinct endpoints tallied.
+/// Distinct endpoints tallied, over all hosts.
 const MAX_ENDPOINTS: usize = 1_000_000;
 
 impl Summary {
@@ -41,9 +44,7 @@ impl Summary {
         };
         let path = ex.request.target.split('?').next().unwrap_or_default();
         let endpoint = self.hasher.hash_one((host, ex.request.method.as_str(), path));
-        if self.endpoints.len() < MAX_ENDPOINTS {
-            self.endpoints.insert(endpoint);
-        }
+        let new_endpoint = self.endpoints.len() < MAX_ENDPOINTS && self.endpoints.insert(endpoint);
         let room = self.hosts.len() < MAX_HOSTS;
         let tally = match self.hosts.get_mut(host) {
             Some(t) => Some(t),
@@ -52,9 +53,7 @@ impl Summary {
         };
         if let Some(t) = tally {
             t.exchanges += 1;
-            if t.endpoints.len() < MAX_ENDPOINTS {
-                t.endpoints.insert(endpoint);
-            }
+            t.endpoints += u64::from(new_endpoint);
         }
     }
 
@@ -84,7 +83,7 @@ impl Summary {
         if !hosts.is_empty() {
             let _ = writeln!(s, "{:>11}  {:>9}  host", "exchanges", "endpoints");
             for (h, t) in hosts.iter().take(TOP_HOSTS) {
-                let _ = writeln!(s, "{:>11}  {:>9}  {h}", t.exchanges, t.endpoints.len());
+                let _ = writeln!(s, "{:>11}  {:>9}  {h}", t.exchanges, t.endpoints);
             }
             if hosts.len() > TOP_HOSTS {
                 let _ = writeln!(s, "  … and {} more hosts", hosts.len() - TOP_HOSTS);
@@ -122,4 +121,56 @@ fn is_loss(name: &str) -> bool {
                 | "truncated_packets"
                 | "overlap_conflicts"
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reassembly::exchange::{Body, ConnInfo, Flags, Request, Version};
+    use reassembly::{Headers, Timestamp};
+
+    fn exchange(host: Option<&str>, method: &str, target: &str) -> HttpExchange {
+        let headers: Headers = host.map(|h| ("Host", h)).into_iter().collect();
+        HttpExchange {
+            conn: ConnInfo {
+                client: "10.0.0.1:40000".parse().expect("addr"),
+                server: "10.0.0.2:8080".parse().expect("addr"),
+                vni: 0,
+            },
+            depth: 1,
+            request: Request {
+                ts: Timestamp(0),
+                method: method.into(),
+                target: target.into(),
+                version: Version::Http11,
+                headers,
+                body: Body::default(),
+            },
+            response: None,
+            flags: Flags::default(),
+        }
+    }
+
+    #[test]
+    fn endpoints_are_distinct_per_host_method_and_path() {
+        let mut s = Summary::default();
+        for (host, method, target) in [
+            (Some("a.example"), "GET", "/users?id=1"),
+            (Some("a.example"), "GET", "/users?id=2"), // same endpoint: the query does not count
+            (Some("a.example"), "POST", "/users"),
+            (Some("b.example"), "GET", "/users"), // same path, other host: another endpoint
+            (Some("b.example"), "GET", "/users"),
+            (None, "GET", "/health"), // no Host: the server's address names the host
+        ] {
+            s.count(&exchange(host, method, target));
+        }
+        assert_eq!(s.endpoints.len(), 4);
+        let tally = |h: &str| s.hosts.get(h).map(|t| (t.exchanges, t.endpoints));
+        assert_eq!(tally("a.example"), Some((3, 2)));
+        assert_eq!(tally("b.example"), Some((2, 1)));
+        assert_eq!(tally("10.0.0.2:8080"), Some((1, 1)));
+        let text = s.render(&reassembly::Stats::default(), 1, 0);
+        assert!(text.contains("endpoints 4"), "{text}");
+        assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["3", "2", "a.example"]), "{text}");
+    }
 }
