@@ -161,6 +161,22 @@ impl Decoder {
         depth: usize,
         stats: &mut Stats,
     ) -> Result<Packet<'a>, DecodeError> {
+        match plain_tcp(bytes, vni) {
+            Some(p) => Ok(p),
+            None => self.ip_general(now, bytes, vni, depth, stats),
+        }
+    }
+
+    /// Any IP packet, through etherparse: options, extension headers, fragments, truncation,
+    /// tunnels.
+    fn ip_general<'a>(
+        &mut self,
+        now: Timestamp,
+        bytes: &'a [u8],
+        vni: u32,
+        depth: usize,
+        stats: &mut Stats,
+    ) -> Result<Packet<'a>, DecodeError> {
         let (ip, _ext_err) = LaxIpSlice::from_slice(bytes).map_err(|_| DecodeError::Ip)?;
         let (src, dst) = (ip.source_addr(), ip.destination_addr());
         let payload = ip.payload();
@@ -336,6 +352,64 @@ fn teredo_inner(body: &[u8]) -> Option<&[u8]> {
 /// The IPv6 payload length field accounts for exactly the bytes that follow the header.
 fn ipv6_length_matches(ip: &[u8]) -> bool {
     ip.len() >= 40 && usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40 == ip.len()
+}
+
+/// The common case decoded directly: IPv4 without options and not fragmented, or IPv6 without
+/// extension headers, carrying a whole TCP segment (the IP length within the bytes, not zero).
+/// `None` sends everything else to [`Decoder::ip_general`], which gives the same packet for
+/// what this accepts (a property test compares them) at about a third more instructions per
+/// packet: etherparse's lax slicing checks for everything this declines first.
+#[inline]
+fn plain_tcp(ip: &[u8], vni: u32) -> Option<Packet<'_>> {
+    let (src, dst, segment) = match ip.first()? {
+        0x45 => {
+            let h = ip.get(..20)?;
+            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            // Not a fragment (MF clear, offset 0; DF may be set), TCP, whole in the bytes.
+            if h[6] & 0x3f != 0 || h[7] != 0 || h[9] != 6 || total < 20 || total > ip.len() {
+                return None;
+            }
+            let src = std::net::Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+            let dst = std::net::Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+            (IpAddr::V4(src), IpAddr::V4(dst), &ip[20..total])
+        }
+        b if b >> 4 == 6 => {
+            let h = ip.get(..40)?;
+            let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+            // Next header TCP directly; a zero length (jumbogram, offload) goes the long way.
+            if h[6] != 6 || len == 0 || 40 + len > ip.len() {
+                return None;
+            }
+            let addr = |at: usize| -> Option<IpAddr> {
+                let a: [u8; 16] = h.get(at..at + 16)?.try_into().ok()?;
+                Some(IpAddr::V6(std::net::Ipv6Addr::from(a)))
+            };
+            (addr(8)?, addr(24)?, &ip[40..40 + len])
+        }
+        _ => return None,
+    };
+    let t = segment.get(..20)?;
+    let doff = usize::from(t[12] >> 4) * 4;
+    if doff < 20 || doff > segment.len() {
+        return None;
+    }
+    let flags = t[13];
+    Some(Packet {
+        vni,
+        src,
+        dst,
+        src_port: u16::from_be_bytes([t[0], t[1]]),
+        dst_port: u16::from_be_bytes([t[2], t[3]]),
+        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+        flags: TcpFlags {
+            syn: flags & 0x02 != 0,
+            ack: flags & 0x10 != 0,
+            fin: flags & 0x01 != 0,
+            rst: flags & 0x04 != 0,
+        },
+        payload: Cow::Borrowed(&segment[doff..]),
+    })
 }
 
 fn into_owned(p: Packet<'_>) -> Packet<'static> {

@@ -193,3 +193,134 @@ fn flow_hash_is_direction_independent_and_spreads_ports() {
     assert_eq!(flow_hash(LinkType::Ethernet, &framed), flow_hash(LinkType::Raw, &fwd));
     assert_eq!(flow_hash(LinkType::Ethernet, &[0u8; 3]), 0);
 }
+
+mod plain_tcp_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The general path alone (etherparse), for comparison.
+    fn general(ip: &[u8]) -> (Result<Packet<'_>, DecodeError>, Stats) {
+        let mut d = Decoder::new(DefragConfig::default());
+        let mut s = Stats::default();
+        (d.ip_general(Timestamp(0), ip, 9, 0, &mut s), s)
+    }
+
+    /// A TCP packet from parts, with `patch` applied to its bytes afterwards (offset, value).
+    fn build(v6: bool, opts: usize, payload: &[u8], flags: u8, pad: usize, patch: &[(usize, u8)]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let b = if v6 {
+            PacketBuilder::ipv6(
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                64,
+            )
+            .tcp(40000, 443, 0xfedc_ba98, 65535)
+        } else {
+            PacketBuilder::ipv4([192, 168, 1, 2], [10, 0, 0, 1], 64).tcp(40000, 443, 0xfedc_ba98, 65535)
+        };
+        let mut b = b.ack(0x0123_4567);
+        if flags & 0x02 != 0 {
+            b = b.syn();
+        }
+        if flags & 0x01 != 0 {
+            b = b.fin();
+        }
+        if flags & 0x04 != 0 {
+            b = b.rst();
+        }
+        if opts > 0 {
+            b = b.options_raw(&vec![1u8; opts * 4]).unwrap_or_else(|_| unreachable!("at most 40 bytes"));
+        }
+        b.write(&mut v, payload).ok();
+        v.extend(std::iter::repeat_n(0u8, pad)); // link-layer padding after the IP packet
+        let n = v.len().max(1);
+        for &(at, val) in patch {
+            if let Some(b) = v.get_mut(at % n) {
+                *b = val;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn takes_the_common_packets() {
+        for v6 in [false, true] {
+            let ip = build(v6, 0, b"GET / HTTP/1.1\r\n\r\n", 0, 6, &[]);
+            let p = plain_tcp(&ip, 9).expect("plain TCP");
+            assert_eq!(Ok(p), general(&ip).0);
+            assert_eq!(
+                &*plain_tcp(&ip, 9).map(|p| p.payload.into_owned()).unwrap_or_default(),
+                b"GET / HTTP/1.1\r\n\r\n"
+            );
+        }
+        // What it declines: IPv4 options, fragments, another protocol, a cut packet, IPv6
+        // extension headers, a zero IPv6 length.
+        let v4 = build(false, 0, b"abc", 0, 0, &[]);
+        let mut options = v4.clone();
+        options[0] = 0x46;
+        let mut more_fragments = v4.clone();
+        more_fragments[6] |= 0x20;
+        let mut offset = v4.clone();
+        offset[7] = 1;
+        let mut udp = v4.clone();
+        udp[9] = 17;
+        let cut = &v4[..v4.len() - 1];
+        let v6 = build(true, 0, b"abc", 0, 0, &[]);
+        let mut hop_by_hop = v6.clone();
+        hop_by_hop[6] = 0;
+        let mut jumbo = v6.clone();
+        jumbo[4..6].copy_from_slice(&[0, 0]);
+        for (what, ip) in [
+            ("options", &options[..]),
+            ("MF", &more_fragments[..]),
+            ("offset", &offset[..]),
+            ("UDP", &udp[..]),
+            ("cut", cut),
+            ("hop-by-hop", &hop_by_hop[..]),
+            ("zero length", &jumbo[..]),
+        ] {
+            assert!(plain_tcp(ip, 0).is_none(), "{what}");
+        }
+        let mut df = v4.clone();
+        df[6] |= 0x40;
+        assert!(plain_tcp(&df, 0).is_some(), "DF alone is not a fragment");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        /// Whatever the direct decoder accepts, the general path decodes to the same packet
+        /// without counting anything: valid packets of every shape, with bytes overwritten
+        /// anywhere (lengths, offsets, flags, versions) and padding after them.
+        #[test]
+        fn same_packet_as_the_general_path(
+            v6 in any::<bool>(),
+            opts in 0usize..=10,
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            flags in 0u8..8,
+            pad in 0usize..8,
+            patch in proptest::collection::vec((0usize..120, any::<u8>()), 0..4),
+        ) {
+            let ip = build(v6, opts, &payload, flags, pad, &patch);
+            if let Some(p) = plain_tcp(&ip, 9) {
+                let (g, stats) = general(&ip);
+                prop_assert_eq!(Ok(p), g);
+                prop_assert_eq!(stats, Stats::default());
+            }
+        }
+
+        /// Arbitrary bytes: never a panic, and the same agreement.
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..120), first in prop_oneof![Just(0x45u8), Just(0x60u8), any::<u8>()]) {
+            let mut ip = bytes;
+            if let Some(b) = ip.first_mut() {
+                *b = first;
+            }
+            if let Some(p) = plain_tcp(&ip, 0) {
+                let mut d = Decoder::new(DefragConfig::default());
+                let mut s = Stats::default();
+                prop_assert_eq!(Ok(p), d.ip_general(Timestamp(0), &ip, 0, 0, &mut s));
+            }
+        }
+    }
+}
