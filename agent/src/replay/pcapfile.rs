@@ -303,12 +303,14 @@ fn block(
             interfaces.push(Interface { linktype, units_per_sec });
             Ok(None)
         }
-        // Enhanced packet block.
-        6 => {
+        // Enhanced packet block (interface: 4 bytes), or the obsolete packet block (interface: 2
+        // bytes, then 2 of drop count); then the timestamp and the lengths, the same in both.
+        6 | 2 => {
             if body.len() < 20 {
-                return Err(corrupt("enhanced packet block"));
+                return Err(corrupt(if btype == 6 { "enhanced packet block" } else { "packet block" }));
             }
-            let iface = u32_of(&body[0..4], big) as usize;
+            let iface =
+                if btype == 6 { u32_of(&body[0..4], big) as usize } else { usize::from(u16_of(&body[0..2], big)) };
             let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
             let caplen = u32_of(&body[12..16], big) as usize;
             if 20 + caplen > body.len() {
@@ -332,23 +334,6 @@ fn block(
             let caplen = orig.min(body.len() - 4);
             *packets += 1;
             Ok(Some((0, i.linktype, 4..4 + caplen)))
-        }
-        // Obsolete packet block: interface (2 bytes), drops (2), timestamp, lengths.
-        2 => {
-            if body.len() < 20 {
-                return Err(corrupt("packet block"));
-            }
-            let iface = usize::from(u16_of(&body[0..2], big));
-            let ts = u64::from(u32_of(&body[4..8], big)) << 32 | u64::from(u32_of(&body[8..12], big));
-            let caplen = u32_of(&body[12..16], big) as usize;
-            if 20 + caplen > body.len() {
-                return Err(corrupt("captured length"));
-            }
-            let Some(i) = interfaces.get(iface).copied() else {
-                return Err(corrupt("unknown interface id"));
-            };
-            *packets += 1;
-            Ok(Some((ts_to_micros(ts, i.units_per_sec), i.linktype, 20..20 + caplen)))
         }
         // Statistics, name resolution, custom blocks: nothing for us.
         _ => Ok(None),
@@ -559,6 +544,18 @@ mod tests {
         let first_epb = bad_len.windows(4).position(|w| w == b"firs").expect("packet") - 20;
         bad_len[first_epb + 12..first_epb + 16].copy_from_slice(&999u32.to_le_bytes());
         assert!(matches!(all(bad_len), Err(ReadError::Corrupt { what: "captured length", .. })));
+        // The obsolete packet block: a 2-byte interface id and a drop count where the enhanced
+        // block has a 4-byte id.
+        let mut obsolete = Vec::new();
+        ng_section(&mut obsolete, true, 1, 0, &[]);
+        let mut pb = vec![0, 0, 0, 7]; // interface 0, 7 drops
+        pb.extend(0u32.to_be_bytes());
+        pb.extend(9u32.to_be_bytes());
+        pb.extend(2u32.to_be_bytes());
+        pb.extend(2u32.to_be_bytes());
+        pb.extend(b"ok\0\0");
+        ng_block(&mut obsolete, true, 2, &pb);
+        assert_eq!(all(obsolete).expect("reads"), vec![(9, 1, b"ok".to_vec())]);
         // Cut inside the statistics block after the last packet: all four packets, then the error.
         let mut cut = f;
         cut.truncate(cut.len() - 6);
