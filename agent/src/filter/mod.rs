@@ -33,7 +33,7 @@ pub mod config;
 mod pattern;
 mod sample;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg_attr(not(test), expect(unused_imports, reason = "public API for the config file: the lead wires it in"))]
 pub use config::SamplingConfig;

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 
 const SEC: u64 = 1_000_000;
 
-/// An exchange `method target` with `Host: host` (none when `None`) between the given sockets.
-fn ex_full(method: &str, target: &str, host: Option<&str>, client: &str, server: &str) -> HttpExchange {
+/// An exchange `method target` with `Host: host` (none when `None`) between the given sockets
+/// (also used by other modules' tests).
+pub(crate) fn ex_full(method: &str, target: &str, host: Option<&str>, client: &str, server: &str) -> HttpExchange {
     let mut headers = Headers::new();
     if let Some(h) = host {
         headers.push("Host", h);

@@ -126,29 +126,10 @@ fn is_loss(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reassembly::exchange::{Body, ConnInfo, Flags, Request, Version};
-    use reassembly::{Headers, Timestamp};
+    use crate::filter::tests::ex_full;
 
     fn exchange(host: Option<&str>, method: &str, target: &str) -> HttpExchange {
-        let headers: Headers = host.map(|h| ("Host", h)).into_iter().collect();
-        HttpExchange {
-            conn: ConnInfo {
-                client: "10.0.0.1:40000".parse().expect("addr"),
-                server: "10.0.0.2:8080".parse().expect("addr"),
-                vni: 0,
-            },
-            depth: 1,
-            request: Request {
-                ts: Timestamp(0),
-                method: method.into(),
-                target: target.into(),
-                version: Version::Http11,
-                headers,
-                body: Body::default(),
-            },
-            response: None,
-            flags: Flags::default(),
-        }
+        ex_full(method, target, host, "10.0.0.1:40000", "10.0.0.2:8080")
     }
 
     #[test]
