@@ -357,8 +357,8 @@ fn ipv6_length_matches(ip: &[u8]) -> bool {
 /// The common case decoded directly: IPv4 without options and not fragmented, or IPv6 without
 /// extension headers, carrying a whole TCP segment (the IP length within the bytes, not zero).
 /// `None` sends everything else to [`Decoder::ip_general`], which gives the same packet for
-/// what this accepts (a property test compares them) at about a third more instructions per
-/// packet: etherparse's lax slicing checks for everything this declines first.
+/// what this accepts (a property test compares them) but checks for everything this declines
+/// first: ~130 instructions more per packet, 1.8 % of a replay's.
 #[inline]
 fn plain_tcp(ip: &[u8], vni: u32) -> Option<Packet<'_>> {
     let (src, dst, segment) = match ip.first()? {
