@@ -38,9 +38,7 @@ fn port() -> u16 {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("akto-tap-capture-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+    support::scratch_dir("capture").join(name)
 }
 
 fn sh(args: &[&str]) {

@@ -31,9 +31,7 @@ fn peer_script() -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("akto-tap-guardrails-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+    support::scratch_dir("guardrails").join(name)
 }
 
 /// The MCP server. Killed on drop.

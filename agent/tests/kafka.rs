@@ -15,7 +15,7 @@ use support::{assert_akto_record, broker_or_skip, consume, free_port, http, Agen
 const TOPIC: &str = "akto.api.logs";
 
 fn tmpdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("akto-tap-kafka-test-{}-{name}", std::process::id()));
+    let dir = support::scratch_dir("kafka-test").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ok();
     dir

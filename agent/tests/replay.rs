@@ -13,9 +13,7 @@ fn bin() -> &'static str {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("akto-tap-replay-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok();
-    dir.join(name)
+    support::scratch_dir("replay-test").join(name)
 }
 
 fn generate(name: &str, cfg: &trafficgen::GenConfig) -> (PathBuf, trafficgen::GenSummary) {

@@ -28,7 +28,7 @@ fn port() -> u16 {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("akto-tap-tls-{}", std::process::id())).join(name);
+    let d = support::scratch_dir("tls").join(name);
     std::fs::create_dir_all(&d).expect("tmp dir");
     d
 }

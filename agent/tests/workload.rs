@@ -22,9 +22,7 @@ fn root_or_skip(test: &str) -> bool {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("akto-tap-workload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+    support::scratch_dir("workload").join(name)
 }
 
 fn free_port() -> u16 {

@@ -366,3 +366,24 @@ pub fn root_or_skip(test: &str, needs: &str) -> bool {
 pub fn http_peer_script() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/capture/http_peer.py")
 }
+
+/// This test process's scratch directory, `$TMPDIR/akto-tap-<suite>-<pid>`, created on first use.
+/// The last run's files stay for inspection; directories of `suite` left by earlier test
+/// processes that are gone are removed first, so runs do not pile up in `/tmp`.
+pub fn scratch_dir(suite: &str) -> PathBuf {
+    let prefix = format!("akto-tap-{suite}-");
+    let own = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
+    if !own.exists() {
+        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+            // Only `<prefix><pid>` or `<prefix><pid>-<name>` of a process that has exited.
+            let pid = pid.split('-').next().unwrap_or_default();
+            if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    std::fs::create_dir_all(&own).expect("scratch dir");
+    own
+}
