@@ -26,16 +26,18 @@ echo "== clippy (every host crate and its tests, warnings are errors)"
 ensure_clippy
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "== cargo test (default members: every host crate)"
-cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
+# Profile `ci` (Cargo.toml): release optimizations without the release profile's fat LTO.
+echo "== cargo test (default members: every host crate, profile ci)"
+cargo test --profile ci --no-fail-fast 2>&1 | tee target/test-output.txt
+bin="$(pwd)/target/ci/akto-tap"
 
 echo "== deployment manifests, chart, unit and image (scripts/test-deploy.sh)"
-./scripts/test-deploy.sh
+AKTO_TAP_BIN="$bin" ./scripts/test-deploy.sh
 
 # The edge worker: wasm build (without fat LTO: minutes shorter; deployments and the latency
 # benchmark use it) and the end-to-end suite in workerd against the akto-tap built above.
 echo "== edge worker (scripts/test-worker.sh)"
-WORKER_LTO=false AKTO_TAP_BIN="$(pwd)/target/release/akto-tap" ./scripts/test-worker.sh
+WORKER_LTO=false AKTO_TAP_BIN="$bin" ./scripts/test-worker.sh
 
 echo "== fuzz smoke (${FUZZ_SECONDS:=20}s per target)"
 if ensure_fuzz; then

@@ -14,7 +14,7 @@
 //!   skipped with the reason.
 //!
 //! The binary is run once per capture (`replay FILE --format exchange --output -`), two at a time.
-//! The score table goes to stdout (`cargo test --release -p akto-tap --test conformance --
+//! The score table goes to stdout (`cargo test --profile ci -p akto-tap --test conformance --
 //! --nocapture`); when a threshold is missed the summary is in the failure message. Set
 //! `AKTO_TAP_CONFORMANCE_REPORT=path` to also write the full report to a file. The corpus
 //! location can be overridden with `AKTO_TAP_CORPUS`; without a corpus the test passes with a
