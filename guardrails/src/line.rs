@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 use crate::engine::Engine;
 use crate::mcp::{self, Location};
@@ -109,15 +110,22 @@ fn segment_text(body: &str, v: &Verdict, f: &crate::Finding, engine: &Engine) ->
         .unwrap_or_default()
 }
 
+/// The output line of a verdict. Each finding's offsets are converted to characters in the text
+/// it was found in; `text_of` finds that text (for an MCP body, by parsing it again), so it is
+/// asked once per location rather than once per finding: a body with hundreds of findings was
+/// copied, or parsed, hundreds of times.
 fn render(id: &Value, v: &Verdict, text_of: impl Fn(&crate::Finding) -> String) -> String {
+    // `segment_text` depends on the message and the path of the location alone.
+    let mut texts: HashMap<Option<(usize, &str)>, String> = HashMap::new();
     let mut findings = Vec::with_capacity(v.findings.len());
     for f in &v.findings {
-        let t = text_of(f);
+        let key = f.location.as_ref().map(|l| (l.message, l.path.as_str()));
+        let t = texts.entry(key).or_insert_with(|| text_of(f));
         findings.push(OutFinding {
             scanner: f.scanner.as_str(),
             score: (f.score * 1000.0).round() / 1000.0,
-            start: char_offset(&t, f.start),
-            end: char_offset(&t, f.end),
+            start: char_offset(t, f.start),
+            end: char_offset(t, f.end),
             kind: &f.kind,
             reason: &f.reason,
             location: f.location.as_ref(),
@@ -157,5 +165,33 @@ mod tests {
         assert_eq!(out["id"], 9);
         assert_eq!(out["action"], "block");
         assert_eq!(out["findings"][0]["location"]["path"], "/params/arguments/sql");
+    }
+
+    /// Findings in several strings of several messages: each finding's character offsets are
+    /// those of its own string (the texts are looked up once per location, not per finding).
+    #[test]
+    fn offsets_per_location() {
+        let e = Engine::new(Policy::default()).expect("engine");
+        let m = LineOptions { mcp: true, direction: Direction::Request };
+        let body = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "t", "arguments": {"a": "é mail a@b.io or c@d.io", "b": "x@y.io"}}},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+             "params": {"name": "t", "arguments": {"a": "ü€ z@w.io"}}},
+        ]);
+        let out: Value = serde_json::from_str(&scan_line(&e, &body.to_string(), 1, &m)).expect("json");
+        let mut seen = Vec::new();
+        for f in out["findings"].as_array().expect("findings") {
+            let (message, path) = (&f["location"]["message"], &f["location"]["path"]);
+            let text = body[message.as_u64().expect("message") as usize]
+                .pointer(path.as_str().expect("path"))
+                .and_then(Value::as_str)
+                .expect("the finding's string");
+            let chars: Vec<char> = text.chars().collect();
+            let (start, end) = (f["start"].as_u64().expect("start") as usize, f["end"].as_u64().expect("end") as usize);
+            seen.push(chars[start..end].iter().collect::<String>());
+        }
+        seen.sort();
+        assert_eq!(seen, ["a@b.io", "c@d.io", "x@y.io", "z@w.io"], "{out}");
     }
 }

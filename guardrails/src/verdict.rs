@@ -69,10 +69,19 @@ impl Finding {
     }
 }
 
-/// Converts a byte offset to a character offset (offsets inside a character round down).
+/// Converts a byte offset to a character offset: the number of characters that start before
+/// `byte` (an offset inside a character counts that character).
+///
+/// `chars().count()` of the prefix: std counts a slice's characters a word at a time, where
+/// walking `char_indices` decoded each one (with `guard scan` rendering two offsets per finding
+/// of a 200 KB body with hundreds of findings, that walk was three quarters of the scan's time).
 pub fn char_offset(text: &str, byte: usize) -> usize {
-    let byte = byte.min(text.len());
-    text.char_indices().take_while(|(i, _)| *i < byte).count()
+    let mut end = byte.min(text.len());
+    // On to the end of the character `end` falls in (at most three steps).
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    text[..end].chars().count()
 }
 
 /// The outcome for a body.
@@ -167,6 +176,34 @@ impl Verdict {
             Some(Action::Block) => VerdictAction::Block,
             Some(Action::Redact) => VerdictAction::Redact,
             _ => VerdictAction::Allow,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::char_offset;
+    use proptest::prelude::*;
+
+    /// The definition: characters that start before `byte`.
+    fn naive(text: &str, byte: usize) -> usize {
+        text.char_indices().take_while(|(i, _)| *i < byte.min(text.len())).count()
+    }
+
+    #[test]
+    fn offsets_inside_a_character_count_it() {
+        let text = "aé€😀b";
+        let want = [0, 1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5];
+        for (byte, want) in want.into_iter().enumerate() {
+            assert_eq!(char_offset(text, byte), want, "byte {byte}");
+        }
+        assert_eq!(char_offset("", 3), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn equals_the_definition(text in "\\PC{0,64}", byte in 0usize..300) {
+            prop_assert_eq!(char_offset(&text, byte), naive(&text, byte));
         }
     }
 }
