@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use crate::engine::Engine;
 use crate::mcp::{self, Location};
 use crate::policy::Direction;
-use crate::verdict::{char_offset, LimitHit, Verdict, VerdictAction};
+use crate::verdict::{char_offset, CharOffsets, LimitHit, Verdict, VerdictAction};
 
 /// Options of the scan command.
 #[derive(Debug, Clone, Copy)]
@@ -112,20 +112,33 @@ fn segment_text(body: &str, v: &Verdict, f: &crate::Finding, engine: &Engine) ->
 
 /// The output line of a verdict. Each finding's offsets are converted to characters in the text
 /// it was found in; `text_of` finds that text (for an MCP body, by parsing it again), so it is
-/// asked once per location rather than once per finding: a body with hundreds of findings was
-/// copied, or parsed, hundreds of times.
+/// asked once per location rather than once per finding (a body with hundreds of findings was
+/// copied, or parsed, hundreds of times), and each text's offsets are converted in one pass.
 fn render(id: &Value, v: &Verdict, text_of: impl Fn(&crate::Finding) -> String) -> String {
     // `segment_text` depends on the message and the path of the location alone.
-    let mut texts: HashMap<Option<(usize, &str)>, String> = HashMap::new();
+    fn key(f: &crate::Finding) -> Option<(usize, &str)> {
+        f.location.as_ref().map(|l| (l.message, l.path.as_str()))
+    }
+    // Per location: its text and the byte offsets of its findings.
+    type Texts<'a> = HashMap<Option<(usize, &'a str)>, (String, Vec<usize>)>;
+    let mut texts: Texts<'_> = HashMap::new();
+    for f in &v.findings {
+        let (_, bytes) = texts.entry(key(f)).or_insert_with(|| (text_of(f), Vec::new()));
+        bytes.extend([f.start, f.end]);
+    }
+    let offsets: HashMap<_, _> =
+        texts.into_iter().map(|(k, (text, bytes))| (k, (CharOffsets::new(&text, bytes), text))).collect();
     let mut findings = Vec::with_capacity(v.findings.len());
     for f in &v.findings {
-        let key = f.location.as_ref().map(|l| (l.message, l.path.as_str()));
-        let t = texts.entry(key).or_insert_with(|| text_of(f));
+        let char_at = |byte: usize| match offsets.get(&key(f)) {
+            Some((table, text)) => table.get(byte).unwrap_or_else(|| char_offset(text, byte)),
+            None => 0,
+        };
         findings.push(OutFinding {
             scanner: f.scanner.as_str(),
             score: (f.score * 1000.0).round() / 1000.0,
-            start: char_offset(t, f.start),
-            end: char_offset(t, f.end),
+            start: char_at(f.start),
+            end: char_at(f.end),
             kind: &f.kind,
             reason: &f.reason,
             location: f.location.as_ref(),
