@@ -426,17 +426,22 @@ impl<'a> HeaderMap<'a> {
 /// ~1,800 instructions per address, twice per record).
 pub fn socket_addr_string(addr: std::net::IpAddr, port: u16) -> String {
     let mut s = String::with_capacity(48);
+    push_socket_addr(&mut s, addr, port);
+    s
+}
+
+/// Appends the text of [`socket_addr_string`] to `s`.
+pub fn push_socket_addr(s: &mut String, addr: std::net::IpAddr, port: u16) {
     match addr {
-        std::net::IpAddr::V4(a) => push_ipv4(&mut s, a),
+        std::net::IpAddr::V4(a) => push_ipv4(s, a),
         std::net::IpAddr::V6(a) => {
             s.push('[');
-            push_ipv6(&mut s, a);
+            push_ipv6(s, a);
             s.push(']');
         }
     }
     s.push(':');
     s.push_str(itoa::Buffer::new().format(port));
-    s
 }
 
 /// An address as `IpAddr`'s `Display` writes it (the Kafka key: the client IP).

@@ -16,7 +16,7 @@
 use crate::filter::{strip_bodies, Decision, Filter, FilterStats};
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
-use crate::output::{to_exchange_json, to_record_with, Format, RecordOptions};
+use crate::output::{to_exchange_json, write_record, Format, RecordOptions};
 use reassembly::{Engine, HttpExchange, LinkType, Stats, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -251,6 +251,7 @@ impl Pipeline {
                 first_error: Arc::clone(&first_error),
                 lines: Vec::with_capacity(1 << 16),
                 value: Vec::with_capacity(1 << 12),
+                scratch: String::new(),
             };
             workers.push(std::thread::Builder::new().name(format!("akto-tap-shard-{i}")).spawn(move || shard.run())?);
         }
@@ -297,6 +298,8 @@ struct Shard {
     first_error: Arc<Mutex<Option<String>>>,
     lines: Vec<u8>,
     value: Vec<u8>,
+    /// The short texts of the record being encoded (`output::write_record`).
+    scratch: String,
 }
 
 impl Shard {
@@ -398,7 +401,7 @@ impl Shard {
         if for_akto && (format == Some(Format::Akto) || self.outputs.kafka.is_some()) {
             // Workload attribution: a snapshot lookup, no I/O on the shard (crate::workload).
             let workload = self.record.workload.lookup(ex.conn.client, ex.conn.server);
-            to_record_with(ex, &self.record, workload.as_ref()).write_json(&mut self.value);
+            write_record(ex, &self.record, workload.as_ref(), &mut self.scratch, &mut self.value);
         }
         match format {
             Some(Format::Akto) if for_akto => {

@@ -1,7 +1,7 @@
 //! The JSON-lines sink: one line per exchange to stdout or a file. The default sink of every
 //! command; its lines are exactly the records other sinks send.
 
-use super::{to_exchange_json, to_record, Format, RecordOptions};
+use super::{to_exchange_json, write_record, Format, RecordOptions};
 use reassembly::HttpExchange;
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,6 +20,8 @@ pub struct JsonlSink {
     skipped: u64,
     /// Whole lines not written yet (under [`PENDING_BYTES`] between calls).
     pending: Vec<u8>,
+    /// The short texts of the record being written ([`write_record`]).
+    scratch: String,
 }
 
 impl std::fmt::Debug for JsonlSink {
@@ -35,7 +37,15 @@ impl JsonlSink {
         // end in a newline straight through.)
         let out: Box<dyn Write + Send> =
             if path.as_os_str() == "-" { Box::new(io::stdout()) } else { Box::new(File::create(path)?) };
-        Ok(JsonlSink { out, format, opts, written: 0, skipped: 0, pending: Vec::with_capacity(2 * PENDING_BYTES) })
+        Ok(JsonlSink {
+            out,
+            format,
+            opts,
+            written: 0,
+            skipped: 0,
+            pending: Vec::with_capacity(2 * PENDING_BYTES),
+            scratch: String::new(),
+        })
     }
 
     /// Writes one exchange.
@@ -48,7 +58,7 @@ impl JsonlSink {
                 self.skipped += 1;
                 return Ok(());
             }
-            Format::Akto => to_record(ex, &self.opts).write_json(&mut self.pending),
+            Format::Akto => write_record(ex, &self.opts, None, &mut self.scratch, &mut self.pending),
             Format::Exchange => serde_json::to_writer(&mut self.pending, &to_exchange_json(ex))?,
             Format::None => return Ok(()),
         }

@@ -96,11 +96,6 @@ fn direction(conn: &ConnInfo, local: &[IpAddr]) -> Option<Direction> {
     }
 }
 
-/// Builds the Akto record of an exchange, without workload fields.
-pub fn to_record<'a>(ex: &'a HttpExchange, opts: &'a RecordOptions) -> AktoRecord<'a> {
-    to_record_with(ex, opts, None)
-}
-
 /// The `tag` value: the configured tags, then the workload's (`namespace`, `pod`, `node`,
 /// `label.<key>`); a configured tag wins over a workload tag of the same name.
 fn tag_json(configured: &[(String, String)], workload: Option<&Workload>) -> Option<String> {
@@ -117,6 +112,67 @@ pub fn to_record_with<'a>(
     ex: &'a HttpExchange,
     opts: &'a RecordOptions,
     workload: Option<&Workload>,
+) -> AktoRecord<'a> {
+    let mut texts = String::new();
+    let spans = format_texts(ex, &mut texts);
+    let texts = spans.map(|r| Cow::Owned(texts[r].to_owned()));
+    build(ex, opts, workload, texts)
+}
+
+/// Appends the Akto record of an exchange to `out`: the bytes of
+/// `to_record_with(ex, opts, workload).write_json(out)`, with the record's short texts (addresses,
+/// time, status) formatted into `scratch`, which the caller keeps from record to record, instead
+/// of a string each (five allocations a record).
+pub fn write_record(
+    ex: &HttpExchange,
+    opts: &RecordOptions,
+    workload: Option<&Workload>,
+    scratch: &mut String,
+    out: &mut Vec<u8>,
+) {
+    let spans = format_texts(ex, scratch);
+    let texts: &str = scratch;
+    build(ex, opts, workload, spans.map(|r| Cow::Borrowed(&texts[r]))).write_json(out);
+}
+
+/// Where the record's short texts lie in the text [`format_texts`] writes.
+type TextSpans = [std::ops::Range<usize>; 5];
+
+/// Writes the record's texts that the exchange does not hold as text into `buf` (cleared first),
+/// back to back: `ip`, `destIp`, `time`, `statusCode`, `status`.
+fn format_texts(ex: &HttpExchange, buf: &mut String) -> TextSpans {
+    buf.clear();
+    let next = |buf: &mut String, write: &dyn Fn(&mut String)| {
+        let start = buf.len();
+        write(buf);
+        start..buf.len()
+    };
+    let ip = next(buf, &|b| record::push_socket_addr(b, ex.conn.client.ip(), ex.conn.client.port()));
+    let dest = next(buf, &|b| record::push_socket_addr(b, ex.conn.server.ip(), ex.conn.server.port()));
+    let time = next(buf, &|b| b.push_str(itoa::Buffer::new().format(ex.request.ts.secs())));
+    let (code, status) = match &ex.response {
+        Some(r) => {
+            let code = next(buf, &|b| b.push_str(itoa::Buffer::new().format(r.status)));
+            let status = next(buf, &|b| {
+                b.push_str(itoa::Buffer::new().format(r.status));
+                if !r.reason.is_empty() {
+                    b.push(' ');
+                    b.push_str(&r.reason);
+                }
+            });
+            (code, status)
+        }
+        None => (next(buf, &|b| b.push('0')), next(buf, &|_| {})),
+    };
+    [ip, dest, time, code, status]
+}
+
+/// The record of an exchange, given its short texts (see [`format_texts`]).
+fn build<'a>(
+    ex: &'a HttpExchange,
+    opts: &'a RecordOptions,
+    workload: Option<&Workload>,
+    [ip, dest_ip, time, status_code, status]: [Cow<'a, str>; 5],
 ) -> AktoRecord<'a> {
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
     let req_truncated = req_cut || ex.request.body.truncated;
@@ -140,18 +196,15 @@ pub fn to_record_with<'a>(
         Some(h) => req_headers.with_host(h),
         None => req_headers,
     };
-    let (status_code, status, resp_headers, resp_payload) = match &ex.response {
+    let (resp_headers, resp_payload) = match &ex.response {
         Some(r) => {
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
             let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
             let headers: HeadersField =
                 HeaderMap::new(r.headers.iter().map(|h| (h.name, h.value)).chain(extra), None).into();
-            let code = itoa::Buffer::new().format(r.status).to_owned();
-            // Concatenated, not `format!`: the formatter's machinery costs more than the copy.
-            let status = if r.reason.is_empty() { code.clone() } else { [code.as_str(), " ", &r.reason].concat() };
-            (code, status, headers, p)
+            (headers, p)
         }
-        None => ("0".to_string(), String::new(), "{}".into(), Cow::Borrowed("")),
+        None => ("{}".into(), Cow::Borrowed("")),
     };
     let tag = tag_json(&opts.tags, workload);
     AktoRecord {
@@ -161,12 +214,12 @@ pub fn to_record_with<'a>(
         method: Cow::Borrowed(&ex.request.method),
         request_payload: req_payload,
         response_payload: resp_payload,
-        ip: record::socket_addr_string(ex.conn.client.ip(), ex.conn.client.port()).into(),
-        dest_ip: record::socket_addr_string(ex.conn.server.ip(), ex.conn.server.port()).into(),
-        time: itoa::Buffer::new().format(ex.request.ts.secs()).to_owned().into(),
-        status_code: status_code.into(),
+        ip,
+        dest_ip,
+        time,
+        status_code,
         http_type: ex.request.version.protocol().into(),
-        status: status.into(),
+        status,
         akto_account_id: Cow::Borrowed(&opts.account_id),
         // Not tunnelled nearly always: no string to build.
         akto_vxlan_id: if ex.conn.vni == 0 {
@@ -235,8 +288,70 @@ pub fn to_exchange_json(ex: &HttpExchange) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::tests::ex_full;
     use crate::workload::PodMeta;
+    use reassembly::Timestamp;
     use std::sync::Arc;
+
+    /// `write_record` writes the bytes of `to_record_with(..).write_json`, whatever the
+    /// exchange: IPv4 and IPv6, with and without a response, with an empty and a long reason, a
+    /// truncated payload, and one scratch buffer carried from record to record.
+    #[test]
+    fn write_record_equals_the_record() {
+        let mut cases = vec![
+            ex_full("GET", "/a?b=1", Some("shop.example"), "10.0.0.1:40000", "10.0.0.2:8080"),
+            ex_full("POST", "/", None, "[fd00::1]:5", "[2001:db8::7]:443"),
+            ex_full("PUT", "/x", Some("h"), "[::ffff:10.0.0.9]:1", "192.168.1.1:65535"),
+        ];
+        let mut no_response = ex_full("GET", "/pending", Some("h"), "1.2.3.4:1", "5.6.7.8:80");
+        no_response.response = None;
+        no_response.request.ts = Timestamp(1_717_405_200_000_000);
+        cases.push(no_response);
+        let mut odd = ex_full("GET", "/odd", Some("h"), "1.2.3.4:1", "5.6.7.8:80");
+        if let Some(r) = odd.response.as_mut() {
+            r.status = 599;
+            r.reason = "Ünusual \"reason\" ".repeat(40);
+        }
+        odd.conn.vni = 77;
+        cases.push(odd);
+        let mut bare = ex_full("GET", "/bare", Some("h"), "1.2.3.4:1", "5.6.7.8:80");
+        if let Some(r) = bare.response.as_mut() {
+            r.status = 204;
+            r.reason.clear();
+        }
+        cases.push(bare);
+        let opts = RecordOptions { max_payload_bytes: 4, ..RecordOptions::default() };
+        let mut scratch = String::new();
+        for ex in &cases {
+            for opts in [&RecordOptions::default(), &opts] {
+                let mut want = Vec::new();
+                to_record_with(ex, opts, None).write_json(&mut want);
+                let mut got = b"kept".to_vec();
+                write_record(ex, opts, None, &mut scratch, &mut got);
+                assert_eq!(
+                    String::from_utf8_lossy(&got[4..]),
+                    String::from_utf8_lossy(&want),
+                    "{} {}",
+                    ex.request.method,
+                    ex.request.target
+                );
+            }
+        }
+        // The texts are those `SocketAddr` and the status line give.
+        let v: serde_json::Value = serde_json::from_slice(&{
+            let mut out = Vec::new();
+            write_record(&cases[1], &RecordOptions::default(), None, &mut scratch, &mut out);
+            out
+        })
+        .expect("json");
+        assert_eq!((v["ip"].as_str(), v["destIp"].as_str()), (Some("[fd00::1]:5"), Some("[2001:db8::7]:443")));
+        assert_eq!((v["statusCode"].as_str(), v["status"].as_str()), (Some("200"), Some("200 OK")));
+        let mut out = Vec::new();
+        write_record(&cases[3], &RecordOptions::default(), None, &mut scratch, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!((v["statusCode"].as_str(), v["status"].as_str()), (Some("0"), Some("")));
+        assert_eq!(v["time"].as_str(), Some("1717405200"));
+    }
 
     #[test]
     fn workload_tags_merge_with_configured_tags() {

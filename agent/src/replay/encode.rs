@@ -29,7 +29,7 @@
 
 use crate::kafka::{Outgoing, RecordSender};
 use crate::output::jsonl::JsonlSink;
-use crate::output::{to_exchange_json, to_record, Format, RecordOptions};
+use crate::output::{to_exchange_json, write_record, Format, RecordOptions};
 use anyhow::Context;
 use reassembly::HttpExchange;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,14 +101,14 @@ impl Plan {
     /// Encodes as `JsonlSink::write` and the Kafka hand-off do: an `akto` line and a Kafka
     /// value are the same bytes, so they are encoded once.
     fn encode(&self, batch: &[HttpExchange], into: &mut Encoded) -> anyhow::Result<()> {
-        let mut value = Vec::new();
+        let (mut value, mut scratch) = (Vec::new(), String::new());
         for ex in batch {
             // No request line: no endpoint for Akto (counted by each sink; the `exchange`
             // format still shows it).
             let for_akto = !ex.request.method.is_empty();
             value.clear();
             if for_akto && self.kafka {
-                to_record(ex, &self.opts).write_json(&mut value);
+                write_record(ex, &self.opts, None, &mut scratch, &mut value);
             }
             match self.format {
                 Some(Format::Akto) if !for_akto => into.jsonl_skipped += 1,
@@ -116,7 +116,7 @@ impl Plan {
                     if self.kafka {
                         into.lines.extend_from_slice(&value);
                     } else {
-                        to_record(ex, &self.opts).write_json(&mut into.lines);
+                        write_record(ex, &self.opts, None, &mut scratch, &mut into.lines);
                     }
                     into.lines.push(b'\n');
                     into.line_count += 1;
@@ -146,7 +146,7 @@ impl Plan {
 impl Output {
     /// Inline: as the replay always did, `JsonlSink::write` per exchange and the same record
     /// encoded for Kafka. The threads' encoding must give the same bytes (tested).
-    fn write_one(&mut self, ex: &HttpExchange, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    fn write_one(&mut self, ex: &HttpExchange, buf: &mut Vec<u8>, scratch: &mut String) -> anyhow::Result<()> {
         if let Some(j) = &mut self.jsonl {
             j.write(ex)?;
         }
@@ -156,7 +156,7 @@ impl Output {
                 return Ok(());
             }
             buf.clear();
-            to_record(ex, &self.opts).write_json(buf);
+            write_record(ex, &self.opts, None, scratch, buf);
             let key = record::ip_string(ex.conn.client.ip()).into_bytes();
             // The encoded record moves to the sink; the next one starts in a buffer of its size.
             let next = Vec::with_capacity(buf.len() + 256);
@@ -220,7 +220,7 @@ impl std::fmt::Debug for Encoders {
 }
 
 enum Mode {
-    Inline { out: Box<Output>, buf: Vec<u8> },
+    Inline { out: Box<Output>, buf: Vec<u8>, scratch: String },
     Threads { tx: Option<SyncSender<Job>>, seq: u64, workers: Vec<JoinHandle<()>>, shared: Arc<Shared> },
 }
 
@@ -228,7 +228,8 @@ impl Encoders {
     /// Starts `workers` encoder threads (none: encode inline).
     pub fn start(out: Output, workers: usize) -> std::io::Result<Encoders> {
         if workers == 0 {
-            return Ok(Encoders { mode: Mode::Inline { out: Box::new(out), buf: Vec::with_capacity(1 << 16) } });
+            let (out, buf, scratch) = (Box::new(out), Vec::with_capacity(1 << 16), String::new());
+            return Ok(Encoders { mode: Mode::Inline { out, buf, scratch } });
         }
         let plan = Plan::of(&out);
         let (tx, rx) = mpsc::sync_channel::<Job>(2 * workers);
@@ -266,8 +267,8 @@ impl Encoders {
             return Ok(());
         }
         match &mut self.mode {
-            Mode::Inline { out, buf } => {
-                let result = batch.iter().try_for_each(|ex| out.write_one(ex, buf)).context("writing output");
+            Mode::Inline { out, buf, scratch } => {
+                let result = batch.iter().try_for_each(|ex| out.write_one(ex, buf, scratch)).context("writing output");
                 batch.clear();
                 result
             }
