@@ -139,30 +139,30 @@ pub fn write_record(
 type TextSpans = [std::ops::Range<usize>; 5];
 
 /// Writes the record's texts that the exchange does not hold as text into `buf` (cleared first),
-/// back to back: `ip`, `destIp`, `time`, `statusCode`, `status`.
+/// back to back: `ip`, `destIp`, `time`, then the status line, whose first word is `statusCode`.
 fn format_texts(ex: &HttpExchange, buf: &mut String) -> TextSpans {
     buf.clear();
-    let next = |buf: &mut String, write: &dyn Fn(&mut String)| {
-        let start = buf.len();
-        write(buf);
-        start..buf.len()
-    };
-    let ip = next(buf, &|b| record::push_socket_addr(b, ex.conn.client.ip(), ex.conn.client.port()));
-    let dest = next(buf, &|b| record::push_socket_addr(b, ex.conn.server.ip(), ex.conn.server.port()));
-    let time = next(buf, &|b| b.push_str(itoa::Buffer::new().format(ex.request.ts.secs())));
+    record::push_socket_addr(buf, ex.conn.client.ip(), ex.conn.client.port());
+    let ip = 0..buf.len();
+    record::push_socket_addr(buf, ex.conn.server.ip(), ex.conn.server.port());
+    let dest = ip.end..buf.len();
+    buf.push_str(itoa::Buffer::new().format(ex.request.ts.secs()));
+    let time = dest.end..buf.len();
     let (code, status) = match &ex.response {
         Some(r) => {
-            let code = next(buf, &|b| b.push_str(itoa::Buffer::new().format(r.status)));
-            let status = next(buf, &|b| {
-                b.push_str(itoa::Buffer::new().format(r.status));
-                if !r.reason.is_empty() {
-                    b.push(' ');
-                    b.push_str(&r.reason);
-                }
-            });
-            (code, status)
+            buf.push_str(itoa::Buffer::new().format(r.status));
+            let code = time.end..buf.len();
+            if !r.reason.is_empty() {
+                buf.push(' ');
+                buf.push_str(&r.reason);
+            }
+            (code, time.end..buf.len())
         }
-        None => (next(buf, &|b| b.push('0')), next(buf, &|_| {})),
+        // No response: code 0 and no status line.
+        None => {
+            buf.push('0');
+            (time.end..buf.len(), buf.len()..buf.len())
+        }
     };
     [ip, dest, time, code, status]
 }
