@@ -325,8 +325,9 @@ garbage line
 
     #[test]
     fn a_process_that_loads_libssl_late_is_found_while_young() {
-        let dir = std::env::temp_dir().join(format!("akto-tap-libssl-late-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when the test ends (each run left a directory with a copy of libssl behind).
+        let tmp = tempfile::Builder::new().prefix("akto-tap-libssl-late-").tempdir().unwrap();
+        let dir = tmp.path();
         let copy = dir.join("libssl.so.3");
         let system = Scanner::default().scan_dirs(&SYSTEM_DIRS);
         let system = system.iter().find(|f| f.lib.path.ends_with("libssl.so.3")).expect("the system libssl.so.3");
@@ -334,7 +335,7 @@ garbage line
         // Starts without libssl; imports ssl (loading the copy) when told to.
         let mut child = std::process::Command::new("python3")
             .args(["-c", "import sys; print('a', flush=True); sys.stdin.readline(); import ssl; print('b', flush=True); sys.stdin.read()"])
-            .env("LD_LIBRARY_PATH", &dir)
+            .env("LD_LIBRARY_PATH", dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
