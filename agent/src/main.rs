@@ -3,6 +3,7 @@
 //! Commands: `capture` (live traffic → Akto records), `replay` (capture files → Akto records), `synth` (generate a realistic capture),
 //! `guard` (MCP guardrails over JSON lines), `ingest` (Akto's data-ingestion API → Kafka).
 
+mod alloc;
 mod capture;
 mod config;
 mod filter;
@@ -25,7 +26,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 /// glibc's allocator spent ~14 % of a replay's instructions in malloc/free (callgrind); mimalloc's
 /// per-thread free lists cut that to a fraction (figures in the README's replay benchmark).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::MiMalloc = alloc::MiMalloc;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
