@@ -562,4 +562,44 @@ mod tests {
         let r = all(cut);
         assert!(matches!(r, Err(ReadError::Truncated { packets: 4, .. })), "{r:?}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// Hostile files: captures of both formats and byte orders with bytes overwritten
+        /// anywhere, junk appended and cut anywhere, and arbitrary bytes behind each magic
+        /// number. Reading never panics, ends at an error or at the end, and gives the same
+        /// frames or the same error with records parsed in place and copied out (`all`).
+        #[test]
+        fn hostile_captures_read_the_same_in_place_and_copied(
+            kind in 0usize..6,
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cut in proptest::option::of(proptest::prelude::any::<usize>()),
+        ) {
+            let mut f = Vec::new();
+            match kind {
+                0 => f = pcap(false, &[(1, 2, b"hello"), (3, 4, &[0x5a; 700]), (5, 6, b"")]),
+                1 => f = pcap(true, &[(1, 2, b"x")]),
+                2 => ng_section(&mut f, false, 1, 0, &[(1, b"first"), (2, &[7; 900])]),
+                3 => {
+                    ng_section(&mut f, true, 113, 0, &[(4, b"be")]);
+                    ng_section(&mut f, false, 1, 0, &[(5, b"le")]);
+                }
+                // A magic number, then only the arbitrary tail.
+                4 => f.extend(0xa1b2_c3d4_u32.to_le_bytes()),
+                _ => f.extend(0x0A0D_0D0A_u32.to_le_bytes()),
+            }
+            f.extend_from_slice(&tail);
+            for (at, b) in edits {
+                if !f.is_empty() {
+                    let i = at % f.len();
+                    f[i] = b;
+                }
+            }
+            if let Some(c) = cut {
+                f.truncate(c % (f.len() + 1));
+            }
+            let _ = all(f);
+        }
+    }
 }
