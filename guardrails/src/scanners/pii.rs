@@ -71,6 +71,18 @@ impl PiiScanner {
     }
 
     /// Scans `text` for the enabled `types`.
+    /// The IBAN pattern's match that starts at `i`, if any: `iban.find_at(text, i)` kept when
+    /// it starts there, searched in a haystack that ends [`IBAN_HAYSTACK`] bytes after `i`.
+    /// Over the whole text, each candidate start (two letters, two digits) made the search scan
+    /// on to the next match or the end, quadratic in the candidates of a large body.
+    fn iban_at<'t>(&self, text: &'t str, i: usize) -> Option<regex::Match<'t>> {
+        let mut end = text.len().min(i.saturating_add(IBAN_HAYSTACK));
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        self.iban.find_at(&text[..end], i).filter(|m| m.start() == i)
+    }
+
     pub fn scan(&self, text: &str, types: &[PiiType]) -> Vec<Hit> {
         let on = |t: PiiType| types.contains(&t);
         let mut hits: Vec<Hit> = Vec::new();
@@ -136,7 +148,7 @@ impl PiiScanner {
                 }
                 None
             });
-            for m in starts.filter_map(|i| self.iban.find_at(text, i).filter(|m| m.start() == i)) {
+            for m in starts.filter_map(|i| self.iban_at(text, i)) {
                 // The pattern is greedy over trailing groups; try shorter tails until mod-97 holds.
                 let s = m.as_str();
                 let mut end = s.len();
@@ -612,6 +624,12 @@ fn card_within(s: &str) -> Option<(usize, usize, &'static str)> {
 }
 
 /// IBAN lengths per country (ISO 13616 registry).
+/// Bytes from a candidate start that hold any IBAN match and the character after it (which the
+/// trailing `\b` looks at): the pattern spans at most 34 characters and 30 spaces, and a
+/// character is at most 4 bytes, so 166 bytes; the margin keeps this true should case folding
+/// or `\d` ever admit wider characters than today's ASCII.
+const IBAN_HAYSTACK: usize = 256;
+
 fn iban_length(cc: &str) -> Option<usize> {
     Some(match cc {
         "NO" => 15,
@@ -724,6 +742,25 @@ mod tests {
             }
         }
         assert!(has_digit_run(b"ssn 123456789", 9) && !has_digit_run(b"12345678 9", 9));
+    }
+
+    proptest::proptest! {
+        /// The bounded IBAN search finds what the search over the whole text found: texts of
+        /// IBAN-like pieces (country letters, digits, groups, spaces, word characters and
+        /// non-ASCII letters next to them) at every candidate start.
+        #[test]
+        fn iban_search_is_bounded_without_changing_matches(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "GB82", "de89", " ", "WEST", "1234", "5698", "7654", "32", "x", "_", "é", "\u{212a}", "-", "0", "AB12", "\n",
+            ]), 0..120),
+        ) {
+            let text: String = parts.concat();
+            let s = PiiScanner::new().expect("compile");
+            for i in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+                let whole = s.iban.find_at(&text, i).filter(|m| m.start() == i).map(|m| m.range());
+                proptest::prop_assert_eq!(s.iban_at(&text, i).map(|m| m.range()), whole, "at {}", i);
+            }
+        }
     }
 
     fn kinds(text: &str) -> Vec<(String, String)> {
