@@ -1,5 +1,6 @@
 //! Criterion benchmarks: a 4 KB MCP `tools/call` with every scanner enabled, a `tools/list`
-//! response, and throughput on mixed JSON.
+//! response, throughput on mixed JSON, and hostile texts (one short piece repeated, each aimed
+//! at a scanner's candidate search) at two sizes, whose times must grow linearly with the size.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use guardrails::{Direction, Engine, Policy};
@@ -41,6 +42,27 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("mixed_json", size), &body, |b, body| {
             b.iter(|| black_box(e.scan_mcp(black_box(body), Direction::Response)))
         });
+    }
+    g.finish();
+
+    // The IBAN search once took 6.7 s of CPU for 200 KB of `ab12-` (every candidate start
+    // searched to the end of the text).
+    let mut g = c.benchmark_group("hostile");
+    for (name, piece) in [
+        ("iban_candidates", "ab12-"),
+        ("ssn_pieces", "123-45-"),
+        ("card_pieces", "4111-"),
+        ("emails_without_domain", "a@b."),
+        ("assignments", "password: "),
+        ("injection_openers", "ignore previous "),
+    ] {
+        for size in [64 * 1024, 256 * 1024] {
+            let text = piece.repeat(size / piece.len());
+            g.throughput(Throughput::Bytes(text.len() as u64));
+            g.bench_with_input(BenchmarkId::new(name, size), &text, |b, text| {
+                b.iter(|| black_box(e.scan_text(black_box(text), Direction::Response)))
+            });
+        }
     }
     g.finish();
 }
