@@ -45,8 +45,9 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    // The IBAN search once took 6.7 s of CPU for 200 KB of `ab12-` (every candidate start
-    // searched to the end of the text).
+    // Each of these once grew with the square of the size: 200 KB of `ab12-` took 6.7 s of CPU
+    // (every IBAN candidate searched to the end of the text), `password: ` and private key
+    // headers without an end most of a second at 256–400 KB.
     let mut g = c.benchmark_group("hostile");
     for (name, piece) in [
         ("iban_candidates", "ab12-"),
@@ -54,6 +55,7 @@ fn bench(c: &mut Criterion) {
         ("card_pieces", "4111-"),
         ("emails_without_domain", "a@b."),
         ("assignments", "password: "),
+        ("private_key_headers", "-----BEGIN PRIVATE KEY-----"),
         ("injection_openers", "ignore previous "),
     ] {
         for size in [64 * 1024, 256 * 1024] {

@@ -254,15 +254,32 @@ impl SecretsScanner {
             }
         }
         if memchr::memmem::find(text.as_bytes(), b"PRIVATE KEY").is_some() {
+            // A block ends after the first `-----END` at or after its header's end, at the end
+            // of the next `-----`. Headers before the same `-----END` share it, so the last
+            // search is kept and no stretch of text is searched twice (searching the rest of
+            // the text for each header was quadratic in headers without an end). The search for
+            // `-----` after a marker stops at the next marker at the latest (it starts so).
+            let mut last: Option<(usize, Option<usize>, Option<usize>)> = None; // (from, marker, end)
             for m in self.private_key.find_iter(text) {
-                let end = text[m.end()..]
-                    .find("-----END")
-                    .and_then(|i| {
-                        let from = m.end() + i;
-                        text[from + 8..].find("-----").map(|j| from + 8 + j + 5)
-                    })
-                    .unwrap_or(m.end());
-                hits.push(Hit::new("private_key", 1.0, m.start(), end, "PEM private key block"));
+                let block_end = match last {
+                    Some((from, marker, end)) if from <= m.end() && marker.is_none_or(|k| k >= m.end()) => end,
+                    _ => {
+                        let marker =
+                            memchr::memmem::find(&text.as_bytes()[m.end()..], b"-----END").map(|i| m.end() + i);
+                        let end = marker.and_then(|k| {
+                            memchr::memmem::find(&text.as_bytes()[k + 8..], b"-----").map(|j| k + 8 + j + 5)
+                        });
+                        last = Some((m.end(), marker, end));
+                        end
+                    }
+                };
+                hits.push(Hit::new(
+                    "private_key",
+                    1.0,
+                    m.start(),
+                    block_end.unwrap_or(m.end()),
+                    "PEM private key block",
+                ));
             }
         }
         if p.generic {
@@ -838,6 +855,42 @@ mod tests {
             dedup_overlaps_by_definition(&mut reference);
             let key = |h: &Hit| (h.start, h.end, h.score.to_bits(), h.reason.clone());
             proptest::prop_assert_eq!(fast.iter().map(key).collect::<Vec<_>>(), reference.iter().map(key).collect::<Vec<_>>());
+        }
+    }
+
+    proptest::proptest! {
+        /// Private key blocks end where searching the rest of the text from each header says:
+        /// texts of headers, end markers, dashes and filler in any order.
+        #[test]
+        fn private_key_blocks_end_as_searched_from_each_header(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----", "-----END", "-----END PRIVATE KEY-----",
+                "-----", "--", "MIIEow", "\n", " ", "é",
+            ]), 0..40),
+        ) {
+            let text: String = parts.concat();
+            let s = SecretsScanner::new().expect("compile");
+            let want: Vec<(usize, usize)> = s
+                .private_key
+                .find_iter(&text)
+                .map(|m| {
+                    let end = text[m.end()..]
+                        .find("-----END")
+                        .and_then(|i| text[m.end() + i + 8..].find("-----").map(|j| m.end() + i + 8 + j + 5))
+                        .unwrap_or(m.end());
+                    (m.start(), end)
+                })
+                .collect();
+            let got: Vec<(usize, usize)> = s
+                .scan(&text, None, &SecretsPolicy { generic: false, ..SecretsPolicy::default() })
+                .iter()
+                .filter(|h| h.kind == "private_key")
+                .map(|h| (h.start, h.end))
+                .collect();
+            // Blocks that overlap keep the first (dedup_overlaps): compare after the same rule.
+            let mut hits: Vec<Hit> = want.iter().map(|&(a, b)| Hit::new("private_key", 1.0, a, b, "")).collect();
+            dedup_overlaps(&mut hits);
+            proptest::prop_assert_eq!(got, hits.iter().map(|h| (h.start, h.end)).collect::<Vec<_>>());
         }
     }
 
