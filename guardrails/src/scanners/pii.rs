@@ -615,21 +615,29 @@ fn card_within(s: &str) -> Option<(usize, usize, &'static str)> {
     }
     let starts: Vec<usize> = std::iter::once(0).chain(seps.iter().map(|k| k + 1)).collect();
     let ends: Vec<usize> = seps.iter().copied().chain(std::iter::once(s.len())).collect();
-    let mut spans: Vec<(usize, usize)> =
-        starts.iter().flat_map(|&a| ends.iter().filter(move |&&b| b > a).map(move |&b| (a, b))).collect();
+    // Only spans of 12–19 digits can be valid (`valid_card`), so the others are not tried: the
+    // span from piece i to piece j holds j − i separators and the rest digits (the candidate is
+    // digits, spaces and dashes). Trying all of them cost ~190 checks per candidate.
+    let mut spans: Vec<(usize, usize)> = starts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &a)| ends.iter().enumerate().skip(i).map(move |(j, &b)| (a, b, j - i)))
+        .filter(|&(a, b, inside)| b > a && (12..=19).contains(&(b - a - inside)))
+        .map(|(a, b, _)| (a, b))
+        .collect();
     spans.sort_by_key(|&(a, b)| (std::cmp::Reverse(b - a), a));
     spans
         .into_iter()
         .find_map(|(a, b)| (!(a == 0 && b == s.len())).then(|| valid_card(&s[a..b])).flatten().map(|why| (a, b, why)))
 }
 
-/// IBAN lengths per country (ISO 13616 registry).
 /// Bytes from a candidate start that hold any IBAN match and the character after it (which the
 /// trailing `\b` looks at): the pattern spans at most 34 characters and 30 spaces, and a
 /// character is at most 4 bytes, so 166 bytes; the margin keeps this true should case folding
 /// or `\d` ever admit wider characters than today's ASCII.
 const IBAN_HAYSTACK: usize = 256;
 
+/// IBAN lengths per country (ISO 13616 registry).
 fn iban_length(cc: &str) -> Option<usize> {
     Some(match cc {
         "NO" => 15,
@@ -760,6 +768,60 @@ mod tests {
                 let whole = s.iban.find_at(&text, i).filter(|m| m.start() == i).map(|m| m.range());
                 proptest::prop_assert_eq!(s.iban_at(&text, i).map(|m| m.range()), whole, "at {}", i);
             }
+        }
+    }
+
+    /// `card_within` as first written: every span between separators tried, longest first.
+    fn card_within_by_definition(s: &str) -> Option<(usize, usize, &'static str)> {
+        let seps: Vec<usize> = s.match_indices([' ', '-']).map(|(k, _)| k).collect();
+        if seps.is_empty() {
+            return None;
+        }
+        let starts: Vec<usize> = std::iter::once(0).chain(seps.iter().map(|k| k + 1)).collect();
+        let ends: Vec<usize> = seps.iter().copied().chain(std::iter::once(s.len())).collect();
+        let mut spans: Vec<(usize, usize)> =
+            starts.iter().flat_map(|&a| ends.iter().filter(move |&&b| b > a).map(move |&b| (a, b))).collect();
+        spans.sort_by_key(|&(a, b)| (std::cmp::Reverse(b - a), a));
+        spans.into_iter().find_map(|(a, b)| {
+            (!(a == 0 && b == s.len())).then(|| valid_card(&s[a..b])).flatten().map(|why| (a, b, why))
+        })
+    }
+
+    proptest::proptest! {
+        /// The same card (or none) as trying every span: candidates of digit groups from real
+        /// card numbers and others, joined by spaces and dashes, doubled separators included.
+        #[test]
+        fn card_within_equals_its_definition(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "4111", "1111", "5500", "0000", "3782", "822463", "10005", "12", "123", "4", "0", "9999",
+                "4222", "2222", "22222",
+            ]), 1..9),
+            seps in proptest::collection::vec(proptest::sample::select(vec![" ", "-", "--", " -"]), 8),
+        ) {
+            let mut s = String::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(seps[i - 1]);
+                }
+                s.push_str(p);
+            }
+            proptest::prop_assert_eq!(card_within(&s), card_within_by_definition(&s), "{:?}", s);
+        }
+    }
+
+    /// Cards of 13 to 19 digits inside longer candidates, found as before.
+    #[test]
+    fn card_within_finds_cards_of_every_length() {
+        for s in [
+            "4222 2222 22222 1234",
+            "12 4222-2222-22222",
+            "4111 1111 1111 1111 42",
+            "10 3782 822463 10005",
+            "4111-1111-1111-1111-1 2",
+        ] {
+            let got = card_within(s);
+            assert!(got.is_some(), "{s:?}");
+            assert_eq!(got, card_within_by_definition(s), "{s:?}");
         }
     }
 
