@@ -88,6 +88,11 @@ impl Headers {
         self.ends.len()
     }
 
+    /// Bytes of the names and values together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Whether there is no field.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()

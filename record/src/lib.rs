@@ -123,12 +123,33 @@ pub struct AktoRecord<'a> {
     pub tag: Option<Cow<'a, str>>,
 }
 
+/// A header-map field's value as [`AktoRecord::write_json_with`] writes it: the map's JSON text
+/// as a JSON string literal.
+pub trait HeaderMapJson {
+    /// Appends the string literal (with its quotes) to `out`.
+    fn write_json_string(&self, out: &mut Vec<u8>);
+    /// Bytes of the JSON text before escaping, about (for sizing the record's buffer).
+    fn len_hint(&self) -> usize;
+}
+
 impl AktoRecord<'_> {
     /// Appends the record's JSON (the `akto.api.logs` message) to `out`.
     ///
     /// The same bytes as `serde_json::to_writer(out, self)`, with strings escaped by the
     /// block-mask escaper of `escape.rs` (bodies embedded as JSON strings are escape-dense).
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with(out, &self.request_headers, &self.response_headers);
+    }
+
+    /// [`AktoRecord::write_json`] with the header maps given apart: the record's own
+    /// `request_headers` and `response_headers` are not used. A producer that holds its fields
+    /// in its own form ([`HeaderFields`]) writes them straight into the record this way.
+    pub fn write_json_with(
+        &self,
+        out: &mut Vec<u8>,
+        request_headers: &dyn HeaderMapJson,
+        response_headers: &dyn HeaderMapJson,
+    ) {
         // Written field by field with the keys as literals (serde would escape every key of
         // every record); the order and the omitted optional fields are those of the derived
         // `Serialize`, which the tests compare byte for byte.
@@ -156,8 +177,8 @@ impl AktoRecord<'_> {
         ];
         let values = required.iter().map(|(_, v)| v.len()).sum::<usize>()
             + self.path.len()
-            + self.request_headers.len_hint()
-            + self.response_headers.len_hint();
+            + request_headers.len_hint()
+            + response_headers.len_hint();
         // Room for every value escaped at two bytes a byte (bodies and header maps are
         // escape-dense): the escaper then never grows the buffer mid-record, which copied
         // everything written so far.
@@ -165,9 +186,9 @@ impl AktoRecord<'_> {
         out.extend_from_slice(b"{\"path\":");
         push_json_str(out, &self.path);
         out.extend_from_slice(b",\"requestHeaders\":");
-        self.request_headers.write_json(out);
+        request_headers.write_json_string(out);
         out.extend_from_slice(b",\"responseHeaders\":");
-        self.response_headers.write_json(out);
+        response_headers.write_json_string(out);
         for (key, value) in required {
             out.extend_from_slice(key);
             push_json_str(out, value);
@@ -206,7 +227,9 @@ impl HeadersField<'_> {
             HeadersField::Map(m) => Cow::Owned(m.to_json()),
         }
     }
+}
 
+impl HeaderMapJson for HeadersField<'_> {
     /// Bytes of the JSON text, before escaping (exact for text, close for a map).
     fn len_hint(&self) -> usize {
         match self {
@@ -215,8 +238,8 @@ impl HeadersField<'_> {
         }
     }
 
-    /// Appends the field's value: the JSON text as a JSON string literal.
-    fn write_json(&self, out: &mut Vec<u8>) {
+    /// The JSON text as a JSON string literal.
+    fn write_json_string(&self, out: &mut Vec<u8>) {
         match self {
             HeadersField::Text(t) => push_json_str(out, t),
             HeadersField::Map(m) => m.write_json_string(out),
@@ -394,30 +417,125 @@ impl<'a> HeaderMap<'a> {
     /// `push_json_str(out, &self.to_json())`, without the text in between.
     fn write_json_string(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"{");
-        let mut text = Vec::new();
         for (i, (k, v)) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            if plain(k.as_bytes()) & plain(v.as_bytes()) {
-                // Plain text escapes to itself: only the entry's own quotes need escaping.
-                out.reserve(k.len() + v.len() + 9);
-                out.extend_from_slice(b"\\\"");
-                out.extend_from_slice(k.as_bytes());
-                out.extend_from_slice(b"\\\":\\\"");
-                out.extend_from_slice(v.as_bytes());
-                out.extend_from_slice(b"\\\"");
-            } else {
-                // Escaped twice: as JSON text, then that text inside the string (rare). JSON
-                // escaping writes valid UTF-8, so the check cannot fail.
-                text.clear();
-                push_json_str(&mut text, k);
-                text.push(b':');
-                push_json_str(&mut text, v);
-                escape::push_json_str_contents(out, std::str::from_utf8(&text).unwrap_or_default());
-            }
+            write_entry_escaped(out, k, v);
         }
         out.extend_from_slice(b"}\"");
+    }
+}
+
+/// Appends the map entry `"name":"value"` of a header map's JSON text, escaped as the inside of
+/// the string literal that carries the text.
+#[inline]
+fn write_entry_escaped(out: &mut Vec<u8>, name: &str, value: &str) {
+    if plain(name.as_bytes()) & plain(value.as_bytes()) {
+        // Plain text escapes to itself: only the entry's own quotes need escaping.
+        out.reserve(name.len() + value.len() + 9);
+        out.extend_from_slice(b"\\\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\\\":\\\"");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\\\"");
+    } else {
+        // Escaped twice: as JSON text, then that text inside the string (rare). JSON escaping
+        // writes valid UTF-8, so the check cannot fail.
+        let mut text = Vec::with_capacity(2 * (name.len() + value.len()) + 8);
+        push_json_str(&mut text, name);
+        text.push(b':');
+        push_json_str(&mut text, value);
+        escape::push_json_str_contents(out, std::str::from_utf8(&text).unwrap_or_default());
+    }
+}
+
+/// Header fields in wire order, not merged: a header-map field written straight from a
+/// producer's own fields (the same bytes as [`HeaderMap::new`]`(fields, host)` in a record).
+///
+/// Names nearly never repeat in a message, so the map is not built: the fields are written from
+/// the iterator as they come, and each name is looked up in a 256-bit set of short signatures of
+/// the names before it (compared in full only when its signature's bit is set). When a name
+/// does repeat, what was written of the map is taken back and the map is built, to join the
+/// values. Building the map cost two allocations and a search of it per field on every record
+/// of the replay.
+#[derive(Debug, Clone)]
+pub struct HeaderFields<'a, I> {
+    fields: I,
+    host: Option<&'a str>,
+    len_hint: usize,
+}
+
+impl<'a, I> HeaderFields<'a, I>
+where
+    I: Iterator<Item = (&'a str, &'a str)> + Clone,
+{
+    /// `fields` in order; `host` as [`HeaderMap::new`] takes it; `len_hint`: the bytes of the
+    /// names and values, about (for sizing buffers only).
+    pub fn new(fields: I, host: Option<&'a str>, len_hint: usize) -> Self {
+        HeaderFields { fields, host, len_hint }
+    }
+
+    /// Writes the map without joining values; `false` (with `out` as it was) when a name
+    /// repeats.
+    fn write_distinct(&self, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        // Bit of a name in the set: its length and first and last bytes with the ASCII case
+        // bit set, mixed. Different bits are different names.
+        let bit = |n: &str| {
+            let b = n.as_bytes();
+            let (first, last) = (b.first().map_or(0, |c| c | 0x20), b.last().map_or(0, |c| c | 0x20));
+            let mixed = (b.len() as u32).wrapping_mul(0x9e37_79b9) ^ u32::from(first) << 8 ^ u32::from(last);
+            (mixed.wrapping_mul(0x85eb_ca6b) >> 24) as usize
+        };
+        let mut seen = [0u64; 4];
+        out.extend_from_slice(b"\"{");
+        // `with_host`: the key spelled exactly `host` takes the given value; without one, the
+        // key is added at the end.
+        let mut host_written = self.host.is_none();
+        for (i, (name, value)) in self.fields.clone().enumerate() {
+            let b = bit(name);
+            let (word, mask) = (b / 64, 1u64 << (b % 64));
+            if seen[word] & mask != 0 && self.fields.clone().take(i).any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                out.truncate(start);
+                return false;
+            }
+            seen[word] |= mask;
+            if i > 0 {
+                out.push(b',');
+            }
+            let value = match self.host {
+                Some(h) if name == "host" => {
+                    host_written = true;
+                    h
+                }
+                _ => value,
+            };
+            write_entry_escaped(out, name, value);
+        }
+        if let (false, Some(h)) = (host_written, self.host) {
+            if out.len() > start + 2 {
+                out.push(b',');
+            }
+            write_entry_escaped(out, "host", h);
+        }
+        out.extend_from_slice(b"}\"");
+        true
+    }
+}
+
+impl<'a, I> HeaderMapJson for HeaderFields<'a, I>
+where
+    I: Iterator<Item = (&'a str, &'a str)> + Clone,
+{
+    fn write_json_string(&self, out: &mut Vec<u8>) {
+        if !self.write_distinct(out) {
+            HeaderMap::new(self.fields.clone(), self.host).write_json_string(out);
+        }
+    }
+
+    fn len_hint(&self) -> usize {
+        self.len_hint
     }
 }
 
@@ -545,8 +663,10 @@ mod tests {
 
     #[test]
     fn plain_is_exactly_no_escape_needed() {
-        // Every byte at every position of strings up to three words long, among plain bytes.
-        for len in 1..=24 {
+        // Every byte at every position of strings up to three words long (the word loop) and
+        // up to four blocks and a bit (the block loop and its overlapping last block), among
+        // plain bytes.
+        for len in 1..=70 {
             for at in 0..len {
                 for b in 0..=255u8 {
                     let mut text = vec![b'a'; len];
@@ -573,7 +693,7 @@ mod tests {
             for host in [None, Some("h\"ost"), Some("plain")] {
                 let map = HeaderMap::new(fields.iter().copied(), host);
                 let mut direct = Vec::new();
-                HeadersField::Map(map.clone()).write_json(&mut direct);
+                HeadersField::Map(map.clone()).write_json_string(&mut direct);
                 let mut reference = Vec::new();
                 push_json_str(&mut reference, &map.to_json());
                 assert_eq!(
@@ -584,6 +704,28 @@ mod tests {
                 // And the text is the JSON object serde reads back.
                 let v: serde_json::Value = serde_json::from_str(&map.to_json()).unwrap_or_default();
                 assert!(v.is_object(), "{fields:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_fields_take_the_map_back_when_a_name_repeats() {
+        let cases: [&[(&str, &str)]; 7] = [
+            &[],
+            &[("host", "a")],
+            &[("Host", "a"), ("X", "1")],
+            &[("X", "1"), ("host", "old"), ("Y", "2")],
+            &[("Accept", "a"), ("X", "1"), ("ACCEPT", "b")],
+            &[("host", "a"), ("HOST", "b")],
+            &[("hoxt", "1"), ("host", "2"), ("HOXT", "3")],
+        ];
+        for fields in cases {
+            for host in [None, Some("h.example"), Some("")] {
+                let mut want = b"{".to_vec();
+                HeaderMap::new(fields.iter().copied(), host).write_json_string(&mut want);
+                let mut got = b"{".to_vec();
+                HeaderFields::new(fields.iter().copied(), host, 0).write_json_string(&mut got);
+                assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{fields:?} {host:?}");
             }
         }
     }
@@ -643,6 +785,39 @@ mod tests {
             proptest::prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&reference));
             let back: AktoRecord<'_> = serde_json::from_slice(&ours).unwrap_or_default();
             proptest::prop_assert_eq!(back, r);
+        }
+    }
+
+    /// Names drawn from a few that share length and first and last letters (`Host`, `hoST`,
+    /// `hxxt`, ...: the same bit in [`HeaderFields`]' set, some equal ignoring case, some not),
+    /// with values that need escapes or not.
+    fn any_fields() -> impl proptest::strategy::Strategy<Value = Vec<(String, String)>> {
+        use proptest::prelude::*;
+        let name = prop_oneof![
+            "[hH][oO][sS][tT]",
+            "h[a-z]{2}t",
+            "[aA]ccept(-[eE]ncoding)?",
+            "x-akto-tap-(truncated|anomalies)",
+            "[a-zA-Z-]{0,12}",
+            "[\"\\\x00-\x1fa-z]{1,6}",
+        ];
+        let value = prop_oneof!["[ -~]{0,40}", "[\"\\\x00-\x1f a-z{}é😀]{0,20}", "[a-z]{0,90}"];
+        proptest::collection::vec((name, value), 0..24)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn header_fields_write_the_bytes_of_the_map(
+            fields in any_fields(),
+            host in proptest::option::of(proptest::prop_oneof!["[a-z.]{0,20}", "[\"\\\x00-\x1fa-z]{1,8}"]),
+        ) {
+            let pairs = || fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            let host = host.as_deref();
+            let mut want = b"kept".to_vec();
+            HeaderMap::new(pairs(), host).write_json_string(&mut want);
+            let mut got = b"kept".to_vec();
+            HeaderFields::new(pairs(), host, 0).write_json_string(&mut got);
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
         }
     }
 

@@ -6,7 +6,7 @@ pub mod jsonl;
 use crate::workload::Workload;
 use reassembly::exchange::ConnInfo;
 use reassembly::HttpExchange;
-use record::{AktoRecord, Direction, HeaderMap, HeadersField, Source};
+use record::{AktoRecord, Direction, HeaderFields, HeaderMap, HeadersField, Source};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -116,13 +116,28 @@ pub fn to_record_with<'a>(
     let mut texts = String::new();
     let spans = format_texts(ex, &mut texts);
     let texts = spans.map(|r| Cow::Owned(texts[r].to_owned()));
-    build(ex, opts, workload, texts)
+    let (mut record, maps) = build(ex, opts, workload, texts);
+    let mut request = HeaderMap::new(request_fields(ex, maps.request_truncated, None), None);
+    if let Some(a) = maps.anomalies {
+        request.add(ANOMALIES_HEADER, Cow::Owned(a));
+    }
+    record.request_headers = match maps.host {
+        Some(h) => request.with_host(h),
+        None => request,
+    }
+    .into();
+    record.response_headers = match &ex.response {
+        Some(r) => HeaderMap::new(response_fields(r, maps.response_truncated), None).into(),
+        None => NO_RESPONSE_HEADERS.into(),
+    };
+    record
 }
 
 /// Appends the Akto record of an exchange to `out`: the bytes of
 /// `to_record_with(ex, opts, workload).write_json(out)`, with the record's short texts (addresses,
 /// time, status) formatted into `scratch`, which the caller keeps from record to record, instead
-/// of a string each (five allocations a record).
+/// of a string each (five allocations a record), and the header maps written straight from the
+/// exchange's fields ([`record::HeaderFields`]) instead of built.
 pub fn write_record(
     ex: &HttpExchange,
     opts: &RecordOptions,
@@ -132,10 +147,27 @@ pub fn write_record(
 ) {
     let spans = format_texts(ex, scratch);
     let texts: &str = scratch;
-    build(ex, opts, workload, spans.map(|r| Cow::Borrowed(&texts[r]))).write_json(out);
+    let (record, maps) = build(ex, opts, workload, spans.map(|r| Cow::Borrowed(&texts[r])));
+    // Sizes for the record's buffer: names and values, and each entry's quotes, colon and comma.
+    let hint = |h: &reassembly::Headers| h.text_len() + 6 * h.len() + 64;
+    let request = HeaderFields::new(
+        request_fields(ex, maps.request_truncated, maps.anomalies.as_deref()),
+        maps.host,
+        hint(&ex.request.headers),
+    );
+    match &ex.response {
+        Some(r) => {
+            let response = HeaderFields::new(response_fields(r, maps.response_truncated), None, hint(&r.headers));
+            record.write_json_with(out, &request, &response);
+        }
+        None => record.write_json_with(out, &request, &HeadersField::from(NO_RESPONSE_HEADERS)),
+    }
 }
 
-/// Where the record's short texts lie in the text [`format_texts`] writes.
+/// `responseHeaders` of an exchange without a response.
+const NO_RESPONSE_HEADERS: &str = "{}";
+
+/// Where the short texts lie in the text [`format_texts`] writes.
 type TextSpans = [std::ops::Range<usize>; 5];
 
 /// Writes the record's texts that the exchange does not hold as text into `buf` (cleared first),
@@ -167,50 +199,75 @@ fn format_texts(ex: &HttpExchange, buf: &mut String) -> TextSpans {
     [ip, dest, time, code, status]
 }
 
-/// The record of an exchange, given its short texts (see [`format_texts`]).
+/// What a record's header maps are made of besides the messages' fields.
+struct MapParts<'a> {
+    /// The request's payload is not whole: [`TRUNCATED_HEADER`] in `requestHeaders`.
+    request_truncated: bool,
+    /// [`ANOMALIES_HEADER`]'s value, when the exchange has anomalies.
+    anomalies: Option<String>,
+    /// The request's `Host`, as the lowercase `host` key.
+    host: Option<&'a str>,
+    /// The response's payload is not whole.
+    response_truncated: bool,
+}
+
+/// `requestHeaders`' fields before merging: the request's, then the flags.
+fn request_fields<'a>(
+    ex: &'a HttpExchange,
+    truncated: bool,
+    anomalies: Option<&'a str>,
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
+    ex.request
+        .headers
+        .iter()
+        .map(|h| (h.name, h.value))
+        .chain(truncated.then_some((TRUNCATED_HEADER, "true")))
+        .chain(anomalies.map(|a| (ANOMALIES_HEADER, a)))
+}
+
+/// `responseHeaders`' fields before merging.
+fn response_fields(r: &reassembly::Response, truncated: bool) -> impl Iterator<Item = (&str, &str)> + Clone {
+    r.headers.iter().map(|h| (h.name, h.value)).chain(truncated.then_some((TRUNCATED_HEADER, "true")))
+}
+
+/// The record of an exchange but for its header maps (left empty), given its short texts (see
+/// [`format_texts`]), and what the maps are made of.
 fn build<'a>(
     ex: &'a HttpExchange,
     opts: &'a RecordOptions,
     workload: Option<&Workload>,
     [ip, dest_ip, time, status_code, status]: [Cow<'a, str>; 5],
-) -> AktoRecord<'a> {
+) -> (AktoRecord<'a>, MapParts<'a>) {
     let (req_payload, req_cut) = payload(&ex.request.body.data, opts.max_payload_bytes);
-    let req_truncated = req_cut || ex.request.body.truncated;
-    let host = ex.request_header("host");
-    let mut req_headers = HeaderMap::new(
-        ex.request.headers.iter().map(|h| (h.name, h.value)).chain(req_truncated.then_some((TRUNCATED_HEADER, "true"))),
-        None,
-    );
-    if !ex.flags.anomalies.is_empty() {
-        let anomalies: Vec<String> = ex
+    let anomalies = if ex.flags.anomalies.is_empty() {
+        None
+    } else {
+        let names: Vec<String> = ex
             .flags
             .anomalies
             .iter()
             .filter_map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)))
             .collect();
-        if !anomalies.is_empty() {
-            req_headers.add(ANOMALIES_HEADER, Cow::Owned(anomalies.join(",")));
-        }
-    }
-    let req_headers = match host {
-        Some(h) => req_headers.with_host(h),
-        None => req_headers,
+        (!names.is_empty()).then(|| names.join(","))
     };
-    let (resp_headers, resp_payload) = match &ex.response {
+    let (resp_payload, resp_truncated) = match &ex.response {
         Some(r) => {
             let (p, cut) = payload(&r.body.data, opts.max_payload_bytes);
-            let extra = (cut || r.body.truncated).then_some((TRUNCATED_HEADER, "true"));
-            let headers: HeadersField =
-                HeaderMap::new(r.headers.iter().map(|h| (h.name, h.value)).chain(extra), None).into();
-            (headers, p)
+            (p, cut || r.body.truncated)
         }
-        None => ("{}".into(), Cow::Borrowed("")),
+        None => (Cow::Borrowed(""), false),
+    };
+    let maps = MapParts {
+        request_truncated: req_cut || ex.request.body.truncated,
+        anomalies,
+        host: ex.request_header("host"),
+        response_truncated: resp_truncated,
     };
     let tag = tag_json(&opts.tags, workload);
-    AktoRecord {
+    let record = AktoRecord {
         path: Cow::Borrowed(&ex.request.target),
-        request_headers: req_headers.into(),
-        response_headers: resp_headers,
+        request_headers: HeadersField::default(),
+        response_headers: HeadersField::default(),
         method: Cow::Borrowed(&ex.request.method),
         request_payload: req_payload,
         response_payload: resp_payload,
@@ -236,7 +293,8 @@ fn build<'a>(
         daemonset_id: opts.daemonset_id.as_deref().map(Cow::Borrowed),
         enable_graph: if opts.enable_graph { "true" } else { "false" }.into(),
         tag: tag.map(Cow::Owned),
-    }
+    };
+    (record, maps)
 }
 
 fn headers_value(h: &reassembly::Headers) -> serde_json::Value {
@@ -320,6 +378,24 @@ mod tests {
             r.reason.clear();
         }
         cases.push(bare);
+        // Header maps: a repeated name (joined), a lowercase `host`, a field that needs escapes,
+        // anomalies, a truncated response, and a request that sends the tool's own flag.
+        let mut fields = ex_full("POST", "/m", None, "1.2.3.4:1", "5.6.7.8:80");
+        fields.request.headers =
+            [("host", "a.example"), ("Accept", "x"), ("X-Q", "a\"b\tc"), ("accept", "y")].into_iter().collect();
+        fields.flags.anomalies = vec![reassembly::Anomaly::DuplicateContentLength, reassembly::Anomaly::BadChunkSize];
+        if let Some(r) = fields.response.as_mut() {
+            r.headers = [("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("Content-Type", "application/json")]
+                .into_iter()
+                .collect();
+            r.body.truncated = true;
+        }
+        cases.push(fields);
+        let mut flagged = ex_full("GET", "/f", Some("Host.Example"), "1.2.3.4:1", "5.6.7.8:80");
+        flagged.request.headers.push(TRUNCATED_HEADER, "sent");
+        flagged.request.body.truncated = true;
+        flagged.flags.anomalies = vec![reassembly::Anomaly::BadChunkSize];
+        cases.push(flagged);
         let opts = RecordOptions { max_payload_bytes: 4, ..RecordOptions::default() };
         let mut scratch = String::new();
         for ex in &cases {
