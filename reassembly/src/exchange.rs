@@ -47,14 +47,16 @@ pub struct Header<'a> {
 ///
 /// All names and values live in one text buffer, so a message's fields cost two allocations
 /// instead of two per field: per-field `String`s were the engine's largest source of
-/// allocations (~24 per exchange).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// allocations (~24 per exchange). A parsed head is that text whole ([`Headers::from_head`]):
+/// one copy of the head instead of two per field, with each field's name and value found by
+/// offsets into it.
+#[derive(Clone, Default)]
 pub struct Headers {
-    /// The names and values, back to back.
+    /// The names and values: pushed back to back, or the head they were parsed from.
     text: String,
-    /// Per field: where its name ends and where its value ends in `text`. A name starts where
-    /// the previous field's value ends.
-    ends: Vec<(usize, usize)>,
+    /// Per field: where its name starts and ends and where its value starts and ends in
+    /// `text`. Offsets are `u32`: the text of one message's fields is kept under 4 GiB.
+    spans: Vec<[u32; 4]>,
 }
 
 impl Headers {
@@ -65,15 +67,40 @@ impl Headers {
 
     /// No fields, with room for `fields` fields of `bytes` bytes of names and values in all.
     pub fn with_capacity(fields: usize, bytes: usize) -> Self {
-        Headers { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
+        Headers { text: String::with_capacity(bytes), spans: Vec::with_capacity(fields) }
     }
 
-    /// Appends a field.
+    /// The fields at `spans` (name start and end, value start and end) of `head`, which
+    /// becomes the text. `None` when a span is outside `head` or not on character boundaries,
+    /// or `head` is 4 GiB or more.
+    pub fn from_head<I>(head: &str, spans: I) -> Option<Headers>
+    where
+        I: IntoIterator<Item = [usize; 4]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        u32::try_from(head.len()).ok()?;
+        let spans = spans.into_iter();
+        let mut checked = Vec::with_capacity(spans.len());
+        for [ns, ne, vs, ve] in spans {
+            // In bounds and on boundaries: what `field` relies on.
+            head.get(ns..ne)?;
+            head.get(vs..ve)?;
+            // All at most `head.len()` (checked by `get`), so none of these truncates.
+            checked.push([ns as u32, ne as u32, vs as u32, ve as u32]);
+        }
+        Some(Headers { text: head.to_owned(), spans: checked })
+    }
+
+    /// Appends a field. A field that would take the text to 4 GiB or more is not kept.
     pub fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        let Ok(end) = u32::try_from(start + name.len() + value.len()) else {
+            return;
+        };
         self.text.push_str(name);
-        let name_end = self.text.len();
         self.text.push_str(value);
-        self.ends.push((name_end, self.text.len()));
+        let name_end = (start + name.len()) as u32;
+        self.spans.push([start as u32, name_end, name_end, end]);
     }
 
     /// Appends every field of `other`.
@@ -85,33 +112,29 @@ impl Headers {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
-    /// Bytes of the names and values together.
+    /// Bytes of the text the fields are held in: their names and values, and for a parsed
+    /// head the rest of the head (for sizing buffers).
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
 
     /// Whether there is no field.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
     /// Removes every field.
     pub fn clear(&mut self) {
         self.text.clear();
-        self.ends.clear();
+        self.spans.clear();
     }
 
     /// The field at `index`.
     pub fn get(&self, index: usize) -> Option<Header<'_>> {
-        let (name_end, value_end) = *self.ends.get(index)?;
-        let start = match index.checked_sub(1) {
-            Some(prev) => self.ends[prev].1,
-            None => 0,
-        };
-        Some(field(&self.text, start, name_end, value_end))
+        Some(field(&self.text, *self.spans.get(index)?))
     }
 
     /// The last field.
@@ -121,7 +144,7 @@ impl Headers {
 
     /// The fields in order.
     pub fn iter(&self) -> HeaderIter<'_> {
-        HeaderIter { text: &self.text, ends: self.ends.iter(), start: 0 }
+        HeaderIter { text: &self.text, spans: self.spans.iter() }
     }
 
     /// Value of the first field named `name` (case-insensitive).
@@ -130,21 +153,33 @@ impl Headers {
     }
 }
 
-/// The field whose name is `text[start..name_end]` and value `text[name_end..value_end]`.
+/// The field whose name and value are at `[name_start, name_end, value_start, value_end]` in
+/// `text`.
 ///
-/// Unchecked, because these offsets are char boundaries by construction: [`Headers::push`]
-/// records `text.len()` after appending a whole `&str`, `text` only ever grows that way or is
-/// cleared together with the offsets, and a name starts at 0 or where the previous value ends.
-/// Checked slicing (bounds and four boundary tests per field) made iterating the fields cost
-/// more than the allocations this type removes: the engine scans a message's fields about ten
-/// times (framing, content coding, host, the record's header maps).
+/// Unchecked, because these offsets are in bounds and on char boundaries by construction:
+/// [`Headers::push`] records `text.len()` before and after appending whole `&str`s, and
+/// [`Headers::from_head`] checks each span against the head that becomes the text; `text` only
+/// ever grows by `push` or is cleared together with the spans. Checked slicing (bounds and four
+/// boundary tests per field) made iterating the fields cost more than the allocations this type
+/// removes: the engine scans a message's fields about ten times (framing, content coding, host,
+/// the record's header maps).
 #[allow(unsafe_code)]
-fn field(text: &str, start: usize, name_end: usize, value_end: usize) -> Header<'_> {
-    debug_assert!(start <= name_end && name_end <= value_end && value_end <= text.len());
-    debug_assert!([start, name_end, value_end].iter().all(|&i| text.is_char_boundary(i)));
+fn field(text: &str, [ns, ne, vs, ve]: [u32; 4]) -> Header<'_> {
+    let [ns, ne, vs, ve] = [ns, ne, vs, ve].map(|i| i as usize);
+    debug_assert!(ns <= ne && vs <= ve && ne <= text.len() && ve <= text.len());
+    debug_assert!([ns, ne, vs, ve].iter().all(|&i| text.is_char_boundary(i)));
     // SAFETY: in bounds and on char boundaries, as argued above.
-    unsafe { Header { name: text.get_unchecked(start..name_end), value: text.get_unchecked(name_end..value_end) } }
+    unsafe { Header { name: text.get_unchecked(ns..ne), value: text.get_unchecked(vs..ve) } }
 }
+
+/// Equal when the fields are, in order, however their text is laid out.
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
 
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,21 +209,16 @@ impl<'a> IntoIterator for &'a Headers {
 #[derive(Debug, Clone)]
 pub struct HeaderIter<'a> {
     text: &'a str,
-    ends: std::slice::Iter<'a, (usize, usize)>,
-    /// Where the next field's name starts.
-    start: usize,
+    spans: std::slice::Iter<'a, [u32; 4]>,
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = Header<'a>;
     fn next(&mut self) -> Option<Header<'a>> {
-        let &(name_end, value_end) = self.ends.next()?;
-        let h = field(self.text, self.start, name_end, value_end);
-        self.start = value_end;
-        Some(h)
+        Some(field(self.text, *self.spans.next()?))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.ends.size_hint()
+        self.spans.size_hint()
     }
 }
 
@@ -397,6 +427,27 @@ mod tests {
     }
 
     proptest! {
+        /// A head's fields are the slices its spans name; a span out of bounds, reversed or
+        /// inside a character gives `None`. Pushing after that appends to the head's text.
+        #[test]
+        fn fields_of_a_head_are_its_slices(
+            head in "[a-z:é😀 ]{0,24}",
+            spans in proptest::collection::vec(proptest::array::uniform4(0usize..30), 0..6),
+        ) {
+            let want: Option<Vec<(&str, &str)>> =
+                spans.iter().map(|&[a, b, c, d]| Some((head.get(a..b)?, head.get(c..d)?))).collect();
+            let got = Headers::from_head(&head, spans.iter().copied());
+            prop_assert_eq!(got.is_some(), want.is_some());
+            if let (Some(mut h), Some(want)) = (got, want) {
+                prop_assert_eq!(h.iter().map(|h| (h.name, h.value)).collect::<Vec<_>>(), want.clone());
+                h.push("Trailer", "t");
+                prop_assert_eq!(h.len(), want.len() + 1);
+                prop_assert_eq!(h.last(), Some(Header { name: "Trailer", value: "t" }));
+                let pushed: Headers = want.iter().copied().chain([("Trailer", "t")]).collect();
+                prop_assert_eq!(h, pushed, "equal to the same fields pushed one by one");
+            }
+        }
+
         /// Fields come back as they were pushed, in order, also after appending trailers.
         #[test]
         fn fields_round_trip(

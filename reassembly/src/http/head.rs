@@ -195,21 +195,26 @@ fn lossy(b: &[u8]) -> String {
 /// Owned fields of a parsed head. Values are validated as UTF-8 once for the whole head (one
 /// call instead of one per value, which cost more than copying them) and sliced from it.
 fn convert(head: &[u8], headers: &[httparse::Header<'_>]) -> Headers {
-    // One SIMD check of the whole head (std's is a word at a time); the pieces are then
-    // sliced out of the checked text.
-    let text = simdutf8::basic::from_utf8(head).ok();
-    let base = head.as_ptr() as usize;
+    // One SIMD check of the whole head (std's is a word at a time); the head is then kept
+    // whole and each field found in it by offsets (httparse's slices point into `head`).
+    if let Ok(text) = simdutf8::basic::from_utf8(head) {
+        let base = head.as_ptr() as usize;
+        let at = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(base);
+        let spans = headers.iter().map(|h| {
+            let value = h.value.trim_ascii();
+            let (n, v) = (at(h.name.as_bytes()), at(value));
+            [n, n.wrapping_add(h.name.len()), v, v.wrapping_add(value.len())]
+        });
+        // `from_head` checks every span (a wrong offset would wrap far out of bounds).
+        if let Some(fields) = Headers::from_head(text, spans) {
+            return fields;
+        }
+    }
+    // Not UTF-8 (rare): the fields one by one, values converted lossily.
     let bytes = headers.iter().map(|h| h.name.len() + h.value.len()).sum();
     let mut out = Headers::with_capacity(headers.len(), bytes);
     for h in headers {
-        let v = h.value.trim_ascii();
-        // httparse's slices point into `head`; the offset is checked anyway, and `get`
-        // checks the character boundaries.
-        let at = (v.as_ptr() as usize).wrapping_sub(base);
-        match text.and_then(|t| t.get(at..at.checked_add(v.len())?)) {
-            Some(value) => out.push(h.name, value),
-            None => out.push(h.name, &String::from_utf8_lossy(v)),
-        }
+        out.push(h.name, &String::from_utf8_lossy(h.value.trim_ascii()));
     }
     out
 }
