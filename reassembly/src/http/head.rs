@@ -2,6 +2,7 @@
 //! httparse, falling back to a lenient parser for what real traffic contains but httparse
 //! rejects (lower-case versions, missing reason phrases, stray bytes), flagged as anomalies.
 
+use std::mem::MaybeUninit;
 use super::body::split_field;
 use crate::exchange::{Anomaly, Headers, Version};
 
@@ -291,12 +292,14 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
     cfg.allow_multiple_spaces_in_request_line_delimiters(true);
     cfg.ignore_invalid_headers_in_requests(true);
     // Most heads fit the stack array; the configured maximum is tried only when they do not.
-    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
+    // Left uninitialized: httparse writes the fields it returns (initializing the array cost
+    // ~1.5 KB of stores per head).
+    let mut small = [MaybeUninit::<httparse::Header<'_>>::uninit(); SMALL_HEADERS];
     let mut large;
-    let mut storage: &mut [httparse::Header<'_>] = &mut small;
+    let mut storage: &mut [MaybeUninit<httparse::Header<'_>>] = &mut small;
     for attempt in 0..2 {
-        let mut req = httparse::Request::new(storage);
-        match cfg.parse_request(&mut req, head) {
+        let mut req = httparse::Request::new(&mut []);
+        match cfg.parse_request_with_uninit_headers(&mut req, head, storage) {
             Ok(httparse::Status::Complete(_)) => {
                 let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
                     return None;
@@ -310,7 +313,7 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
                 });
             }
             Err(httparse::Error::TooManyHeaders) if attempt == 0 && max_headers > SMALL_HEADERS => {
-                large = vec![httparse::EMPTY_HEADER; max_headers];
+                large = vec![MaybeUninit::uninit(); max_headers];
                 storage = &mut large;
             }
             _ => break,
@@ -367,12 +370,12 @@ pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseH
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
         .ignore_invalid_headers_in_responses(true);
-    let mut small = [httparse::EMPTY_HEADER; SMALL_HEADERS];
+    let mut small = [MaybeUninit::<httparse::Header<'_>>::uninit(); SMALL_HEADERS];
     let mut large;
-    let mut storage: &mut [httparse::Header<'_>] = &mut small;
+    let mut storage: &mut [MaybeUninit<httparse::Header<'_>>] = &mut small;
     for attempt in 0..2 {
-        let mut resp = httparse::Response::new(storage);
-        match cfg.parse_response(&mut resp, head) {
+        let mut resp = httparse::Response::new(&mut []);
+        match cfg.parse_response_with_uninit_headers(&mut resp, head, storage) {
             Ok(httparse::Status::Complete(_)) => {
                 if let (Some(code), Some(minor)) = (resp.code, resp.version) {
                     return Some(ResponseHead {
@@ -386,7 +389,7 @@ pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseH
                 break;
             }
             Err(httparse::Error::TooManyHeaders) if attempt == 0 && max_headers > SMALL_HEADERS => {
-                large = vec![httparse::EMPTY_HEADER; max_headers];
+                large = vec![MaybeUninit::uninit(); max_headers];
                 storage = &mut large;
             }
             _ => break,
@@ -491,6 +494,29 @@ mod tests {
         let r = parse_response(b"http/1.0 404\r\nX: y\r\n\r\n", 64).expect("parses");
         assert_eq!((r.status, r.version), (404, Version::Http10));
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", 64).is_none());
+    }
+
+    /// Heads around the stack array's size and the configured maximum: every field of a head
+    /// up to the maximum comes back in order (the stack array, then the configured one);
+    /// past it, the lenient parser keeps the first `max` and flags the head.
+    #[test]
+    fn heads_with_many_fields() {
+        for n in [0, 1, SMALL_HEADERS - 1, SMALL_HEADERS, SMALL_HEADERS + 1, 100, 101, 150] {
+            let fields: String = (0..n).map(|i| format!("X-F{i}: v{i}\r\n")).collect();
+            let req = format!("GET / HTTP/1.1\r\n{fields}\r\n");
+            let resp = format!("HTTP/1.1 200 OK\r\n{fields}\r\n");
+            for max in [64, 100] {
+                let want: Vec<(String, String)> = (0..n.min(max)).map(|i| (format!("X-F{i}"), format!("v{i}"))).collect();
+                let r = parse_request(req.as_bytes(), max).expect("parses");
+                let s = parse_response(resp.as_bytes(), max).expect("parses");
+                for (headers, anomalies) in [(&r.headers, &r.anomalies), (&s.headers, &s.anomalies)] {
+                    let got: Vec<(String, String)> =
+                        headers.iter().map(|h| (h.name.to_string(), h.value.to_string())).collect();
+                    assert_eq!(got, want, "{n} fields, max {max}");
+                    assert_eq!(anomalies.contains(&Anomaly::MalformedHead), n > max, "{n} fields, max {max}");
+                }
+            }
+        }
     }
 
     #[test]
