@@ -58,6 +58,25 @@ pub(crate) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
 /// without early exit): whether some `\n` is followed by SP or HTAB (a possible obs-fold,
 /// confirmed by [`unfold`]), and whether some `\n` has no `\r` before it (a bare LF).
 fn line_endings(head: &[u8]) -> (bool, bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, all the function is compiled for.
+        #[allow(unsafe_code)]
+        return unsafe { line_endings_avx2(head) };
+    }
+    line_endings_of(head)
+}
+
+/// [`line_endings`] compiled for AVX2: the same fold, 32 byte pairs a step instead of 16 (the
+/// build's baseline is SSE2; about half the instructions on a head).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn line_endings_avx2(head: &[u8]) -> (bool, bool) {
+    line_endings_of(head)
+}
+
+#[inline(always)]
+fn line_endings_of(head: &[u8]) -> (bool, bool) {
     let Some(tail) = head.get(1..) else {
         return (false, head.first() == Some(&b'\n'));
     };
@@ -444,6 +463,8 @@ mod tests {
             let (unfolded, bare) = normalize(&buf);
             proptest::prop_assert_eq!(&unfolded, &unfold(&buf));
             proptest::prop_assert_eq!(bare, bare_lf_by_lines(unfolded.as_deref().unwrap_or(&buf)));
+            // The build's baseline and the AVX2 build of the scan (where the CPU has it) agree.
+            proptest::prop_assert_eq!(line_endings_of(&buf), line_endings(&buf));
         }
     }
 
