@@ -332,11 +332,11 @@ impl HttpConn {
         }
         let side = self.side(dir);
         let from = side.scanned.saturating_sub(3).min(rest.len());
-        let mut end = head::find_end(rest, from);
-        if end.is_none() && dir == Dir::Request {
-            end = head::http09_request_line(rest);
+        let mut found = head::find_end_with_endings(rest, from);
+        if found.is_none() && dir == Dir::Request {
+            found = head::http09_request_line(rest).map(|end| (end, None));
         }
-        let Some(end) = end else {
+        let Some((end, endings)) = found else {
             side.scanned = rest.len();
             if rest.len() > cx.cfg.max_head_bytes {
                 cx.stats.head_too_large += 1;
@@ -358,11 +358,11 @@ impl HttpConn {
         }
         let raw = &rest[..end];
         match dir {
-            Dir::Request => match head::parse_request(raw, cx.cfg.max_headers) {
+            Dir::Request => match head::parse_request(raw, cx.cfg.max_headers, endings) {
                 Some(h) => self.on_request_head(h, ts, cx),
                 None => return self.junk_request(rest, true, cx),
             },
-            Dir::Response => match head::parse_response(raw, cx.cfg.max_headers) {
+            Dir::Response => match head::parse_response(raw, cx.cfg.max_headers, endings) {
                 Some(h) => self.on_response_head(h, ts, cx),
                 None => {
                     cx.stats.malformed_heads += 1;
@@ -451,7 +451,7 @@ impl HttpConn {
             let line_end = pending.iter().position(|b| matches!(b, b'\r' | b'\n')).unwrap_or(pending.len());
             let mut line = pending[..line_end].to_vec();
             line.extend_from_slice(b"\r\n");
-            match head::parse_request(&line, cx.cfg.max_headers).filter(|h| !h.target.is_empty()) {
+            match head::parse_request(&line, cx.cfg.max_headers, None).filter(|h| !h.target.is_empty()) {
                 Some(h) => {
                     let mut flags = Flags::default();
                     for a in &h.anomalies {

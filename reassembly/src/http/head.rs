@@ -2,9 +2,9 @@
 //! httparse, falling back to a lenient parser for what real traffic contains but httparse
 //! rejects (lower-case versions, missing reason phrases, stray bytes), flagged as anomalies.
 
-use std::mem::MaybeUninit;
 use super::body::split_field;
 use crate::exchange::{Anomaly, Headers, Version};
+use std::mem::MaybeUninit;
 
 /// Methods accepted when looking for the start of a request in the middle of a stream. Any
 /// token is accepted as a method on a stream that is in sync.
@@ -36,22 +36,41 @@ const KNOWN_METHODS: &[&str] = &[
 const SMALL_HEADERS: usize = 48;
 
 /// Where a head ends: the index just past the blank line (`\n\r\n` or `\n\n`), searching
-/// from `from`. Two substring searches (SIMD, prebuilt finders) rather than a `memchr` per
-/// line: a head has ~15 lines, and each call's set-up cost more than its scan.
+/// from `from`.
 pub(crate) fn find_end(buf: &[u8], from: usize) -> Option<usize> {
+    find_end_with_endings(buf, from).map(|(end, _)| end)
+}
+
+/// Line-ending facts of a head: whether some `\n` is followed by SP or HTAB (a possible
+/// obs-fold), and whether some `\n` has no `\r` before it (a bare LF).
+pub(crate) type LineEndings = (bool, bool);
+
+/// [`find_end`], and the [`LineEndings`] of `buf[..end]` when they were taken to find it.
+///
+/// Substring searches (SIMD, prebuilt finders) rather than a `memchr` per line: a head has ~15
+/// lines, and each call's set-up cost more than its scan. The first `\n\r\n` ends the head
+/// unless a `\n\n` comes before it, which needs a bare LF before it: the line-ending scan of
+/// the head up to there (which parsing the head needs anyway, and is given) says whether to
+/// search for one. Before, every head was searched twice.
+pub(crate) fn find_end_with_endings(buf: &[u8], from: usize) -> Option<(usize, Option<LineEndings>)> {
     use std::sync::LazyLock;
     static CRLF: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r\n"));
     static LF: LazyLock<memchr::memmem::Finder<'static>> = LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
     let rest = buf.get(from..)?;
-    let crlf = CRLF.find(rest).map(|at| at + 3);
-    // A bare-LF end before it (rare): only the bytes up to the CRLF end need a look.
-    let lf = LF.find(&rest[..crlf.unwrap_or(rest.len())]).map(|at| at + 2);
-    // The earlier blank line wins; both start with the same `\n`, so they never tie.
-    let end = match (crlf, lf) {
-        (Some(c), Some(l)) => c.min(l),
-        (c, l) => c.or(l)?,
+    let Some(crlf) = CRLF.find(rest).map(|at| at + 3) else {
+        return LF.find(rest).map(|at| (from + at + 2, None));
     };
-    Some(from + end)
+    let endings = line_endings(&buf[..from + crlf]);
+    if !endings.1 {
+        // No bare LF before the CRLF end: no `\n\n` either (its second `\n` would be one).
+        return Some((from + crlf, Some(endings)));
+    }
+    // A `\n\n` inside `rest[..crlf]` ends before the CRLF end (they never tie: both start
+    // with the same `\n`), so it is the end when there is one.
+    match LF.find(&rest[..crlf]) {
+        Some(at) => Some((from + at + 2, None)),
+        None => Some((from + crlf, Some(endings))),
+    }
 }
 
 /// Line-ending facts of a head, in one pass over byte pairs that LLVM vectorizes (a fold
@@ -85,9 +104,10 @@ fn line_endings_of(head: &[u8]) -> (bool, bool) {
     })
 }
 
-/// The head with obs-folds replaced (when it has any) and whether it has a bare LF.
-fn normalize(raw: &[u8]) -> (Option<Vec<u8>>, bool) {
-    let (maybe_fold, bare) = line_endings(raw);
+/// The head with obs-folds replaced (when it has any) and whether it has a bare LF; `known`:
+/// the head's [`LineEndings`] when they were taken already.
+fn normalize(raw: &[u8], known: Option<LineEndings>) -> (Option<Vec<u8>>, bool) {
+    let (maybe_fold, bare) = known.unwrap_or_else(|| line_endings(raw));
     match maybe_fold.then(|| unfold(raw)).flatten() {
         Some(unfolded) => {
             let bare = line_endings(&unfolded).1;
@@ -297,9 +317,9 @@ pub(crate) fn http09_request_line(buf: &[u8]) -> Option<usize> {
 }
 
 /// Parses a complete request head (ending with its blank line).
-pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHead> {
+pub(crate) fn parse_request(raw: &[u8], max_headers: usize, endings: Option<LineEndings>) -> Option<RequestHead> {
     let mut anomalies = Vec::new();
-    let (unfolded, bare_lf) = normalize(raw);
+    let (unfolded, bare_lf) = normalize(raw, endings);
     if unfolded.is_some() {
         anomalies.push(Anomaly::ObsoleteLineFolding);
     }
@@ -376,10 +396,10 @@ pub(crate) fn parse_request(raw: &[u8], max_headers: usize) -> Option<RequestHea
 }
 
 /// Parses a complete response head.
-pub(crate) fn parse_response(raw: &[u8], max_headers: usize) -> Option<ResponseHead> {
+pub(crate) fn parse_response(raw: &[u8], max_headers: usize, endings: Option<LineEndings>) -> Option<ResponseHead> {
     let mut anomalies = Vec::new();
     // (A bare LF is flagged in requests only.)
-    let (unfolded, _) = normalize(raw);
+    let (unfolded, _) = normalize(raw, endings);
     if unfolded.is_some() {
         anomalies.push(Anomaly::ObsoleteLineFolding);
     }
@@ -460,7 +480,11 @@ mod tests {
         ) {
             let from = from.min(buf.len());
             proptest::prop_assert_eq!(find_end(&buf, from), find_end_by_lines(&buf, from));
-            let (unfolded, bare) = normalize(&buf);
+            // The line endings given with an end are those of the head up to it.
+            if let Some((end, Some(endings))) = find_end_with_endings(&buf, from) {
+                proptest::prop_assert_eq!(endings, line_endings(&buf[..end]));
+            }
+            let (unfolded, bare) = normalize(&buf, None);
             proptest::prop_assert_eq!(&unfolded, &unfold(&buf));
             proptest::prop_assert_eq!(bare, bare_lf_by_lines(unfolded.as_deref().unwrap_or(&buf)));
             // The build's baseline and the AVX2 build of the scan (where the CPU has it) agree.
@@ -470,7 +494,7 @@ mod tests {
 
     macro_rules! req {
         ($raw:expr, |$r:ident| $body:block) => {{
-            let $r = parse_request($raw, 64).expect("parses");
+            let $r = parse_request($raw, 64, None).expect("parses");
             $body
         }};
     }
@@ -505,16 +529,16 @@ mod tests {
             assert!(r.anomalies.contains(&Anomaly::ObsoleteLineFolding));
             assert_eq!(r.headers.get(0).map(|h| h.value), Some("chunked"));
         });
-        assert!(parse_request(b"\x16\x03\x01\x02\x00\r\n\r\n", 64).is_none());
+        assert!(parse_request(b"\x16\x03\x01\x02\x00\r\n\r\n", 64, None).is_none());
     }
 
     #[test]
     fn responses_strict_lenient_and_garbage() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", 64).expect("parses");
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", 64, None).expect("parses");
         assert_eq!((r.status, r.reason.as_str(), r.version), (200, "OK", Version::Http11));
-        let r = parse_response(b"http/1.0 404\r\nX: y\r\n\r\n", 64).expect("parses");
+        let r = parse_response(b"http/1.0 404\r\nX: y\r\n\r\n", 64, None).expect("parses");
         assert_eq!((r.status, r.version), (404, Version::Http10));
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", 64).is_none());
+        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", 64, None).is_none());
     }
 
     /// Heads around the stack array's size and the configured maximum: every field of a head
@@ -527,9 +551,10 @@ mod tests {
             let req = format!("GET / HTTP/1.1\r\n{fields}\r\n");
             let resp = format!("HTTP/1.1 200 OK\r\n{fields}\r\n");
             for max in [64, 100] {
-                let want: Vec<(String, String)> = (0..n.min(max)).map(|i| (format!("X-F{i}"), format!("v{i}"))).collect();
-                let r = parse_request(req.as_bytes(), max).expect("parses");
-                let s = parse_response(resp.as_bytes(), max).expect("parses");
+                let want: Vec<(String, String)> =
+                    (0..n.min(max)).map(|i| (format!("X-F{i}"), format!("v{i}"))).collect();
+                let r = parse_request(req.as_bytes(), max, None).expect("parses");
+                let s = parse_response(resp.as_bytes(), max, None).expect("parses");
                 for (headers, anomalies) in [(&r.headers, &r.anomalies), (&s.headers, &s.anomalies)] {
                     let got: Vec<(String, String)> =
                         headers.iter().map(|h| (h.name.to_string(), h.value.to_string())).collect();
