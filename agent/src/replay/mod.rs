@@ -12,7 +12,7 @@ use crate::kafka::{self, KafkaArgs, KafkaSink};
 use crate::output::jsonl::JsonlSink;
 use crate::output::{Format, RecordOptions};
 use anyhow::Context;
-use encode::{Encoders, Output, BATCH_EXCHANGES};
+use encode::{Encoders, Output};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcapfile::CaptureReader;
 use reassembly::{Engine, LinkType, Timestamp};
@@ -170,6 +170,7 @@ fn replay_file(
     let counted = CountingReader { inner: file, bar: bar.clone() };
     let mut reader = CaptureReader::new(counted)?;
     let mut unknown_links = 0u64;
+    let batch = sink.batch_exchanges();
     loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
@@ -186,7 +187,7 @@ fn replay_file(
             continue;
         };
         engine.on_frame(Timestamp(frame.ts_us), link, frame.data, out);
-        if out.len() >= BATCH_EXCHANGES {
+        if out.len() >= batch {
             write_all(sink, out, summary)?;
         }
     }
