@@ -393,20 +393,7 @@ impl<'a> HeaderMap<'a> {
             if i > 0 {
                 buf.push(b',');
             }
-            // Names and values are short and nearly always need no escape: a byte check and
-            // straight copies here cost a third of two calls into the general escaper.
-            if plain(k.as_bytes()) & plain(v.as_bytes()) {
-                buf.reserve(k.len() + v.len() + 5);
-                buf.push(b'"');
-                buf.extend_from_slice(k.as_bytes());
-                buf.extend_from_slice(b"\":\"");
-                buf.extend_from_slice(v.as_bytes());
-                buf.push(b'"');
-            } else {
-                push_json_str(&mut buf, k);
-                buf.push(b':');
-                push_json_str(&mut buf, v);
-            }
+            write_entry::<false>(&mut buf, k, v);
         }
         buf.push(b'}');
         // JSON escaping writes valid UTF-8.
@@ -421,25 +408,28 @@ impl<'a> HeaderMap<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            write_entry_escaped(out, k, v);
+            write_entry::<true>(out, k, v);
         }
         out.extend_from_slice(b"}\"");
     }
 }
 
-/// Appends the map entry `"name":"value"` of a header map's JSON text, escaped as the inside of
-/// the string literal that carries the text.
+/// Appends the map entry `"name":"value"` of a header map's JSON text: as it is, or with
+/// `IN_STRING` escaped inside the string literal that carries the text in a record.
 #[inline]
-fn write_entry_escaped(out: &mut Vec<u8>, name: &str, value: &str) {
+fn write_entry<const IN_STRING: bool>(out: &mut Vec<u8>, name: &str, value: &str) {
+    // Names and values are short and nearly always need no escape: a byte check and straight
+    // copies cost a third of calls into the general escaper. Plain text escapes to itself, so
+    // only the entry's own quotes need escaping inside a string.
     if plain(name.as_bytes()) & plain(value.as_bytes()) {
-        // Plain text escapes to itself: only the entry's own quotes need escaping.
-        out.reserve(name.len() + value.len() + 9);
-        out.extend_from_slice(b"\\\"");
+        let (quote, colon): (&[u8], &[u8]) = if IN_STRING { (b"\\\"", b"\\\":\\\"") } else { (b"\"", b"\":\"") };
+        out.reserve(name.len() + value.len() + 2 * quote.len() + colon.len());
+        out.extend_from_slice(quote);
         out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\\\":\\\"");
+        out.extend_from_slice(colon);
         out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\\\"");
-    } else {
+        out.extend_from_slice(quote);
+    } else if IN_STRING {
         // Escaped twice: as JSON text, then that text inside the string (rare). JSON escaping
         // writes valid UTF-8, so the check cannot fail.
         let mut text = Vec::with_capacity(2 * (name.len() + value.len()) + 8);
@@ -447,6 +437,10 @@ fn write_entry_escaped(out: &mut Vec<u8>, name: &str, value: &str) {
         text.push(b':');
         push_json_str(&mut text, value);
         escape::push_json_str_contents(out, std::str::from_utf8(&text).unwrap_or_default());
+    } else {
+        push_json_str(out, name);
+        out.push(b':');
+        push_json_str(out, value);
     }
 }
 
@@ -511,13 +505,13 @@ where
                 }
                 _ => value,
             };
-            write_entry_escaped(out, name, value);
+            write_entry::<true>(out, name, value);
         }
         if let (false, Some(h)) = (host_written, self.host) {
             if out.len() > start + 2 {
                 out.push(b',');
             }
-            write_entry_escaped(out, "host", h);
+            write_entry::<true>(out, "host", h);
         }
         out.extend_from_slice(b"}\"");
         true
