@@ -6,6 +6,7 @@
 
 mod encode;
 pub mod pcapfile;
+mod source;
 mod summary;
 
 use crate::kafka::{self, KafkaArgs, KafkaSink};
@@ -16,6 +17,7 @@ use encode::{Encoders, Output};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcapfile::CaptureReader;
 use reassembly::{Engine, LinkType, Timestamp};
+use source::Source;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use summary::Summary;
@@ -51,6 +53,11 @@ pub struct ReplayArgs {
     /// is on), at most 4.
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Read the files through a buffer instead of mapping them into memory. Mapping saves
+    /// copying every byte, but a mapped file that shrinks while it is replayed (another
+    /// process truncating or rotating it) kills the process with SIGBUS.
+    #[arg(long)]
+    pub no_mmap: bool,
     /// Kafka sink.
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -93,7 +100,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut out = Vec::new();
     let mut failed = 0;
     for path in &args.files {
-        let result = replay_file(path, &mut engine, &mut sink, &mut summary, &mut out, &bar);
+        let result = replay_file(path, &mut engine, &mut sink, &mut summary, &mut out, &bar, !args.no_mmap);
         if let Err(e) = result {
             // The reader of our output went away (`| head`): stop, that is not a file error.
             if crate::is_broken_pipe(&e) {
@@ -165,10 +172,13 @@ fn replay_file(
     summary: &mut Summary,
     out: &mut Vec<reassembly::HttpExchange>,
     bar: &ProgressBar,
+    mmap: bool,
 ) -> anyhow::Result<()> {
     let file = std::fs::File::open(path).context("cannot open")?;
-    let counted = CountingReader { inner: file, bar: bar.clone() };
-    let mut reader = CaptureReader::new(counted)?;
+    let mut reader = match Source::open(file, mmap, bar.clone()) {
+        Source::Mapped(m) => CaptureReader::buffered(Box::new(m))?,
+        Source::Read(r) => CaptureReader::new(r)?,
+    };
     let mut unknown_links = 0u64;
     let batch = sink.batch_exchanges();
     loop {
@@ -196,18 +206,4 @@ fn replay_file(
         anyhow::bail!("unsupported link type: none of its {unknown_links} packets could be decoded");
     }
     Ok(())
-}
-
-/// Advances the progress bar as the file is read.
-struct CountingReader {
-    inner: std::fs::File,
-    bar: ProgressBar,
-}
-
-impl std::io::Read for CountingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
 }

@@ -98,7 +98,13 @@ impl CaptureReader {
     /// [`CaptureReader::new`] with a read buffer of `capacity` bytes: records that lie wholly in
     /// the buffer are parsed and lent in place, the others are copied out first.
     fn with_buffer(source: impl Read + Send + 'static, capacity: usize) -> Result<Self, ReadError> {
-        let mut src: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(capacity, source));
+        Self::buffered(Box::new(BufReader::with_capacity(capacity, source)))
+    }
+
+    /// Opens a capture from a source with its own buffer: records that lie wholly in what
+    /// `fill_buf` returns are parsed and lent in place (all of them, when that is a mapped
+    /// file), the others are copied out first.
+    pub fn buffered(mut src: Box<dyn BufRead + Send>) -> Result<Self, ReadError> {
         let head = src.fill_buf()?;
         if head.len() >= 2 && head[..2] == [0x1f, 0x8b] {
             src = Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(src)));
@@ -383,7 +389,8 @@ mod tests {
     type Frames = Vec<(u64, u32, Vec<u8>)>;
 
     /// Every frame, read with a 1 MiB buffer (records parsed in place) and, checked to give the
-    /// same frames or the same error, with a 24-byte one (records copied out first).
+    /// same frames or the same error, with a 24-byte one (records copied out first) and from a
+    /// mapped file.
     fn all(bytes: Vec<u8>) -> Result<Frames, ReadError> {
         let read = |capacity| -> Result<Frames, ReadError> {
             let mut r = CaptureReader::with_buffer(io::Cursor::new(bytes.clone()), capacity)?;
@@ -398,6 +405,25 @@ mod tests {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "in place and copied out differ"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "in place and copied out fail differently"),
             _ => panic!("in place {large:?}, copied out {small:?}"),
+        }
+        // And from a mapped file, where every record lies in what the source lends.
+        if !bytes.is_empty() {
+            let mut file = tempfile::tempfile().expect("temporary file");
+            io::Write::write_all(&mut file, &bytes).expect("write");
+            let source = crate::replay::source::MappedFile::new(&file, indicatif::ProgressBar::hidden()).expect("map");
+            let mapped = (|| {
+                let mut r = CaptureReader::buffered(Box::new(source))?;
+                let mut out = Vec::new();
+                while let Some(f) = r.next_frame()? {
+                    out.push((f.ts_us, f.linktype, f.data.to_vec()));
+                }
+                Ok::<_, ReadError>(out)
+            })();
+            match (&large, &mapped) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "buffered and mapped differ"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "buffered and mapped fail differently"),
+                _ => panic!("buffered {large:?}, mapped {mapped:?}"),
+            }
         }
         large
     }

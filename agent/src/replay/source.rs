@@ -1,0 +1,231 @@
+//! Where a replayed capture's bytes come from.
+//!
+//! A regular file is mapped into memory and its records are parsed where they lie in the page
+//! cache. Read through a buffer instead, every byte is first copied from the page cache into the
+//! buffer: on the bench capture that copy (`_copy_to_iter` and the page-cache lookups around it)
+//! was about 9 % of a replay's CPU. Pipes, devices, empty files and `--no-mmap` are read through
+//! a buffer as before.
+//!
+//! The mapping is made resident [`POPULATE_STEP`] bytes at a time ahead of the reader
+//! (`MADV_POPULATE_READ`, Linux 5.14+; older kernels fault the pages in one by one instead,
+//! which only costs time), and the progress bar advances a step at a time.
+//!
+//! A mapped file must not shrink while it is replayed: pages past a new end of file raise
+//! `SIGBUS`. Replay a file that another process is still writing or rotating with `--no-mmap`.
+
+use indicatif::ProgressBar;
+use memmap2::{Advice, Mmap};
+use std::fs::File;
+use std::io::{self, BufRead, Read};
+
+/// Bytes made resident ahead of the reader per `madvise` call.
+pub const POPULATE_STEP: usize = 4 << 20;
+
+/// A capture file's bytes.
+#[derive(Debug)]
+pub enum Source {
+    /// Mapped into memory: records are lent straight from the mapping.
+    Mapped(MappedFile),
+    /// Read through the capture reader's buffer.
+    Read(CountingReader),
+}
+
+impl Source {
+    /// Opens `file` as a mapping when `mmap` is set and it is a non-empty regular file, and
+    /// for reading otherwise (also when the mapping fails: the error is the read's to report).
+    pub fn open(file: File, mmap: bool, bar: ProgressBar) -> Source {
+        let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+        if mmap && regular {
+            if let Ok(m) = MappedFile::new(&file, bar.clone()) {
+                return Source::Mapped(m);
+            }
+        }
+        Source::Read(CountingReader { inner: file, bar })
+    }
+}
+
+/// A file mapped read-only, read as a [`BufRead`] whose buffer is the rest of the file.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: Mmap,
+    /// Bytes consumed.
+    pos: usize,
+    /// Bytes from the start made resident so far (and reported to the progress bar).
+    populated: usize,
+    /// Bytes from the start whose cache lines have been prefetched.
+    prefetched: usize,
+    bar: ProgressBar,
+}
+
+impl MappedFile {
+    /// Maps `file` and makes its first step resident.
+    pub fn new(file: &File, bar: ProgressBar) -> io::Result<MappedFile> {
+        // SAFETY: the mapping is private and read-only, and only ever read through `&[u8]`.
+        // The file's contents may still change under it if another process writes the file;
+        // the bytes read are then some mix of old and new, which the capture reader treats as
+        // it treats any corrupt file (every length is checked). A file truncated under the
+        // mapping raises SIGBUS: the module documentation and `--no-mmap` say so.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(file)? };
+        // Readahead for files not yet in the page cache; a hint, so its failure is ignored.
+        let _ = map.advise(Advice::Sequential);
+        let mut m = MappedFile { map, pos: 0, populated: 0, prefetched: 0, bar };
+        m.populate_ahead();
+        Ok(m)
+    }
+
+    /// Makes the next step resident once the reader is within a step of the resident end.
+    fn populate_ahead(&mut self) {
+        let len = self.map.len();
+        while self.populated < len && self.pos + POPULATE_STEP > self.populated {
+            let n = POPULATE_STEP.min(len - self.populated);
+            // A hint: without it (old kernel, or a read error that the access will then
+            // report as SIGBUS anyway) the pages fault in as they are touched.
+            let _ = self.map.advise_range(Advice::PopulateRead, self.populated, n);
+            self.populated += n;
+            self.bar.inc(n as u64);
+        }
+    }
+}
+
+impl MappedFile {
+    /// Asks for the cache lines up to [`PREFETCH_AHEAD`] bytes past the reader, each once.
+    /// Read through a buffer, the kernel's copy into the buffer left the next records in the
+    /// cache; mapped, the first touch of a record would otherwise wait on memory at every new
+    /// page, where the hardware's own stream prefetch stops.
+    fn prefetch(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let end = (self.pos + PREFETCH_AHEAD).min(self.map.len());
+            let base = self.map.as_ptr();
+            while self.prefetched < end {
+                // SAFETY: a prefetch is a hint that never faults; the address is inside the
+                // mapping (`prefetched < end <= len`).
+                #[allow(unsafe_code)]
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(base.add(self.prefetched).cast());
+                }
+                self.prefetched += 64;
+            }
+        }
+    }
+}
+
+/// How far ahead of the reader the mapping's cache lines are prefetched.
+const PREFETCH_AHEAD: usize = 4096;
+
+impl Read for MappedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = &self.map[self.pos..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for MappedFile {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        Ok(&self.map[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.map.len());
+        self.prefetch();
+        if self.pos + POPULATE_STEP > self.populated {
+            self.populate_ahead();
+        }
+    }
+}
+
+/// A file read through a buffer, advancing the progress bar as it is read.
+#[derive(Debug)]
+pub struct CountingReader {
+    inner: File,
+    bar: ProgressBar,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_of(bytes: &[u8]) -> File {
+        let mut f = tempfile::tempfile().expect("temporary file");
+        f.write_all(bytes).expect("write");
+        f
+    }
+
+    /// Bytes that differ at every offset (period 251, prime, not a power of two).
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn mapped_file_lends_every_byte_once_and_reports_progress() {
+        // Three populate steps and a bit: the steps, the prefetch cursor and the end all move.
+        let bytes = pattern(3 * POPULATE_STEP + 12_345);
+        let bar = ProgressBar::hidden();
+        let Source::Mapped(mut m) = Source::open(file_of(&bytes), true, bar.clone()) else {
+            panic!("a regular file is mapped");
+        };
+        assert_eq!(bar.position(), POPULATE_STEP as u64, "one step resident ahead of the reader");
+        let mut seen = Vec::with_capacity(bytes.len());
+        let mut step = 1;
+        loop {
+            let avail = m.fill_buf().expect("fill");
+            if avail.is_empty() {
+                break;
+            }
+            assert_eq!(avail.len(), bytes.len() - seen.len(), "the rest of the file is lent");
+            // Consume in uneven pieces, some through `read`.
+            let n = avail.len().min(step * 7919);
+            if step % 3 == 0 {
+                let mut buf = vec![0; n];
+                assert_eq!(m.read(&mut buf).expect("read"), n);
+                seen.extend_from_slice(&buf);
+            } else {
+                seen.extend_from_slice(&avail[..n]);
+                m.consume(n);
+            }
+            step += 1;
+            assert!(m.populated >= m.pos.min(bytes.len()) && m.populated <= bytes.len());
+        }
+        assert!(seen == bytes, "bytes differ");
+        assert_eq!(bar.position(), bytes.len() as u64, "progress ends at the file's length");
+        // Consuming past the end stays at the end; reading there gives 0.
+        m.consume(10);
+        assert_eq!(m.read(&mut [0; 8]).expect("read"), 0);
+    }
+
+    #[test]
+    fn only_non_empty_regular_files_are_mapped() {
+        let bar = ProgressBar::hidden();
+        assert!(matches!(Source::open(file_of(b"x"), true, bar.clone()), Source::Mapped(_)));
+        assert!(matches!(Source::open(file_of(b"x"), false, bar.clone()), Source::Read(_)), "--no-mmap");
+        assert!(matches!(Source::open(file_of(b""), true, bar.clone()), Source::Read(_)), "empty file");
+        let null = File::open("/dev/null").expect("/dev/null");
+        assert!(matches!(Source::open(null, true, bar.clone()), Source::Read(_)), "character device");
+        let (reader, mut writer) = std::io::pipe().expect("pipe");
+        writer.write_all(b"through a pipe").expect("write");
+        drop(writer);
+        let bar = ProgressBar::hidden();
+        let Source::Read(mut r) = Source::open(File::from(std::os::fd::OwnedFd::from(reader)), true, bar.clone())
+        else {
+            panic!("a pipe is read");
+        };
+        let mut text = String::new();
+        r.read_to_string(&mut text).expect("read");
+        assert_eq!(text, "through a pipe");
+        assert_eq!(bar.position(), 14, "read bytes advance the bar");
+    }
+}
