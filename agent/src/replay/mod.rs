@@ -175,10 +175,20 @@ fn replay_file(
     mmap: bool,
 ) -> anyhow::Result<()> {
     let file = std::fs::File::open(path).context("cannot open")?;
-    let mut reader = match Source::open(file, mmap, bar.clone()) {
-        Source::Mapped(m) => CaptureReader::buffered(Box::new(m))?,
-        Source::Read(r) => CaptureReader::new(r)?,
-    };
+    match Source::open(file, mmap, bar.clone()) {
+        Source::Mapped(m) => replay_frames(CaptureReader::buffered(m)?, engine, sink, summary, out),
+        Source::Read(r) => replay_frames(CaptureReader::new(r)?, engine, sink, summary, out),
+    }
+}
+
+/// Runs a file's frames through the engine (generic: a mapped file's reading is inlined here).
+fn replay_frames<R: std::io::BufRead>(
+    mut reader: CaptureReader<R>,
+    engine: &mut Engine,
+    sink: &mut Encoders,
+    summary: &mut Summary,
+    out: &mut Vec<reassembly::HttpExchange>,
+) -> anyhow::Result<()> {
     let mut unknown_links = 0u64;
     let batch = sink.batch_exchanges();
     loop {

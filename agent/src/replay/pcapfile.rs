@@ -53,9 +53,11 @@ struct Interface {
     units_per_sec: u64,
 }
 
-/// Streaming reader over any byte source.
-pub struct CaptureReader {
-    inner: Box<dyn BufRead + Send>,
+/// Streaming reader over any buffered byte source: a boxed one for files read through a buffer
+/// (and gzip), or a mapped file, whose `fill_buf` and `consume` are then inlined into the loop
+/// over its records.
+pub struct CaptureReader<R: BufRead = Box<dyn BufRead + Send>> {
+    inner: R,
     format: Format,
     big_endian: bool,
     interfaces: Vec<Interface>,
@@ -65,7 +67,7 @@ pub struct CaptureReader {
     lent: usize,
 }
 
-impl std::fmt::Debug for CaptureReader {
+impl<R: BufRead> std::fmt::Debug for CaptureReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaptureReader").field("format", &self.format).field("packets", &self.packets).finish()
     }
@@ -98,17 +100,25 @@ impl CaptureReader {
     /// [`CaptureReader::new`] with a read buffer of `capacity` bytes: records that lie wholly in
     /// the buffer are parsed and lent in place, the others are copied out first.
     fn with_buffer(source: impl Read + Send + 'static, capacity: usize) -> Result<Self, ReadError> {
-        Self::buffered(Box::new(BufReader::with_capacity(capacity, source)))
-    }
-
-    /// Opens a capture from a source with its own buffer: records that lie wholly in what
-    /// `fill_buf` returns are parsed and lent in place (all of them, when that is a mapped
-    /// file), the others are copied out first.
-    pub fn buffered(mut src: Box<dyn BufRead + Send>) -> Result<Self, ReadError> {
-        let head = src.fill_buf()?;
-        if head.len() >= 2 && head[..2] == [0x1f, 0x8b] {
+        let mut src: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(capacity, source));
+        if is_gzip(src.fill_buf()?) {
             src = Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(src)));
         }
+        Self::buffered(src)
+    }
+}
+
+/// Whether bytes start with gzip's magic number.
+pub fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+}
+
+impl<R: BufRead> CaptureReader<R> {
+    /// Opens an uncompressed capture from a source with its own buffer: records that lie
+    /// wholly in what `fill_buf` returns are parsed and lent in place (all of them, when that is
+    /// a mapped file), the others are copied out first. A gzip file is read as not a capture
+    /// ([`is_gzip`]: [`CaptureReader::new`] decompresses).
+    pub fn buffered(mut src: R) -> Result<Self, ReadError> {
         let mut magic = [0u8; 4];
         read_exact(&mut src, &mut magic, 0, "file header")?;
         let mut r = CaptureReader {
@@ -407,12 +417,12 @@ mod tests {
             _ => panic!("in place {large:?}, copied out {small:?}"),
         }
         // And from a mapped file, where every record lies in what the source lends.
-        if !bytes.is_empty() {
+        if !bytes.is_empty() && !is_gzip(&bytes) {
             let mut file = tempfile::tempfile().expect("temporary file");
             io::Write::write_all(&mut file, &bytes).expect("write");
             let source = crate::replay::source::MappedFile::new(&file, indicatif::ProgressBar::hidden()).expect("map");
             let mapped = (|| {
-                let mut r = CaptureReader::buffered(Box::new(source))?;
+                let mut r = CaptureReader::buffered(source)?;
                 let mut out = Vec::new();
                 while let Some(f) = r.next_frame()? {
                     out.push((f.ts_us, f.linktype, f.data.to_vec()));

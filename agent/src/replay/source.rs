@@ -32,12 +32,16 @@ pub enum Source {
 
 impl Source {
     /// Opens `file` as a mapping when `mmap` is set and it is a non-empty regular file, and
-    /// for reading otherwise (also when the mapping fails: the error is the read's to report).
+    /// for reading otherwise: also when the mapping fails (the error is the read's to report),
+    /// and when the file is gzip-compressed (decompression is the cost there, and the
+    /// decompressor reads through a buffer anyway).
     pub fn open(file: File, mmap: bool, bar: ProgressBar) -> Source {
         let regular = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
         if mmap && regular {
             if let Ok(m) = MappedFile::new(&file, bar.clone()) {
-                return Source::Mapped(m);
+                if !super::pcapfile::is_gzip(&m.map) {
+                    return Source::Mapped(m);
+                }
             }
         }
         Source::Read(CountingReader { inner: file, bar })
@@ -213,6 +217,8 @@ mod tests {
         assert!(matches!(Source::open(file_of(b"x"), true, bar.clone()), Source::Mapped(_)));
         assert!(matches!(Source::open(file_of(b"x"), false, bar.clone()), Source::Read(_)), "--no-mmap");
         assert!(matches!(Source::open(file_of(b""), true, bar.clone()), Source::Read(_)), "empty file");
+        let gzip = Source::open(file_of(&[0x1f, 0x8b, 8, 0, 0, 0]), true, bar.clone());
+        assert!(matches!(gzip, Source::Read(_)), "gzip is decompressed through a buffer");
         let null = File::open("/dev/null").expect("/dev/null");
         assert!(matches!(Source::open(null, true, bar.clone()), Source::Read(_)), "character device");
         let (reader, mut writer) = std::io::pipe().expect("pipe");
