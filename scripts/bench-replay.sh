@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end replay benchmark: generates a large realistic capture once (deterministic, seed 1),
 # then measures `akto-tap replay` on one core: capture MB per CPU-second and exchanges per
-# CPU-second, writing Akto records to /dev/null, and with `--format none` (engine and reader only).
+# CPU-second, writing Akto records to /dev/null, with `--format none` (engine and reader only), and
+# with `--no-mmap` (the file read through a buffer rather than mapped).
 # Usage: scripts/bench-replay.sh [SIZE, default 1GiB]   (REPS=5: runs per mode, the median is reported;
 #        AKTO_TAP_BIN=path: measure that binary instead of building the release one)
 set -euo pipefail
@@ -55,3 +56,5 @@ PY
 }
 run "replay → Akto JSONL"
 run "replay, engine only" --format none
+# The same with the file read through a buffer instead of mapped (what pipes and `--no-mmap` get).
+run "replay → Akto JSONL, read" --no-mmap
