@@ -98,20 +98,10 @@ impl MappedFile {
     /// cache; mapped, the first touch of a record would otherwise wait on memory at every new
     /// page, where the hardware's own stream prefetch stops.
     fn prefetch(&mut self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let end = (self.pos + PREFETCH_AHEAD).min(self.map.len());
-            let base = self.map.as_ptr();
-            while self.prefetched < end {
-                // SAFETY: a prefetch is a hint that never faults; the address is inside the
-                // mapping (`prefetched < end <= len`).
-                #[allow(unsafe_code)]
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(base.add(self.prefetched).cast());
-                }
-                self.prefetched += 64;
-            }
+        let end = (self.pos + PREFETCH_AHEAD).min(self.map.len());
+        while self.prefetched < end {
+            super::prefetch(&self.map[self.prefetched]);
+            self.prefetched += 64;
         }
     }
 }
