@@ -6,6 +6,7 @@
 
 mod encode;
 pub mod pcapfile;
+mod sigbus;
 mod source;
 mod summary;
 
@@ -53,9 +54,9 @@ pub struct ReplayArgs {
     /// is on), at most 4.
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Read the files through a buffer instead of mapping them into memory. Mapping saves
-    /// copying every byte, but a mapped file that shrinks while it is replayed (another
-    /// process truncating or rotating it) kills the process with SIGBUS.
+    /// Read the files through a buffer instead of mapping them into memory (mapping saves
+    /// copying every byte). Either way a file that shrinks while it is replayed ends early;
+    /// mapped, with an error naming it.
     #[arg(long)]
     pub no_mmap: bool,
     /// Kafka sink.

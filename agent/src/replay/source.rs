@@ -10,8 +10,10 @@
 //! (`MADV_POPULATE_READ`, Linux 5.14+; older kernels fault the pages in one by one instead,
 //! which only costs time), and the progress bar advances a step at a time.
 //!
-//! A mapped file must not shrink while it is replayed: pages past a new end of file raise
-//! `SIGBUS`. Replay a file that another process is still writing or rotating with `--no-mmap`.
+//! A mapped file that shrinks while it is replayed (another process truncating or rotating it)
+//! ends with an error naming the file: reads past the new end of file raise `SIGBUS`, which
+//! [`super::sigbus`] turns into zeros and a mark that the reader checks. `--no-mmap` reads
+//! through a buffer instead.
 
 use indicatif::ProgressBar;
 use memmap2::{Advice, Mmap};
@@ -51,6 +53,8 @@ impl Source {
 /// A file mapped read-only, read as a [`BufRead`] whose buffer is the rest of the file.
 #[derive(Debug)]
 pub struct MappedFile {
+    /// Declared before `map`, so dropped (the range released) before the mapping is unmapped.
+    guard: super::sigbus::Guard,
     map: Mmap,
     /// Bytes consumed.
     pos: usize,
@@ -68,12 +72,15 @@ impl MappedFile {
         // The file's contents may still change under it if another process writes the file;
         // the bytes read are then some mix of old and new, which the capture reader treats as
         // it treats any corrupt file (every length is checked). A file truncated under the
-        // mapping raises SIGBUS: the module documentation and `--no-mmap` say so.
+        // mapping raises SIGBUS on reads past its new end, which the guard turns into zeros
+        // and an error (the module documentation).
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(file)? };
+        let guard = super::sigbus::register(map.as_ptr(), map.len())
+            .ok_or_else(|| io::Error::other("no SIGBUS guard for the mapping"))?;
         // Readahead for files not yet in the page cache; a hint, so its failure is ignored.
         let _ = map.advise(Advice::Sequential);
-        let mut m = MappedFile { map, pos: 0, populated: 0, prefetched: 0, bar };
+        let mut m = MappedFile { guard, map, pos: 0, populated: 0, prefetched: 0, bar };
         m.populate_ahead();
         Ok(m)
     }
@@ -93,6 +100,15 @@ impl MappedFile {
 }
 
 impl MappedFile {
+    /// An error once a read went past the end of the file (it shrank after it was mapped).
+    #[inline(always)]
+    fn check(&self) -> io::Result<()> {
+        if self.guard.cut() {
+            return Err(shrank());
+        }
+        Ok(())
+    }
+
     /// Asks for the cache lines up to [`PREFETCH_AHEAD`] bytes past the reader, each once.
     /// Read through a buffer, the kernel's copy into the buffer left the next records in the
     /// cache; mapped, the first touch of a record would otherwise wait on memory at every new
@@ -106,11 +122,21 @@ impl MappedFile {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn shrank() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file shrank while it was replayed (truncated or rotated by another process)",
+    )
+}
+
 /// How far ahead of the reader the mapping's cache lines are prefetched.
 const PREFETCH_AHEAD: usize = 4096;
 
 impl Read for MappedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check()?;
         let rest = &self.map[self.pos..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
@@ -121,6 +147,7 @@ impl Read for MappedFile {
 
 impl BufRead for MappedFile {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.check()?;
         Ok(&self.map[self.pos..])
     }
 
@@ -223,5 +250,106 @@ mod tests {
         r.read_to_string(&mut text).expect("read");
         assert_eq!(text, "through a pipe");
         assert_eq!(bar.position(), 14, "read bytes advance the bar");
+    }
+
+    #[test]
+    fn a_file_cut_under_its_mapping_ends_with_an_error_not_a_crash() {
+        let bytes = pattern(16 * 4096);
+        let file = file_of(&bytes);
+        let mut m = MappedFile::new(&file, ProgressBar::hidden()).expect("map");
+        assert_eq!(m.fill_buf().expect("fill")[..4096], bytes[..4096]);
+        m.consume(4096);
+        // Another process truncates the file: the pages past the new end leave the mapping.
+        file.set_len(8192).expect("truncate");
+        let avail = m.fill_buf().expect("nothing was read past the end yet");
+        assert_eq!(avail.len(), bytes.len() - 4096, "the mapping keeps its length");
+        assert_eq!(avail[100], bytes[4196], "a byte before the new end is still the file's");
+        // A read past the new end: SIGBUS, turned into zeros by the guard.
+        let past = std::hint::black_box(avail[3 * 4096 + 5]);
+        assert_eq!(past, 0);
+        let err = m.fill_buf().expect_err("the cut is reported");
+        assert!(err.to_string().contains("shrank"), "{err}");
+        assert!(m.read(&mut [0; 16]).is_err(), "reads fail too");
+        // Another mapping, registered after, is not marked by the first one's fault.
+        let other = MappedFile::new(&file_of(b"fine"), ProgressBar::hidden()).expect("map");
+        assert!(!other.guard.cut());
+    }
+
+    #[test]
+    fn a_capture_cut_while_it_is_replayed_ends_with_an_error_naming_the_cause() {
+        use super::super::pcapfile::{CaptureReader, ReadError};
+        // A classic pcap of 2,000 frames of 100 bytes (about 29 pages).
+        let mut f = Vec::new();
+        f.extend(0xa1b2_c3d4_u32.to_le_bytes());
+        f.extend([2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        for i in 0..2000u32 {
+            f.extend(i.to_le_bytes());
+            f.extend(0u32.to_le_bytes());
+            f.extend(100u32.to_le_bytes());
+            f.extend(100u32.to_le_bytes());
+            f.extend([0x5a; 100]);
+        }
+        let file = file_of(&f);
+        let m = MappedFile::new(&file, ProgressBar::hidden()).expect("map");
+        let mut r = CaptureReader::buffered(m).expect("pcap");
+        for _ in 0..100 {
+            assert!(r.next_frame().expect("frame").is_some());
+        }
+        // Cut at a page boundary (a cut inside a page leaves the rest of that page mapped,
+        // reading as zeros without a fault).
+        file.set_len(10 * 4096).expect("truncate");
+        let mut frames = 100;
+        let err = loop {
+            match r.next_frame() {
+                Ok(Some(f)) if frames < 352 => {
+                    assert_eq!(f.data, [0x5a; 100], "frame {frames}");
+                    frames += 1;
+                }
+                Ok(Some(_)) => frames += 1,
+                Ok(None) => panic!("a cut file does not end cleanly"),
+                Err(e) => break e,
+            }
+        };
+        // The 352 whole frames before the new end, the one across it (its bytes not read by
+        // the reader), and at most one more whose header read faulted and came back as zeros.
+        assert!((353..=354).contains(&frames), "{frames} frames");
+        assert!(matches!(&err, ReadError::Io(e) if e.to_string().contains("shrank")), "{err}");
+    }
+
+    #[test]
+    fn a_fault_outside_every_guarded_mapping_still_ends_the_process() {
+        // The handler is installed by the first registration; a child process then reads past
+        // the end of a file it mapped without a guard, and must die of SIGBUS as it would
+        // without the handler.
+        drop(MappedFile::new(&file_of(b"installs the handler"), ProgressBar::hidden()).expect("map"));
+        let file = file_of(&pattern(3 * 4096));
+        let map = {
+            // SAFETY: a private read-only mapping of a file of this test.
+            #[allow(unsafe_code)]
+            unsafe {
+                Mmap::map(&file).expect("map")
+            }
+        };
+        file.set_len(4096).expect("truncate");
+        // SAFETY: the child only reads memory and exits; it takes no lock and allocates nothing.
+        #[allow(unsafe_code)]
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => {
+                let b = std::hint::black_box(map[2 * 4096]);
+                // Only reached if the read did not fault: exit with a code the parent rejects.
+                // SAFETY: `_exit` ends the child at once.
+                #[allow(unsafe_code)]
+                unsafe {
+                    nix::libc::_exit(i32::from(b) + 3)
+                }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).expect("wait");
+                assert_eq!(
+                    status,
+                    nix::sys::wait::WaitStatus::Signaled(child, nix::sys::signal::Signal::SIGBUS, false),
+                );
+            }
+        }
     }
 }
