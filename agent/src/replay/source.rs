@@ -97,9 +97,7 @@ impl MappedFile {
             self.bar.inc(n as u64);
         }
     }
-}
 
-impl MappedFile {
     /// An error once a read went past the end of the file (it shrank after it was mapped).
     #[inline(always)]
     fn check(&self) -> io::Result<()> {
