@@ -91,6 +91,17 @@ impl Headers {
         Some(Headers { text: head.to_owned(), spans: checked })
     }
 
+    /// [`Headers::from_head`] with the spans as `u32` offsets already, kept as they are.
+    pub(crate) fn from_head_spans(head: &str, spans: Vec<[u32; 4]>) -> Option<Headers> {
+        u32::try_from(head.len()).ok()?;
+        for &[ns, ne, vs, ve] in &spans {
+            // In bounds and on boundaries: what `field` relies on.
+            head.get(ns as usize..ne as usize)?;
+            head.get(vs as usize..ve as usize)?;
+        }
+        Some(Headers { text: head.to_owned(), spans })
+    }
+
     /// Appends a field. A field that would take the text to 4 GiB or more is not kept.
     pub fn push(&mut self, name: &str, value: &str) {
         let start = self.text.len();

@@ -18,6 +18,7 @@ use super::body::{BodyAcc, BodyReader, Framing, Step};
 use super::content;
 use super::framing::{request_framing, response_framing};
 use super::head::{self, RequestHead, ResponseHead};
+use super::onepass;
 use super::sse;
 use crate::config::HttpConfig;
 use crate::exchange::{Anomaly, Body, ConnInfo, Flags, Headers, HttpExchange, Request, Response, Version};
@@ -329,6 +330,28 @@ impl HttpConn {
                 return Some(0);
             }
             (true, _) => {}
+        }
+        let side = self.side(dir);
+        // A head looked at for the first time: a plain one is parsed in one pass (and a head
+        // still arriving is left to the general path, which resumes its search where it left).
+        if side.scanned == 0 {
+            let (ts, max) = (side.head_ts, cx.cfg.max_headers);
+            let end = match dir {
+                Dir::Request => onepass::request(rest, max).map(|(h, end)| {
+                    self.on_request_head(h, ts, cx);
+                    end
+                }),
+                Dir::Response => onepass::response(rest, max).map(|(h, end)| {
+                    self.on_response_head(h, ts, cx);
+                    end
+                }),
+            };
+            if let Some(end) = end {
+                if end > cx.cfg.max_head_bytes {
+                    cx.stats.head_too_large += 1;
+                }
+                return Some(end);
+            }
         }
         let side = self.side(dir);
         let from = side.scanned.saturating_sub(3).min(rest.len());

@@ -33,7 +33,7 @@ const KNOWN_METHODS: &[&str] = &[
 ];
 
 /// Header slots tried on the stack before the configured maximum.
-const SMALL_HEADERS: usize = 48;
+pub(crate) const SMALL_HEADERS: usize = 48;
 
 /// Where a head ends: the index just past the blank line (`\n\r\n` or `\n\n`), searching
 /// from `from`.
@@ -166,7 +166,7 @@ pub(crate) fn find_resync(buf: &[u8], pred: impl Fn(&[u8]) -> Option<bool>) -> R
 }
 
 /// A parsed request head.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct RequestHead {
     pub method: String,
     pub target: String,
@@ -176,7 +176,7 @@ pub(crate) struct RequestHead {
 }
 
 /// A parsed response head.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct ResponseHead {
     pub version: Version,
     pub status: u16,

@@ -5,6 +5,7 @@ mod conn;
 mod content;
 mod framing;
 mod head;
+mod onepass;
 pub mod sse;
 
 pub(crate) use conn::{Ctx, Dir, HttpConn};
