@@ -264,7 +264,7 @@ pub(crate) fn request(buf: &[u8], max_headers: usize) -> Option<(RequestHead, us
         return None;
     }
     let rest = &line[sp + 1..];
-    let target_len = rest.iter().position(|&b| b == b' ' || b == b'\t')?;
+    let target_len = memchr::memchr2(b' ', b'\t', rest)?;
     if target_len == 0 || rest[target_len] != b' ' {
         return None;
     }
