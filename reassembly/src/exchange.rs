@@ -57,46 +57,6 @@ pub struct Headers {
     /// Per field: where its name starts and ends and where its value starts and ends in
     /// `text`. Offsets are `u32`: the text of one message's fields is kept under 4 GiB.
     spans: Vec<[u32; 4]>,
-    /// Which of the [`Known`] names some field has: the engine looks each up in every
-    /// message (framing, content coding, SSE), and most messages lack most of them.
-    known: u8,
-}
-
-/// Field names the engine looks up in every message, noted by [`Headers`] as fields are added
-/// so that a message without one is not searched for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Known {
-    ContentLength = 1,
-    TransferEncoding = 2,
-    ContentEncoding = 4,
-    ContentType = 8,
-}
-
-impl Known {
-    /// The [`Known`] bit of a field name (any case), or 0. Inlined: a call per field cost
-    /// more than the searches it saves.
-    #[inline(always)]
-    fn bit(name: &str) -> u8 {
-        let is = |known: &str| name.eq_ignore_ascii_case(known);
-        // One compare of the length for most names.
-        match name.len() {
-            12 if is("content-type") => Known::ContentType as u8,
-            14 if is("content-length") => Known::ContentLength as u8,
-            16 if is("content-encoding") => Known::ContentEncoding as u8,
-            17 if is("transfer-encoding") => Known::TransferEncoding as u8,
-            _ => 0,
-        }
-    }
-
-    /// The name, lower case.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Known::ContentLength => "content-length",
-            Known::TransferEncoding => "transfer-encoding",
-            Known::ContentEncoding => "content-encoding",
-            Known::ContentType => "content-type",
-        }
-    }
 }
 
 impl Headers {
@@ -107,7 +67,7 @@ impl Headers {
 
     /// No fields, with room for `fields` fields of `bytes` bytes of names and values in all.
     pub fn with_capacity(fields: usize, bytes: usize) -> Self {
-        Headers { text: String::with_capacity(bytes), spans: Vec::with_capacity(fields), known: 0 }
+        Headers { text: String::with_capacity(bytes), spans: Vec::with_capacity(fields) }
     }
 
     /// The fields at `spans` (name start and end, value start and end) of `head`, which
@@ -121,27 +81,25 @@ impl Headers {
         u32::try_from(head.len()).ok()?;
         let spans = spans.into_iter();
         let mut checked = Vec::with_capacity(spans.len());
-        let mut known = 0;
         for [ns, ne, vs, ve] in spans {
             // In bounds and on boundaries: what `field` relies on.
-            known |= Known::bit(head.get(ns..ne)?);
+            head.get(ns..ne)?;
             head.get(vs..ve)?;
             // All at most `head.len()` (checked by `get`), so none of these truncates.
             checked.push([ns as u32, ne as u32, vs as u32, ve as u32]);
         }
-        Some(Headers { text: head.to_owned(), spans: checked, known })
+        Some(Headers { text: head.to_owned(), spans: checked })
     }
 
     /// [`Headers::from_head`] with the spans as `u32` offsets already, kept as they are.
     pub(crate) fn from_head_spans(head: &str, spans: Vec<[u32; 4]>) -> Option<Headers> {
         u32::try_from(head.len()).ok()?;
-        let mut known = 0;
         for &[ns, ne, vs, ve] in &spans {
             // In bounds and on boundaries: what `field` relies on.
-            known |= Known::bit(head.get(ns as usize..ne as usize)?);
+            head.get(ns as usize..ne as usize)?;
             head.get(vs as usize..ve as usize)?;
         }
-        Some(Headers { text: head.to_owned(), spans, known })
+        Some(Headers { text: head.to_owned(), spans })
     }
 
     /// Appends a field. A field that would take the text to 4 GiB or more is not kept.
@@ -154,7 +112,6 @@ impl Headers {
         self.text.push_str(value);
         let name_end = (start + name.len()) as u32;
         self.spans.push([start as u32, name_end, name_end, end]);
-        self.known |= Known::bit(name);
     }
 
     /// Appends every field of `other`.
@@ -184,7 +141,6 @@ impl Headers {
     pub fn clear(&mut self) {
         self.text.clear();
         self.spans.clear();
-        self.known = 0;
     }
 
     /// The field at `index`.
@@ -200,13 +156,6 @@ impl Headers {
     /// The fields in order.
     pub fn iter(&self) -> HeaderIter<'_> {
         HeaderIter { text: &self.text, spans: self.spans.iter() }
-    }
-
-    /// The fields named `known` (any case), in order; none without a search when the message
-    /// has no such field.
-    pub(crate) fn named(&self, known: Known) -> impl Iterator<Item = Header<'_>> {
-        let spans = if self.known & known as u8 != 0 { &self.spans[..] } else { &[] };
-        HeaderIter { text: &self.text, spans: spans.iter() }.filter(move |h| h.name.eq_ignore_ascii_case(known.name()))
     }
 
     /// Value of the first field named `name` (case-insensitive).
@@ -486,59 +435,6 @@ mod tests {
         let mut c = h.clone();
         c.clear();
         assert!(c.is_empty() && c.last().is_none() && c.iter().next().is_none());
-    }
-
-    /// [`Headers::named`] against a search of every field, for each way fields are added.
-    fn check_named(h: &Headers) {
-        for k in [Known::ContentLength, Known::TransferEncoding, Known::ContentEncoding, Known::ContentType] {
-            let all: Vec<_> = h.iter().filter(|f| f.name.eq_ignore_ascii_case(k.name())).collect();
-            assert_eq!(h.named(k).collect::<Vec<_>>(), all, "{k:?} in {h:?}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn known_names_are_found_however_the_fields_were_added(
-            fields in proptest::collection::vec((
-                prop_oneof![
-                    Just("Content-Length"), Just("content-length"), Just("CONTENT-LENGTH"), Just("Transfer-Encoding"),
-                    Just("content-encoding"), Just("Content-Type"), Just("Content-Typo"), Just("Host"), Just("X")
-                ],
-                "[a-z0-9 ]{0,6}",
-            ), 0..8),
-            cleared in any::<bool>(),
-        ) {
-            let pushed: Headers = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            check_named(&pushed);
-            let mut extended = Headers::new();
-            extended.extend_from(&pushed);
-            check_named(&extended);
-            // Parsed: `name: value` lines, the spans taken both ways.
-            let mut head = String::new();
-            let mut spans = Vec::new();
-            for (n, v) in &fields {
-                let ns = head.len();
-                head.push_str(n);
-                let vs = head.len() + 2;
-                head.push_str(": ");
-                head.push_str(v);
-                spans.push([ns, ns + n.len(), vs, head.len()]);
-                head.push_str("\r\n");
-            }
-            let parsed = Headers::from_head(&head, spans.iter().copied()).unwrap();
-            check_named(&parsed);
-            let narrow = spans.iter().map(|s| s.map(|o| o as u32)).collect();
-            check_named(&Headers::from_head_spans(&head, narrow).unwrap());
-            if cleared {
-                let mut h = parsed;
-                h.clear();
-                check_named(&h);
-                h.push("transfer-encoding", "chunked");
-                check_named(&h);
-                prop_assert_eq!(h.named(Known::ContentLength).count(), 0);
-                prop_assert_eq!(h.named(Known::TransferEncoding).count(), 1);
-            }
-        }
     }
 
     proptest! {

@@ -274,6 +274,19 @@ fn sse_response_is_split_into_events() {
     let ev = ex[0].response.as_ref().and_then(|r| r.body.sse.clone()).unwrap_or_default();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].data, "{\"jsonrpc\":\"2.0\",\"id\":1}");
+    // The media type in any case, after spaces, with parameters; anything else is not split.
+    for (content_type, split) in [
+        ("  Text/Event-Stream; charset=utf-8", true),
+        ("TEXT/EVENT-STREAM", true),
+        ("text/event", false),
+        ("application/json", false),
+    ] {
+        let resp =
+            format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 13\r\n\r\ndata: {{}}\n\n");
+        let (ex, _) = run(&conversation(&[(b"GET /sse HTTP/1.1\r\n\r\n", resp.as_bytes())], 1460));
+        let sse = ex[0].response.as_ref().and_then(|r| r.body.sse.as_ref());
+        assert_eq!(sse.map(|e| e.len()), split.then_some(1), "{content_type}");
+    }
 }
 
 #[test]

@@ -21,7 +21,7 @@ use super::head::{self, RequestHead, ResponseHead};
 use super::onepass;
 use super::sse;
 use crate::config::HttpConfig;
-use crate::exchange::{Anomaly, Body, ConnInfo, Flags, Headers, HttpExchange, Known, Request, Response, Version};
+use crate::exchange::{Anomaly, Body, ConnInfo, Flags, Headers, HttpExchange, Request, Response, Version};
 use crate::stats::Stats;
 use crate::Timestamp;
 use std::collections::VecDeque;
@@ -907,8 +907,7 @@ fn finish_body(acc: BodyAcc, headers: &Headers, cfg: &HttpConfig, flags: &mut Fl
     let mut data = acc.data;
     let mut decoded_len = wire_len;
     if cfg.decode_content && !data.is_empty() {
-        let coding = headers.named(Known::ContentEncoding).next().map(|h| h.value);
-        if let Some(ce) = coding.filter(|v| !v.trim().eq_ignore_ascii_case("identity")) {
+        if let Some(ce) = headers.find("content-encoding").filter(|v| !v.trim().eq_ignore_ascii_case("identity")) {
             let d = content::decode(data, ce, cfg.max_decoded_body_bytes);
             if d.failed {
                 flags.add(Anomaly::UndecodableContent);
@@ -933,8 +932,8 @@ fn finish_body(acc: BodyAcc, headers: &Headers, cfg: &HttpConfig, flags: &mut Fl
     }
     const SSE: &[u8] = b"text/event-stream";
     let sse = (cfg.split_sse
-        && headers.named(Known::ContentType).next().is_some_and(|ct| {
-            ct.value.trim_start().as_bytes().get(..SSE.len()).is_some_and(|t| t.eq_ignore_ascii_case(SSE))
+        && headers.find("content-type").is_some_and(|ct| {
+            ct.trim_start().as_bytes().get(..SSE.len()).is_some_and(|t| t.eq_ignore_ascii_case(SSE))
         }))
     .then(|| sse::parse(&data));
     Body { data, wire_len, decoded_len, truncated, sse }

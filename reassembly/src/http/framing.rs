@@ -2,14 +2,14 @@
 //! delimits a body, and how ambiguities are resolved and flagged.
 
 use super::body::Framing;
-use crate::exchange::{Anomaly, Flags, Headers, Known};
+use crate::exchange::{Anomaly, Flags, Headers};
 
 /// Content-Length per RFC 9112 §6.3 ¶5: a list of identical values is that value; differing
 /// values or a non-number make the length unrecoverable.
 fn content_length(headers: &Headers, flags: &mut Flags) -> Option<Result<u64, Anomaly>> {
     let mut value: Option<u64> = None;
     let mut count = 0;
-    for h in headers.named(Known::ContentLength) {
+    for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length")) {
         for part in h.value.split(',') {
             let part = part.trim();
             count += 1;
@@ -39,7 +39,7 @@ fn content_length(headers: &Headers, flags: &mut Flags) -> Option<Result<u64, An
 fn transfer_codings(headers: &Headers) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut seen = false;
-    for h in headers.named(Known::TransferEncoding) {
+    for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding")) {
         seen = true;
         out.extend(h.value.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()));
     }
