@@ -282,10 +282,11 @@ fn sse_response_is_split_into_events() {
         ("application/json", false),
     ] {
         let resp =
-            format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 13\r\n\r\ndata: {{}}\n\n");
+            format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: 10\r\n\r\ndata: {{}}\n\n");
         let (ex, _) = run(&conversation(&[(b"GET /sse HTTP/1.1\r\n\r\n", resp.as_bytes())], 1460));
-        let sse = ex[0].response.as_ref().and_then(|r| r.body.sse.as_ref());
-        assert_eq!(sse.map(|e| e.len()), split.then_some(1), "{content_type}");
+        let r = ex[0].response.as_ref().expect("response");
+        assert!(!r.body.truncated);
+        assert_eq!(r.body.sse.as_ref().map(|e| e.len()), split.then_some(1), "{content_type}");
     }
 }
 
