@@ -27,9 +27,9 @@ if [ ! -s "$capture" ]; then
 fi
 bytes=$(stat -c %s "$capture")
 reps=${REPS:-5}
-# The page cache's layout of the capture moves the CPU time by ~10 %: the kernel maps a capture
-# read from disk (read-ahead: large folios) with far less work than one just written in small
-# pieces (4 KiB folios: 335-342 ms against 302-305 ms for the same 256 MiB capture and binary).
+# The page cache's layout of the capture moves the CPU time: the kernel maps a capture read from
+# disk (read-ahead: large folios) with less work than one written in small pieces (4 KiB folios:
+# 2-6.5 % more CPU for the same 256 MiB capture and binary, 6-12 % while its pages are dirty).
 # Every run measures the first: the capture is written out, dropped from the page cache and read
 # back once, as a capture replayed from disk is. SETTLE=0 measures the page cache as it is.
 if [ "${SETTLE:-1}" != 0 ]; then

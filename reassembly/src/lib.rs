@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! bytes + link type ──decode──▶ Packet (IP/TCP view, VNI) ──Engine──▶ flow table ──▶ per-direction
-//! assembler (ranges, bounded holes) ──in-order bytes──▶ HTTP/1.x connection (heads via httparse,
-//! bodies framed by Content-Length / chunked / close) ──▶ HttpExchange
+//! assembler (ranges, bounded holes) ──in-order bytes──▶ HTTP/1.x connection (plain heads in one
+//! SIMD pass, the rest via httparse; bodies framed by Content-Length / chunked / close)
+//! ──▶ HttpExchange
 //! ```
 //!
 //! * **No I/O, no clock, no threads.** Time arrives with every packet ([`Timestamp`]); idle expiry
@@ -17,7 +18,10 @@
 //!   fuzz targets under `fuzz/` exercise every entry point.
 //!
 //! * **Safe Rust**, but for one FFI call into libdeflate (whole-member gzip inflation,
-//!   `http/content.rs`) and the `set_len` over the bytes it wrote, allowed there alone.
+//!   `http/content.rs`) and the `set_len` over the bytes it wrote, the unchecked slicing of a
+//!   head's fields by offsets checked when they were stored (`exchange.rs`), and calls into
+//!   functions compiled for SIMD extensions once the CPU is known to have them (`http/head.rs`,
+//!   `http/onepass.rs`), each allowed there alone.
 //!
 //! RFC 9293 (TCP) and RFC 9112 (HTTP/1.1 message framing) are cited where decisions are made.
 #![deny(unsafe_code)]
